@@ -1,0 +1,1 @@
+"""rbsync clients: the only code that speaks HTTP (Rackbeat and PowerOffice Go)."""

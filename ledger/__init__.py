@@ -1,0 +1,1 @@
+"""rbsync ledger: the SQL source of truth (entity links, attempts, cursors, poll cycles)."""

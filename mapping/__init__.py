@@ -1,0 +1,1 @@
+"""rbsync mapping: the rules R-* as pure functions from wire models to decisions."""

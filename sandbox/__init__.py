@@ -1,0 +1,1 @@
+"""rbsync sandbox: faithful, stateful, fault-injectable emulators of both APIs."""

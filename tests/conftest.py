@@ -1,0 +1,91 @@
+"""Fixtures shared by every test package: real PostgreSQL and real Redis, isolated per run.
+
+Several test runs (and several developers' helpers) may share one PostgreSQL and one Redis on
+this machine, so each test session gets its own database (created, then dropped) and its own
+Redis logical database (claimed with a lock key in db 0). Point them elsewhere with
+``RBSYNC_TEST_DATABASE_URL`` (a server URL whose database may be created from) and
+``RBSYNC_TEST_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379"
+
+
+def _admin_database_url() -> str:
+    from worker.settings import normalise_database_url
+
+    return normalise_database_url(
+        os.environ.get("RBSYNC_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """The PostgreSQL server tests may create databases on (skips nothing: CI has one)."""
+    return _admin_database_url()
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"rbsync_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(postgres_server_url).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    return os.environ.get("RBSYNC_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL).rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def _redis_db_number(redis_server_url: str) -> Iterator[int]:
+    """Claim a free Redis logical database (1..15) for this test session."""
+    import redis
+
+    lock_client = redis.Redis.from_url(f"{redis_server_url}/0")
+    token = uuid.uuid4().hex
+    for number in range(1, 16):
+        if lock_client.set(f"rbsync:test:db:{number}", token, nx=True, ex=3600):
+            break
+    else:  # pragma: no cover - only when 15 test sessions run at once
+        pytest.fail("no free Redis database for the tests (15 sessions at once?)")
+    try:
+        yield number
+    finally:
+        if lock_client.get(f"rbsync:test:db:{number}") == token.encode():
+            lock_client.delete(f"rbsync:test:db:{number}")
+        lock_client.close()
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str, _redis_db_number: int) -> Iterator[str]:
+    """A Redis URL on an empty logical database owned by this test session."""
+    import redis
+
+    url = f"{redis_server_url}/{_redis_db_number}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()

@@ -1,0 +1,167 @@
+"""The one typed settings object, built at the edge (CLI, Celery app) and passed down.
+
+Environment names are a contract with operators: the API credentials and URLs keep the names
+the issue fixed (``RACKBEAT_*``, ``POWEROFFICE_*``, ``RBSYNC_DATABASE_URL``,
+``RBSYNC_BROKER_URL``, ``RBSYNC_REDIS_URL``); every other knob is ``RBSYNC_<FIELD>``.
+A ``.env`` file in the working directory is read too. Keys are ``SecretStr`` so that they
+never print: ``repr(settings)`` and ``settings.safe_dump()`` show ``**********``.
+
+Embedded mode (the default) is what you get when ``RBSYNC_DATABASE_URL`` and
+``RBSYNC_BROKER_URL`` are unset: a SQLite ledger under ``RBSYNC_DATA_DIR`` and a kombu
+transport that needs no server. Production sets both (PostgreSQL, Redis).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_RACKBEAT_BASE_URL = "https://app.rackbeat.com/api/"
+DEFAULT_POWEROFFICE_BASE_URL = "https://goapi.poweroffice.net/Demo/v2"
+DEFAULT_POWEROFFICE_TOKEN_URL = "https://goapi.poweroffice.net/Demo/OAuth/Token"  # noqa: S105
+
+
+_URL_FIELDS = frozenset({"database_url", "broker_url", "redis_url"})
+
+
+class Settings(BaseSettings):
+    """Everything rbsync reads from its environment, typed and validated once."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RBSYNC_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    # --- Rackbeat -------------------------------------------------------------------------
+    rackbeat_base_url: str = Field(
+        DEFAULT_RACKBEAT_BASE_URL,
+        validation_alias=AliasChoices("RACKBEAT_BASE_URL", "rackbeat_base_url"),
+    )
+    rackbeat_api_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("RACKBEAT_API_TOKEN", "rackbeat_api_token")
+    )
+    rackbeat_requests_per_second: float = Field(8.0, gt=0)
+    """Rackbeat allows 480 requests/minute per token; the fleet shares this budget."""
+
+    # --- PowerOffice Go -------------------------------------------------------------------
+    poweroffice_base_url: str = Field(
+        DEFAULT_POWEROFFICE_BASE_URL,
+        validation_alias=AliasChoices("POWEROFFICE_BASE_URL", "poweroffice_base_url"),
+    )
+    poweroffice_token_url: str = Field(
+        DEFAULT_POWEROFFICE_TOKEN_URL,
+        validation_alias=AliasChoices("POWEROFFICE_TOKEN_URL", "poweroffice_token_url"),
+    )
+    poweroffice_application_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("POWEROFFICE_APPLICATION_KEY", "poweroffice_application_key"),
+    )
+    poweroffice_client_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("POWEROFFICE_CLIENT_KEY", "poweroffice_client_key")
+    )
+    poweroffice_subscription_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "POWEROFFICE_SUBSCRIPTION_KEY", "poweroffice_subscription_key"
+        ),
+    )
+    poweroffice_requests_per_second: float = Field(10.0, gt=0)
+    """PowerOffice Go allows 10 requests/s per subscription key, across all client keys."""
+
+    # --- infrastructure -------------------------------------------------------------------
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("RBSYNC_DATABASE_URL", "database_url")
+    )
+    broker_url: str | None = Field(
+        None, validation_alias=AliasChoices("RBSYNC_BROKER_URL", "broker_url")
+    )
+    redis_url: str | None = Field(
+        None, validation_alias=AliasChoices("RBSYNC_REDIS_URL", "redis_url")
+    )
+    data_dir: Path = Path("var")
+    """Where embedded mode keeps its SQLite ledger and broker files."""
+
+    # --- behaviour ------------------------------------------------------------------------
+    poll_interval_seconds: float = Field(300.0, gt=0)
+    poll_overlap_seconds: float = Field(5.0, ge=0)
+    customer_number_from_rackbeat: bool = False
+    """R-CUST link: send Rackbeat's number as PowerOffice Go ``Number`` (must fit a series)."""
+    supplier_contact_group_name: str = "PowerOffice"
+    """R-SUP-9: the PowerOffice Go contact group every supplier is put in."""
+    http_timeout_seconds: float = Field(30.0, gt=0)
+
+    # --- Flower ---------------------------------------------------------------------------
+    flower_basic_auth: SecretStr | None = None
+    """``user:password`` (comma-separated for several users); Flower refuses to start without."""
+    flower_port: int = 5555
+    flower_db: Path | None = None
+
+    @field_validator("rackbeat_base_url")
+    @classmethod
+    def _rackbeat_trailing_slash(cls, value: str) -> str:
+        # httpx joins relative paths onto base_url; Rackbeat paths are relative to /api/.
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("poweroffice_base_url")
+    @classmethod
+    def _poweroffice_no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured: the demo / one-machine mode."""
+        return self.broker_url is None
+
+    @property
+    def ledger_url(self) -> str:
+        """The SQLAlchemy URL of the ledger: the configured one, else a SQLite file."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'ledger.sqlite3').resolve()}"
+
+    def __repr_args__(self) -> Any:
+        # URLs may carry passwords (redis://:pw@host): show them masked, like SecretStr.
+        return list(self.safe_dump().items())
+
+    def safe_dump(self) -> dict[str, Any]:
+        """The settings as plain values with every secret masked (for `rbsync status`, logs)."""
+        dumped: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                dumped[name] = "**********"
+            elif name in _URL_FIELDS and value:
+                dumped[name] = mask_url_password(str(value))
+            else:
+                dumped[name] = value
+        return dumped
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept ``postgres://`` / ``postgresql://`` and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def mask_url_password(url: str) -> str:
+    """``redis://:secret@host`` -> ``redis://:***@host``; URLs without a password unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user, colon, _password = creds.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment (and ``.env``), with explicit overrides."""
+    return Settings(**overrides)
