@@ -1,0 +1,264 @@
+"""Fault injection for the emulators: latency, 5xx, 429 bursts, hangs and commit-then-drop.
+
+A :class:`FaultRule` matches requests by a glob on ``"METHOD /path"`` (``"POST /v2/Products"``,
+``"GET /api/products*"``, ``"*"``). The :class:`FaultInjector` holds the rules, decides per
+request (seeded RNG, thread-safe) and :class:`FaultMiddleware` applies the decision at the ASGI
+layer, in front of the emulator's routes and behind nothing: the admin surface under
+``/_sandbox/`` is never faulted, so a test can always switch faults off again.
+
+Commit-then-drop is a real connection close. The handler runs, the state changes, the response
+is thrown away and the TCP connection is closed without a byte of response, so the client sees
+``httpx.RemoteProtocolError`` ("Server disconnected without sending a response"), exactly what a
+load balancer dying mid-request looks like. The close is reached through the ASGI scope
+extension :data:`DROP_EXTENSION`, which :mod:`sandbox.server`'s uvicorn protocol installs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import random
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "ADMIN_PREFIX",
+    "DROP_EXTENSION",
+    "WRITE_METHODS",
+    "FaultDecision",
+    "FaultInjector",
+    "FaultMiddleware",
+    "FaultRule",
+]
+
+ADMIN_PREFIX = "/_sandbox"
+"""Requests under this path are never faulted, counted or rate limited."""
+
+DROP_EXTENSION = "rbsync.drop_connection"
+"""ASGI scope extension: a zero-argument callable that closes the client connection at once."""
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+DEFAULT_ERROR_STATUS = 503
+DEFAULT_HANG_SECONDS = 30.0
+
+
+class FaultRule(BaseModel):
+    """One fault rule; every rate is a probability in [0, 1] drawn per matching request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    route: str = "*"
+    """Glob matched against ``"METHOD /path"`` (path without query string)."""
+    latency_ms: float = Field(0.0, ge=0)
+    """Added before the request is handled."""
+    error_rate: float = Field(0.0, ge=0, le=1)
+    """Answer ``status`` instead of handling the request (nothing changes)."""
+    status: int = Field(DEFAULT_ERROR_STATUS, ge=400, le=599)
+    burst_429: int = Field(0, ge=0)
+    """The next N matching requests get the emulator's own 429 answer."""
+    timeout_rate: float = Field(0.0, ge=0, le=1)
+    """Hang ``hang_seconds`` before handling, so that a client with a shorter timeout gives up."""
+    hang_seconds: float = Field(DEFAULT_HANG_SECONDS, ge=0)
+    commit_then_drop_rate: float = Field(0.0, ge=0, le=1)
+    """Writes only: handle the request (the state changes), then close the connection."""
+    times: int | None = Field(None, ge=0)
+    """At most this many requests get a fault from this rule (``None``: no cap)."""
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this rule applies to ``method`` ``path``."""
+        return fnmatch.fnmatchcase(f"{method} {path}", self.route)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultDecision:
+    """What to do to one request; the empty decision means "handle it normally"."""
+
+    latency_s: float = 0.0
+    hang_s: float = 0.0
+    error_status: int | None = None
+    too_many_requests: bool = False
+    drop_after_commit: bool = False
+
+    @property
+    def is_clean(self) -> bool:
+        return self == _CLEAN
+
+
+_CLEAN = FaultDecision()
+
+
+class _RuleState:
+    """A rule plus its mutable counters (burst left, faults injected)."""
+
+    __slots__ = ("burst_left", "hits", "rule")
+
+    def __init__(self, rule: FaultRule) -> None:
+        self.rule = rule
+        self.burst_left = rule.burst_429
+        self.hits = 0
+
+    def exhausted(self) -> bool:
+        return self.rule.times is not None and self.hits >= self.rule.times
+
+
+class FaultInjector:
+    """The fault rules of one emulator; thread-safe, reproducible with a seed."""
+
+    def __init__(self, rules: Iterable[FaultRule] = (), *, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._rules = [_RuleState(rule) for rule in rules]
+
+    def set_rules(self, rules: Iterable[FaultRule]) -> None:
+        """Replace every rule (their counters start afresh)."""
+        states = [_RuleState(rule) for rule in rules]
+        with self._lock:
+            self._rules = states
+
+    def add_rule(self, rule: FaultRule) -> None:
+        """Add one rule after the existing ones."""
+        with self._lock:
+            self._rules.append(_RuleState(rule))
+
+    def clear(self) -> None:
+        """Remove every rule."""
+        with self._lock:
+            self._rules = []
+
+    def reseed(self, seed: int) -> None:
+        """Restart the random sequence (for reproducible runs)."""
+        with self._lock:
+            self._rng = random.Random(seed)
+
+    @property
+    def rules(self) -> list[FaultRule]:
+        with self._lock:
+            return [state.rule for state in self._rules]
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The rules with how many faults each has injected so far."""
+        with self._lock:
+            return [
+                {**state.rule.model_dump(), "injected": state.hits, "burst_left": state.burst_left}
+                for state in self._rules
+            ]
+
+    def decide(self, method: str, path: str) -> FaultDecision:
+        """Draw the faults for one request. Every matching, non-exhausted rule contributes."""
+        method = method.upper()
+        with self._lock:
+            if not self._rules:
+                return _CLEAN
+            latency = 0.0
+            hang = 0.0
+            error: int | None = None
+            throttle = False
+            drop = False
+            for state in self._rules:
+                rule = state.rule
+                if state.exhausted() or not rule.matches(method, path):
+                    continue
+                hit = False
+                if rule.latency_ms:
+                    latency += rule.latency_ms / 1000.0
+                    hit = True
+                if state.burst_left > 0 and not throttle:
+                    state.burst_left -= 1
+                    throttle = True
+                    hit = True
+                if rule.error_rate and error is None and self._rng.random() < rule.error_rate:
+                    error = rule.status
+                    hit = True
+                if rule.timeout_rate and not hang and self._rng.random() < rule.timeout_rate:
+                    hang = rule.hang_seconds
+                    hit = True
+                if (
+                    rule.commit_then_drop_rate
+                    and method in WRITE_METHODS
+                    and not drop
+                    and self._rng.random() < rule.commit_then_drop_rate
+                ):
+                    drop = True
+                    hit = True
+                if hit:
+                    state.hits += 1
+            return FaultDecision(
+                latency_s=latency,
+                hang_s=hang,
+                error_status=error,
+                too_many_requests=throttle,
+                drop_after_commit=drop,
+            )
+
+
+def default_error_response(status: int) -> Response:
+    """The body of an injected 5xx/4xx when the emulator supplies none of its own."""
+    return JSONResponse({"message": f"Injected fault: HTTP {status}"}, status_code=status)
+
+
+class FaultMiddleware:
+    """ASGI middleware applying a :class:`FaultInjector` to every non-admin HTTP request.
+
+    Order of effects: latency, then a hang (timeout), then 429 / error answers (the handler does
+    not run), else the handler runs and, for commit-then-drop, its response is discarded and
+    the connection closed.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        injector: FaultInjector,
+        *,
+        too_many_requests: Callable[[], Response],
+        error_response: Callable[[int], Response] = default_error_response,
+    ) -> None:
+        self.app = app
+        self.injector = injector
+        self.too_many_requests = too_many_requests
+        self.error_response = error_response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        decision = self.injector.decide(scope["method"], scope["path"])
+        if decision.is_clean:
+            await self.app(scope, receive, send)
+            return
+        if decision.latency_s:
+            await asyncio.sleep(decision.latency_s)
+        if decision.hang_s:
+            await asyncio.sleep(decision.hang_s)
+        if decision.too_many_requests:
+            await self.too_many_requests()(scope, receive, send)
+            return
+        if decision.error_status is not None:
+            await self.error_response(decision.error_status)(scope, receive, send)
+            return
+        if not decision.drop_after_commit:
+            await self.app(scope, receive, send)
+            return
+        drop = scope.get("extensions", {}).get(DROP_EXTENSION)
+        if drop is None:
+            raise RuntimeError(
+                "commit-then-drop needs the server from sandbox.server (scope extension "
+                f"{DROP_EXTENSION!r} is missing)"
+            )
+
+        async def swallow(message: Message) -> None:
+            # The handler's answer is discarded: the client must never see it.
+            del message
+
+        await self.app(scope, receive, swallow)
+        drop()
+        # Let the event loop deliver connection_lost, so that the server does not try to
+        # answer "500, no response started" on the closed transport.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
