@@ -16,6 +16,8 @@ from typing import Any, Literal
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.faults import ADMIN_PREFIX
+
 __all__ = [
     "WRITE_KINDS",
     "Counters",
@@ -117,29 +119,34 @@ def route_template(routes: Sequence[BaseRoute], scope: Scope, prefix: str = "") 
 
 
 class RequestCounterMiddleware:
-    """Counts every non-admin HTTP request as ``"METHOD /route/template"`` with its status."""
+    """Counts every non-admin HTTP request as ``"METHOD /route/template"`` with its status.
+
+    The template comes from ``template_of(scope)`` when given (an emulator with its own
+    router), else from the Starlette ``routes``.
+    """
 
     def __init__(
         self,
         app: ASGIApp,
         counters: Counters,
-        routes: Sequence[BaseRoute],
+        routes: Sequence[BaseRoute] = (),
         *,
-        path_of: Callable[[Scope], Scope] | None = None,
+        template_of: Callable[[Scope], str | None] | None = None,
     ) -> None:
         self.app = app
         self.counters = counters
         self.routes = routes
-        # An optional ``scope -> scope`` normaliser (e.g. PowerOffice Go's /Demo prefix).
-        self.path_of = path_of
+        self.template_of = template_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
-        lookup_scope = self.path_of(scope) if self.path_of is not None else scope
-        template = route_template(self.routes, lookup_scope) or UNMATCHED
-        key = f"{scope['method']} {template}"
+        if self.template_of is not None:
+            template = self.template_of(scope)
+        else:
+            template = route_template(self.routes, scope)
+        key = f"{scope['method']} {template or UNMATCHED}"
         status: list[int] = []
 
         async def counting_send(message: Message) -> None:
