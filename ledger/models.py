@@ -1,0 +1,198 @@
+"""The ledger's tables as SQLAlchemy 2.0 typed models.
+
+- ``entity_links``: one row per Rackbeat entity (kind, key) and its PowerOffice Go twin: the
+  source snapshot, the status of the state machine in DESIGN.md, the intent of a create, the
+  fingerprint and payload last written, attempts, last error and warnings.
+- ``attempts``: one row per try of a sync task (task id, start, end, outcome, HTTP status).
+- ``cursors``: one change cursor per kind.
+- ``poll_cycles``: one row per poll with its counts.
+- ``remote_links``: PowerOffice Go ids by code / reference (product groups, products, customers,
+  suppliers, contact groups, ...), filled from the clients' bulk index loaders so that a task
+  needs no lookup request per record; ``index_loads`` says when each namespace was last loaded.
+
+The schema itself is created by the Alembic migrations in ``ledger/migrations``; these models
+must stay in agreement with them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ledger.types import JSONType, UTCDateTime, utcnow
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "REDRIVE_STATUSES",
+    "Attempt",
+    "Base",
+    "Cursor",
+    "EntityLink",
+    "IndexLoad",
+    "Kind",
+    "PollCycle",
+    "RemoteLink",
+    "Status",
+]
+
+
+class Kind(enum.StrEnum):
+    """The entity kinds that flow Rackbeat -> PowerOffice Go."""
+
+    PRODUCT = "product"
+    BOM = "bom"
+    CUSTOMER = "customer"
+    INVOICE = "invoice"
+    SUPPLIER = "supplier"
+
+
+class Status(enum.StrEnum):
+    """The states of an entity link (the state machine in DESIGN.md)."""
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    SYNCED = "synced"
+    UNKNOWN = "unknown"
+    FAILED = "failed"
+    DEAD = "dead"
+    SKIPPED = "skipped"
+
+
+REDRIVE_STATUSES = frozenset({Status.FAILED, Status.DEAD, Status.UNKNOWN})
+"""Rows ``rbsync retry`` resets to pending."""
+
+ACTIVE_STATUSES = frozenset({Status.PENDING, Status.IN_FLIGHT, Status.UNKNOWN})
+"""Rows that still have work to do."""
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so migrations name constraints stably."""
+
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class EntityLink(Base):
+    """One Rackbeat entity and its PowerOffice Go twin."""
+
+    __tablename__ = "entity_links"
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "key"),
+        sa.Index(None, "kind", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    key: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16), default=Status.PENDING)
+    remote_id: Mapped[str | None] = mapped_column(sa.String(64))
+
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """The Rackbeat record as last polled (the sync task maps this, never a second GET)."""
+    snapshot_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    source_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    snapshot_version: Mapped[int] = mapped_column(default=0)
+    """Bumped whenever the snapshot's content changes."""
+    claimed_version: Mapped[int] = mapped_column(default=0)
+    """The snapshot version the current / last claim worked on."""
+
+    intent: Mapped[str | None] = mapped_column(sa.String(100))
+    """The natural key / ExternalImportReference a create will use, recorded before the POST."""
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    """Hash of the mapped payload last written to PowerOffice Go."""
+    written: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """The mapped payload last written (what a JSON-Patch is computed against)."""
+
+    attempts: Mapped[int] = mapped_column(default=0)
+    """Attempts since the row last became pending (reset when new content arrives)."""
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    warnings: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    """Computed values PowerOffice Go cannot take (R-SUP-4, R-SUP-8), for the operator."""
+
+    claim_token: Mapped[str | None] = mapped_column(sa.String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Attempt(Base):
+    """One try of a sync task on one entity link."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (sa.Index(None, "link_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(sa.ForeignKey("entity_links.id", ondelete="CASCADE"))
+    task_id: Mapped[str | None] = mapped_column(sa.String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(sa.String(32))
+    """created / updated / unchanged / found / skipped / retry / unknown / failed / dead / busy."""
+    http_status: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Cursor(Base):
+    """The change cursor of one kind: Rackbeat ``updated_at`` up to which all is committed."""
+
+    __tablename__ = "cursors"
+
+    kind: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    position: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PollCycle(Base):
+    """One poll of one kind, with its counts."""
+
+    __tablename__ = "poll_cycles"
+    __table_args__ = (sa.Index(None, "kind", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    """The signpost: the cursor never moves past it."""
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cursor_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cursor_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seen: Mapped[int] = mapped_column(default=0)
+    changed: Mapped[int] = mapped_column(default=0)
+    enqueued: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(sa.String(16), default="running")
+    """running / done / failed."""
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class RemoteLink(Base):
+    """A PowerOffice Go id known by a code or reference in one namespace."""
+
+    __tablename__ = "remote_links"
+
+    namespace: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    remote_id: Mapped[str] = mapped_column(sa.String(64))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IndexLoad(Base):
+    """When a namespace of remote links was last loaded in bulk."""
+
+    __tablename__ = "index_loads"
+
+    namespace: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(default=0)

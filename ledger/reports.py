@@ -1,0 +1,154 @@
+"""Read-side queries for the operator (CLI, status page) and the re-drive of failed rows."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ledger.models import REDRIVE_STATUSES, Attempt, EntityLink, Status
+from ledger.types import utcnow
+
+__all__ = [
+    "attempts_of",
+    "counts_by_kind_and_status",
+    "failures",
+    "reset_for_retry",
+    "rows_for_retry",
+    "stale_work",
+]
+
+
+def counts_by_kind_and_status(session: Session) -> dict[str, dict[str, int]]:
+    """``{kind: {status: count}}`` over every entity link."""
+    rows = session.execute(
+        sa.select(EntityLink.kind, EntityLink.status, sa.func.count()).group_by(
+            EntityLink.kind, EntityLink.status
+        )
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for kind, status, count in rows:
+        counts.setdefault(kind, {})[status] = count
+    return counts
+
+
+def failures(
+    session: Session,
+    *,
+    kind: str | None = None,
+    statuses: Collection[str] = (Status.FAILED, Status.DEAD, Status.UNKNOWN),
+    limit: int = 100,
+    offset: int = 0,
+) -> list[EntityLink]:
+    """Rows in one of ``statuses`` (failed/dead/unknown by default), newest change first."""
+    stmt = sa.select(EntityLink).where(EntityLink.status.in_([str(s) for s in statuses]))
+    if kind is not None:
+        stmt = stmt.where(EntityLink.kind == kind)
+    stmt = stmt.order_by(EntityLink.updated_at.desc(), EntityLink.id.desc())
+    return list(session.scalars(stmt.limit(limit).offset(offset)))
+
+
+def _retry_filter(kind: str | None, key: str | None) -> list[sa.ColumnElement[bool]]:
+    clauses: list[sa.ColumnElement[bool]] = [
+        EntityLink.status.in_([s.value for s in REDRIVE_STATUSES])
+    ]
+    if kind is not None:
+        clauses.append(EntityLink.kind == kind)
+    if key is not None:
+        clauses.append(EntityLink.key == key)
+    return clauses
+
+
+def rows_for_retry(
+    session: Session, *, kind: str | None = None, key: str | None = None
+) -> list[tuple[str, str]]:
+    """(kind, key) of the failed/dead/unknown rows a re-drive would take."""
+    rows = session.execute(
+        sa.select(EntityLink.kind, EntityLink.key)
+        .where(*_retry_filter(kind, key))
+        .order_by(EntityLink.id)
+    )
+    return [(k, v) for k, v in rows.tuples()]
+
+
+def reset_for_retry(
+    session: Session,
+    *,
+    kind: str | None = None,
+    key: str | None = None,
+    now: datetime | None = None,
+) -> list[tuple[str, str]]:
+    """Reset failed/dead/unknown rows to pending with a fresh budget; return (kind, key) each.
+
+    The intent and remote id stay, so an ``unknown`` create is still looked up first.
+    """
+    now = now or utcnow()
+    rows = session.execute(
+        sa.update(EntityLink)
+        .where(*_retry_filter(kind, key))
+        .values(status=Status.PENDING, attempts=0, enqueued_at=now, updated_at=now)
+        .returning(EntityLink.kind, EntityLink.key)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted((k, v) for k, v in rows.tuples())
+
+
+def stale_work(
+    session: Session,
+    *,
+    pending_older_than: timedelta,
+    claim_older_than: timedelta,
+    kind: str | None = None,
+    now: datetime | None = None,
+    limit: int = 10_000,
+) -> list[tuple[str, str]]:
+    """(kind, key) of work whose message may have been lost, marked re-enqueued.
+
+    Pending or unknown rows enqueued longer than ``pending_older_than`` ago (or never), and
+    in-flight rows whose claim is older than ``claim_older_than`` (their holder died and its
+    message did not come back). This is the drain of the transactional outbox: a lost Celery
+    message only delays work.
+    """
+    now = now or utcnow()
+    waiting = sa.and_(
+        EntityLink.status.in_([Status.PENDING.value, Status.UNKNOWN.value]),
+        sa.or_(
+            EntityLink.enqueued_at.is_(None),
+            EntityLink.enqueued_at < now - pending_older_than,
+        ),
+    )
+    abandoned = sa.and_(
+        EntityLink.status == Status.IN_FLIGHT,
+        EntityLink.claimed_at < now - claim_older_than,
+        sa.or_(
+            EntityLink.enqueued_at.is_(None),
+            EntityLink.enqueued_at < now - claim_older_than,
+        ),
+    )
+    stmt = sa.select(EntityLink.id, EntityLink.kind, EntityLink.key).where(
+        sa.or_(waiting, abandoned)
+    )
+    if kind is not None:
+        stmt = stmt.where(EntityLink.kind == kind)
+    rows = session.execute(stmt.order_by(EntityLink.id).limit(limit)).all()
+    if rows:
+        session.execute(
+            sa.update(EntityLink),
+            [{"id": link_id, "enqueued_at": now} for link_id, _, _ in rows],
+        )
+    return [(k, v) for _, k, v in rows]
+
+
+def attempts_of(session: Session, kind: str, key: str, *, limit: int = 50) -> list[Attempt]:
+    """The attempt history of (kind, key), newest first."""
+    return list(
+        session.scalars(
+            sa.select(Attempt)
+            .join(EntityLink, Attempt.link_id == EntityLink.id)
+            .where(EntityLink.kind == kind, EntityLink.key == key)
+            .order_by(Attempt.started_at.desc(), Attempt.id.desc())
+            .limit(limit)
+        )
+    )
