@@ -34,4 +34,5 @@ def set_cursor(
 
 def all_cursors(session: Session) -> dict[str, datetime | None]:
     """Every kind's cursor, by kind."""
-    return dict(session.execute(sa.select(Cursor.kind, Cursor.position)).tuples())
+    rows = session.execute(sa.select(Cursor.kind, Cursor.position))
+    return {row.kind: row.position for row in rows}

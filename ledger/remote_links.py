@@ -48,7 +48,7 @@ def remote_ids(session: Session, namespace: str, codes: Iterable[str]) -> dict[s
             RemoteLink.namespace == namespace, RemoteLink.code.in_(wanted)
         )
     )
-    return dict(rows.tuples())
+    return {row.code: row.remote_id for row in rows}
 
 
 def put_remote_id(

@@ -70,7 +70,7 @@ def rows_for_retry(
         .where(*_retry_filter(kind, key))
         .order_by(EntityLink.id)
     )
-    return [(k, v) for k, v in rows.tuples()]
+    return [(row.kind, row.key) for row in rows]
 
 
 def reset_for_retry(
@@ -92,7 +92,7 @@ def reset_for_retry(
         .returning(EntityLink.kind, EntityLink.key)
         .execution_options(synchronize_session=False)
     )
-    return sorted((k, v) for k, v in rows.tuples())
+    return sorted((row.kind, row.key) for row in rows)
 
 
 def stale_work(
