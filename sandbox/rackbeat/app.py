@@ -1,0 +1,488 @@
+"""The Rackbeat emulator as a Starlette app: ``create_app(config)``.
+
+Serves rackbeat-api.md's public contract under ``/api/``: bearer auth (401), list envelopes
+answered with 206, single objects under the singular key, paging, ``updated_at_from``/``_to``,
+``is_booked``, ``fields=``, ``order_by``/``order_direction``, double-encoded item numbers,
+POST 201 / PUT 200 / 422 writes, and a 480/minute per-token rate limit with ``Retry-After`` and
+``X-RateLimit-*`` headers. The common admin surface is mounted under ``/_sandbox/`` plus
+``POST /_sandbox/touch/{resource}/{number}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sandbox.admin import admin_mount
+from sandbox.counters import Counters, RequestCounterMiddleware
+from sandbox.faults import ADMIN_PREFIX, FaultInjector, FaultMiddleware
+from sandbox.rackbeat.clock import Clock
+from sandbox.rackbeat.data import generate
+from sandbox.rackbeat.ratelimit import TokenRateLimiter
+from sandbox.rackbeat.resources import RESOURCES, Resource
+from sandbox.rackbeat.state import RackbeatState, WriteRejectedError
+from sandbox.rackbeat.store import ListQuery
+from sandbox.rackbeat.wire import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    DatetimeError,
+    number_from_path,
+    pages_for,
+    parse_datetime,
+)
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "RackbeatConfig",
+    "RackbeatEmulator",
+    "RackbeatKnobs",
+    "create_app",
+]
+
+DEFAULT_TOKEN = "rackbeat-sandbox-token"  # noqa: S105 - a sandbox credential, fine to print
+RATE_LIMIT_PER_MINUTE = 480
+"""rackbeat-api.md 2: the SDK's 480 requests/minute per token."""
+
+Errors = dict[str, list[str]]
+
+
+class RackbeatKnobs(BaseModel):
+    """What ``PATCH /_sandbox/config`` may change at run time."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    rate_limit_enabled: bool = True
+    rate_limit_per_minute: int = Field(RATE_LIMIT_PER_MINUTE, ge=1)
+    ignore_updated_at_filter: list[str] = Field(default_factory=list)
+    """Endpoints (``products``, ``customers``, …) where ``updated_at_from/_to`` is ignored."""
+    frozen_time: str | None = None
+    """Freeze the clock at this date-time (both filter formats); ``null`` lets it run."""
+    token: str = DEFAULT_TOKEN
+
+    @field_validator("ignore_updated_at_filter")
+    @classmethod
+    def _known_endpoints(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(RESOURCES))
+        if unknown:
+            raise ValueError(f"unknown endpoints {unknown}; known: {sorted(RESOURCES)}")
+        return value
+
+    @field_validator("frozen_time")
+    @classmethod
+    def _parsable(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_datetime(value)
+        return value
+
+
+class RackbeatConfig(RackbeatKnobs):
+    """Start-up configuration: the knobs plus the initial data."""
+
+    seed: int = 1
+    scale: int = Field(50, ge=0)
+    include_bad: bool = False
+    empty: bool = False
+
+
+def _problem(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status, headers=headers)
+
+
+def _unprocessable(errors: Errors) -> JSONResponse:
+    return JSONResponse({"errors": errors}, status_code=422)
+
+
+class RackbeatEmulator:
+    """State, knobs, counters, faults and limiter of one emulated Rackbeat account."""
+
+    def __init__(self, config: RackbeatConfig) -> None:
+        knob_names = set(RackbeatKnobs.model_fields)
+        self._defaults = RackbeatKnobs.model_validate(config.model_dump(include=knob_names))
+        self.config = config
+        self.knobs = self._defaults.model_copy()
+        self.clock = Clock()
+        self.state = RackbeatState(self.clock)
+        self._counters = Counters()
+        self._faults = FaultInjector(seed=config.seed)
+        self.limiter = TokenRateLimiter(self.knobs.rate_limit_per_minute, 60.0)
+        self._apply_knobs()
+        self.reset(seed=None, scale=None, empty=config.empty)
+
+    @property
+    def counters(self) -> Counters:
+        return self._counters
+
+    @property
+    def faults(self) -> FaultInjector:
+        return self._faults
+
+    def reset(self, *, seed: int | None, scale: int | None, empty: bool) -> dict[str, Any]:
+        data = (
+            None
+            if empty
+            else generate(
+                seed=self.config.seed if seed is None else seed,
+                scale=self.config.scale if scale is None else scale,
+                include_bad=self.config.include_bad,
+            )
+        )
+        self.limiter.reset()
+        return {"records": self.state.load(data)}
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.state.snapshot("/api/")
+
+    def config_snapshot(self) -> dict[str, Any]:
+        return self.knobs.model_dump()
+
+    def configure(self, knobs: Mapping[str, Any]) -> dict[str, Any]:
+        self.knobs = RackbeatKnobs.model_validate({**self.knobs.model_dump(), **knobs})
+        self._apply_knobs()
+        return self.config_snapshot()
+
+    def restore_defaults(self) -> None:
+        self.knobs = self._defaults.model_copy()
+        self._apply_knobs()
+
+    def _apply_knobs(self) -> None:
+        self.limiter.configure(
+            limit=self.knobs.rate_limit_per_minute, enabled=self.knobs.rate_limit_enabled
+        )
+        frozen = self.knobs.frozen_time
+        self.clock.freeze(parse_datetime(frozen) if frozen is not None else None)
+
+    def rate_headers(self, token: str | None) -> dict[str, str]:
+        remaining = self.limiter.remaining(token) if token is not None else self.limiter.limit
+        return {
+            "X-RateLimit-Limit": str(self.limiter.limit),
+            "X-RateLimit-Remaining": str(remaining),
+        }
+
+    def throttled(self, wait_seconds: int, token: str | None) -> JSONResponse:
+        headers = self.rate_headers(token)
+        headers["X-RateLimit-Remaining"] = "0"
+        headers["Retry-After"] = str(wait_seconds)
+        return _problem(429, "Too Many Attempts.", headers)
+
+
+class RackbeatGate:
+    """Bearer auth, then the per-token rate limit; rate headers go on every API response."""
+
+    def __init__(self, app: ASGIApp, emulator: RackbeatEmulator) -> None:
+        self.app = app
+        self.emulator = emulator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        emulator = self.emulator
+        token: str | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, credential = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer":
+                    token = credential.strip()
+                break
+        if token != emulator.knobs.token:
+            response = _problem(401, "Unauthenticated.", emulator.rate_headers(None))
+            await response(scope, receive, send)
+            return
+        wait = emulator.limiter.hit(token)
+        if wait is not None:
+            emulator.counters.count_event("rate_limited")
+            await emulator.throttled(emulator.limiter.whole_seconds(wait), token)(
+                scope, receive, send
+            )
+            return
+        extra = [(k.lower().encode(), v.encode()) for k, v in emulator.rate_headers(token).items()]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _int_param(request: Request, name: str, default: int, errors: Errors) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        errors[name] = [f"The {name} must be an integer."]
+        return default
+    if value < 1:
+        errors[name] = [f"The {name} must be at least 1."]
+    return value
+
+
+def _parse_bool(raw: str) -> bool | None:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true"):
+        return True
+    if lowered in ("0", "false"):
+        return False
+    return None
+
+
+def _list_query(
+    request: Request, resource: Resource, emulator: RackbeatEmulator
+) -> ListQuery | Errors:
+    errors: Errors = {}
+    params = request.query_params
+    page = _int_param(request, "page", 1, errors)
+    limit = _int_param(request, "limit", DEFAULT_LIMIT, errors)
+    if limit > MAX_LIMIT:
+        errors["limit"] = [f"The limit may not be greater than {MAX_LIMIT}."]
+    bounds: dict[str, int | None] = {"updated_at_from": None, "updated_at_to": None}
+    if resource.path not in emulator.knobs.ignore_updated_at_filter:
+        for name in bounds:
+            raw = params.get(name)
+            if raw:
+                try:
+                    bounds[name] = parse_datetime(raw)
+                except DatetimeError:
+                    errors[name] = [f"The {name} is not a valid date."]
+    predicate: Callable[[dict[str, Any]], bool] | None = None
+    raw_booked = params.get("is_booked")
+    if resource.booked_filter and raw_booked is not None:
+        booked = _parse_bool(raw_booked)
+        if booked is None:
+            errors["is_booked"] = ["The is_booked field must be true or false."]
+        else:
+            predicate = lambda record: record["is_booked"] is booked  # noqa: E731
+    order_by = params.get("order_by") or None
+    direction = params.get("order_direction")
+    if direction is not None and direction.upper() not in ("ASC", "DESC"):
+        errors["order_direction"] = ["The selected order_direction is invalid."]
+    if order_by is None and direction is not None:
+        order_by = "number"
+    if order_by is not None and order_by not in resource.sortable:
+        errors["order_by"] = ["The selected order_by is invalid."]
+    if errors:
+        return errors
+    return ListQuery(
+        page=page,
+        limit=limit,
+        updated_from=bounds["updated_at_from"],
+        updated_to=bounds["updated_at_to"],
+        predicate=predicate,
+        order_by=order_by,
+        descending=(direction or "ASC").upper() == "DESC",
+    )
+
+
+def _select(rendered: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    if fields is None:
+        return rendered
+    return {name: rendered[name] for name in fields if name in rendered}
+
+
+def _fields(request: Request) -> list[str] | None:
+    raw = request.query_params.get("fields")
+    if not raw:
+        return None
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+def _base(request: Request) -> str:
+    return f"{request.base_url}api/"
+
+
+def _envelope(key: str, items: list[Any], total: int, page: int, limit: int) -> JSONResponse:
+    body = {key: items, "total": total, "pages": pages_for(total, limit), "limit": limit}
+    body["page"] = page
+    return JSONResponse(body, status_code=206)
+
+
+async def _json_object(request: Request) -> dict[str, Any] | Errors:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return {"body": ["The body must be valid JSON."]}
+    if not isinstance(body, dict):
+        return {"body": ["The body must be a JSON object."]}
+    return body
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _resource_routes(emulator: RackbeatEmulator, resource: Resource) -> list[BaseRoute]:
+    state = emulator.state
+    path = resource.path
+
+    def key_of(request: Request) -> str:
+        raw = request.path_params["number"]
+        return str(raw) if resource.int_key else number_from_path(raw)
+
+    async def list_records(request: Request) -> Response:
+        query = _list_query(request, resource, emulator)
+        if not isinstance(query, ListQuery):
+            return _unprocessable(query)
+        page = state.query(path, query)
+        base = _base(request)
+        fields = _fields(request)
+        items = [_select(state.render(path, r, base), fields) for r in page.records]
+        return _envelope(resource.plural, items, page.total, query.page, query.limit)
+
+    async def get_record(request: Request) -> Response:
+        record = state.get(path, key_of(request))
+        if record is None:
+            return _problem(404, "Not found.")
+        rendered = _select(state.render(path, record, _base(request)), _fields(request))
+        return JSONResponse({resource.singular: rendered})
+
+    async def create_record(request: Request) -> Response:
+        body = await _json_object(request)
+        if "body" in body and isinstance(body["body"], list):
+            return _unprocessable(body)
+        try:
+            outcome = state.create(path, body)
+        except WriteRejectedError as exc:
+            if exc.duplicate:
+                emulator.counters.count_write(path, "duplicates_refused")
+            return _unprocessable(exc.errors)
+        emulator.counters.count_write(path, "created")
+        rendered = state.render(path, outcome.record, _base(request))
+        return JSONResponse({resource.singular: rendered}, status_code=201)
+
+    async def update_record(request: Request) -> Response:
+        body = await _json_object(request)
+        if "body" in body and isinstance(body["body"], list):
+            return _unprocessable(body)
+        try:
+            record = state.update(path, key_of(request), body)
+        except KeyError:
+            return _problem(404, "Not found.")
+        except WriteRejectedError as exc:
+            return _unprocessable(exc.errors)
+        emulator.counters.count_write(path, "updated")
+        return JSONResponse({resource.singular: state.render(path, record, _base(request))})
+
+    number = "{number:int}" if resource.int_key else "{number}"
+    routes: list[BaseRoute] = [
+        Route(f"/api/{path}", list_records, methods=["GET"]),
+        Route(f"/api/{path}/{number}", get_record, methods=["GET"]),
+    ]
+    if resource.writable:
+        routes.append(Route(f"/api/{path}", create_record, methods=["POST"]))
+        routes.append(Route(f"/api/{path}/{number}", update_record, methods=["PUT"]))
+    return routes
+
+
+def _sub_routes(emulator: RackbeatEmulator) -> list[BaseRoute]:
+    state = emulator.state
+
+    def paged(request: Request, key: str, items: list[Any]) -> Response:
+        errors: Errors = {}
+        page = _int_param(request, "page", 1, errors)
+        limit = _int_param(request, "limit", DEFAULT_LIMIT, errors)
+        if limit > MAX_LIMIT:
+            errors["limit"] = [f"The limit may not be greater than {MAX_LIMIT}."]
+        if errors:
+            return _unprocessable(errors)
+        fields = _fields(request)
+        start = (page - 1) * limit
+        window = [_select(item, fields) for item in items[start : start + limit]]
+        return _envelope(key, window, len(items), page, limit)
+
+    async def lot_lines(request: Request) -> Response:
+        lot = state.get("lots", number_from_path(request.path_params["number"]))
+        if lot is None:
+            return _problem(404, "Not found.")
+        return paged(request, "lines", state.lot_lines(lot))
+
+    async def customer_contacts(request: Request) -> Response:
+        customer = state.get("customers", str(request.path_params["number"]))
+        if customer is None:
+            return _problem(404, "Not found.")
+        return paged(request, "customer_contacts", [dict(c) for c in customer["contacts"]])
+
+    async def who_am_i(request: Request) -> Response:
+        del request
+        return JSONResponse(
+            {
+                "user_account": {
+                    "id": 4711,
+                    "company_name": "Lagerhuset AS",
+                    "address": "Industriveien 12, 0581 Oslo",
+                },
+                "user": {"id": 1, "name": "Kari Nordmann", "email": "kari@lagerhuset.no"},
+            }
+        )
+
+    return [
+        Route("/api/self", who_am_i, methods=["GET"]),
+        Route("/api/lots/{number}/lines", lot_lines, methods=["GET"]),
+        Route("/api/customers/{number:int}/contacts", customer_contacts, methods=["GET"]),
+    ]
+
+
+def _touch_route(emulator: RackbeatEmulator) -> Route:
+    async def touch(request: Request) -> Response:
+        resource = RESOURCES.get(request.path_params["resource"])
+        if resource is None:
+            return _problem(404, f"unknown resource {request.path_params['resource']!r}")
+        key = number_from_path(request.path_params["number"])
+        body = await _json_object(request)
+        if "body" in body and isinstance(body["body"], list):
+            return _unprocessable(body)
+        try:
+            record = emulator.state.touch(resource.path, key, body)
+        except KeyError:
+            return _problem(404, f"no {resource.singular} {key!r}")
+        except WriteRejectedError as exc:
+            return _unprocessable(exc.errors)
+        rendered = emulator.state.render(resource.path, record, _base(request))
+        return JSONResponse({resource.singular: rendered})
+
+    return Route("/touch/{resource}/{number:path}", touch, methods=["POST"])
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    del request
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    return _problem(status, "Not found." if status == 404 else "Method not allowed.")
+
+
+def create_app(config: RackbeatConfig | None = None) -> Starlette:
+    """The emulator app; its :class:`RackbeatEmulator` is ``app.state.emulator``."""
+    emulator = RackbeatEmulator(config or RackbeatConfig())
+    api_routes: list[BaseRoute] = _sub_routes(emulator)
+    for resource in RESOURCES.values():
+        api_routes.extend(_resource_routes(emulator, resource))
+    routes: list[BaseRoute] = [admin_mount(emulator, [_touch_route(emulator)]), *api_routes]
+
+    def throttled_by_fault() -> Response:
+        return emulator.throttled(1, None)
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestCounterMiddleware, counters=emulator.counters, routes=api_routes),
+            Middleware(
+                FaultMiddleware, injector=emulator.faults, too_many_requests=throttled_by_fault
+            ),
+            Middleware(RackbeatGate, emulator=emulator),
+        ],
+        exception_handlers={404: _not_found, 405: _not_found},
+    )
+    app.state.emulator = emulator
+    return app
