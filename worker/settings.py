@@ -97,6 +97,23 @@ class Settings(BaseSettings):
     """R-SUP-9: the PowerOffice Go contact group every supplier is put in."""
     http_timeout_seconds: float = Field(30.0, gt=0)
 
+    # --- pipeline (worker, tasks) ---------------------------------------------------------
+    visibility_timeout_seconds: float = Field(3600.0, gt=0)
+    """Redis redelivers an unacknowledged message after this; every countdown stays far below."""
+    task_time_limit_seconds: float = Field(300.0, gt=0)
+    """Hard limit per task (the soft limit is 80 % of it); far below the visibility timeout."""
+    sync_max_retries: int = Field(6, ge=0)
+    """Celery retries of one sync task (tier two), after the client's own in-process retries."""
+    retry_backoff_max_seconds: float = Field(600.0, gt=0)
+    """Longest Celery retry countdown (exponential backoff with full jitter, capped here)."""
+    worker_soft_shutdown_seconds: float = Field(30.0, ge=0)
+    requeue_after_seconds: float = Field(600.0, gt=0)
+    """A pending row not picked up this long after its enqueue is enqueued again by a poll."""
+    link_index_max_age_seconds: float = Field(3600.0, gt=0)
+    """Bulk indexes of PowerOffice Go ids older than this are reloaded before a poll writes."""
+    sync_once_concurrency: int = Field(8, ge=1)
+    """Threads of the in-process worker of ``rbsync sync --once`` and the demo."""
+
     # --- Flower ---------------------------------------------------------------------------
     flower_basic_auth: SecretStr | None = None
     """``user:password`` (comma-separated for several users); Flower refuses to start without."""
