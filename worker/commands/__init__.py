@@ -9,6 +9,7 @@ __all__ = ["register_all"]
 
 def register_all(app: typer.Typer) -> None:
     """Register every command module's commands on ``app``."""
-    from worker.commands import config_cmd
+    from worker.commands import config_cmd, flower_cmd
 
     config_cmd.register(app)
+    flower_cmd.register(app)

@@ -1,0 +1,342 @@
+"""A real Flower process (``rbsync flower``'s server) against real Redis: auth, Retry, state.
+
+The failed tasks here are published as the events a worker sends (``send_task_events``), so these
+tests need no worker; ``tests/e2e/test_browser_retry.py`` does the same with a real worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from celery import Celery
+
+from worker.flower.testing import (
+    TEST_WORKER_HOSTNAME,
+    FlowerProcess,
+    flower_process,
+    free_port,
+    send_task_events,
+)
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+FLOWER_USER = "ops"
+FLOWER_PASSWORD = "flower-pw-7f3a9c"
+SECRETS = {
+    "RACKBEAT_API_TOKEN": "rb-token-secret-51c2",
+    "POWEROFFICE_APPLICATION_KEY": "po-app-key-secret-88d1",
+    "POWEROFFICE_CLIENT_KEY": "po-client-key-secret-0b7e",
+    "POWEROFFICE_SUBSCRIPTION_KEY": "po-sub-key-secret-a4f6",
+}
+RBSYNC = str(Path(sys.executable).with_name("rbsync"))
+WAIT_SECONDS = 20.0
+
+# Until the whole app is wanted, a minimal Celery app on the same broker serves the same Flower.
+LAUNCH = """
+import logging, sys
+from celery import Celery
+from worker.settings import load_settings
+from worker.flower.config import flower_config
+from worker.flower.server import run_flower
+logging.basicConfig(level=logging.INFO)
+settings = load_settings()
+config = flower_config(settings, port=int(sys.argv[1]))
+run_flower(Celery("rbsync", broker=settings.broker_url), config)
+"""
+
+
+def _env(tmp_path: Path, redis_url: str) -> dict[str, str]:
+    return {
+        "RBSYNC_BROKER_URL": redis_url,
+        "RBSYNC_FLOWER_BASIC_AUTH": f"{FLOWER_USER}:{FLOWER_PASSWORD}",
+        "RBSYNC_FLOWER_DB": str(tmp_path / "state" / "flower"),
+        "RBSYNC_DATA_DIR": str(tmp_path / "data"),
+        **SECRETS,
+    }
+
+
+@pytest.fixture
+def capp(redis_url: str) -> Iterator[Celery]:
+    app = Celery("rbsync-test", broker=redis_url)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def flower(tmp_path: Path, redis_url: str) -> Iterator[FlowerProcess]:
+    port = free_port()
+    with flower_process(
+        [sys.executable, "-c", LAUNCH, str(port)],
+        port=port,
+        env=_env(tmp_path, redis_url),
+        log_path=tmp_path / "flower.log",
+        cwd=tmp_path,
+    ) as running:
+        yield running
+
+
+def _client(flower: FlowerProcess, *, auth: bool = True) -> httpx.Client:
+    return httpx.Client(
+        base_url=flower.base_url,
+        auth=(FLOWER_USER, FLOWER_PASSWORD) if auth else None,
+        timeout=10.0,
+        follow_redirects=False,
+    )
+
+
+def _publish_until_seen(
+    client: httpx.Client,
+    capp: Celery,
+    *,
+    name: str,
+    args: str,
+    kwargs: str = "{}",
+    state: str = "FAILURE",
+) -> str:
+    """Publish a task's events until Flower has them (its event receiver binds after start)."""
+    task_id = send_task_events(capp, name=name, args=args, kwargs=kwargs, state=state)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        info = client.get(f"/api/task/info/{task_id}")
+        if info.status_code == 200 and info.json().get("state") == state:
+            return task_id
+        time.sleep(0.3)
+        send_task_events(capp, name=name, args=args, kwargs=kwargs, state=state, task_id=task_id)
+    pytest.fail(f"Flower did not see task {task_id} within {WAIT_SECONDS} s")
+
+
+def _queued_messages(redis_url: str, queue: str = "celery") -> list[dict[str, object]]:
+    """The messages waiting in a kombu Redis queue, as (name, id, args, kwargs)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        raw = client.lrange(queue, 0, -1)
+    finally:
+        client.close()
+    messages = []
+    for item in raw:
+        envelope = json.loads(item)
+        args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        headers = envelope["headers"]
+        messages.append(
+            {"task": headers["task"], "id": headers["id"], "args": args, "kwargs": kwargs}
+        )
+    return messages
+
+
+def _xsrf_field(page: str) -> str:
+    match = re.search(r'name="_xsrf" value="([^"]+)"', page)
+    assert match is not None, "the page has no XSRF form field"
+    return match.group(1)
+
+
+def _run_cli(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [RBSYNC, "flower", "--port", str(free_port())],
+        env={"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_rbsync_flower_refuses_to_start_without_basic_auth(tmp_path: Path) -> None:
+    done = _run_cli(tmp_path, {"RBSYNC_BROKER_URL": "redis://127.0.0.1:6379/15"})
+    assert done.returncode == 2
+    assert "RBSYNC_FLOWER_BASIC_AUTH is not set" in done.stderr
+    assert "--insecure-no-auth" in done.stderr
+
+
+def test_rbsync_flower_refuses_a_malformed_credential_without_echoing_it(tmp_path: Path) -> None:
+    done = _run_cli(tmp_path, {"RBSYNC_FLOWER_BASIC_AUTH": f"{FLOWER_USER}:ok,no-colon-secret"})
+    assert done.returncode == 2
+    assert "RBSYNC_FLOWER_BASIC_AUTH entry 2 is not 'user:password'" in done.stderr
+    assert "no-colon-secret" not in done.stderr + done.stdout
+
+
+def test_pages_and_api_need_the_configured_credentials(flower: FlowerProcess) -> None:
+    with _client(flower, auth=False) as anonymous:
+        assert anonymous.get("/tasks").status_code == 401
+        assert anonymous.get("/api/tasks").status_code == 401
+        wrong = anonymous.get("/tasks", auth=(FLOWER_USER, "wrong"))
+        assert wrong.status_code == 401
+        assert wrong.headers["WWW-Authenticate"] == 'Basic realm="flower"'
+        # The container healthcheck needs no credentials, and learns nothing from it.
+        assert anonymous.get("/healthcheck").text == "OK"
+    with _client(flower) as client:
+        assert client.get("/tasks").status_code == 200
+        assert client.get("/api/tasks").status_code == 200
+
+
+def test_failed_sync_task_page_has_retry_and_names_kind_and_key(
+    flower: FlowerProcess, capp: Celery
+) -> None:
+    with _client(flower) as client:
+        task_id = _publish_until_seen(client, capp, name="rbsync.sync", args="('product', 'P-1')")
+        page = client.get(f"/task/{task_id}")
+    assert page.status_code == 200
+    assert 'id="rbsync-retry"' in page.text
+    assert f'action="/rbsync/retry/{task_id}"' in page.text
+    assert "kind=&#x27;product&#x27;, key=&#x27;P-1&#x27;" in page.text
+    assert "rbsync.retry(kind=&#x27;product&#x27;, key=&#x27;P-1&#x27;)" in page.text
+
+
+def test_no_retry_button_for_a_succeeded_or_foreign_task(
+    flower: FlowerProcess, capp: Celery
+) -> None:
+    with _client(flower) as client:
+        succeeded = _publish_until_seen(
+            client, capp, name="rbsync.sync", args="('product', 'P-2')", state="SUCCESS"
+        )
+        foreign = _publish_until_seen(client, capp, name="other.task", args="(1,)")
+        truncated = _publish_until_seen(
+            client, capp, name="rbsync.sync", args="('product', 'P-3..."
+        )
+        pages = [client.get(f"/task/{task_id}") for task_id in (succeeded, foreign, truncated)]
+    assert [page.status_code for page in pages] == [200, 200, 200]
+    assert ['id="rbsync-retry"' in page.text for page in pages] == [False, False, False]
+
+
+def test_retry_sends_rbsync_retry_by_name_with_kind_and_key(
+    flower: FlowerProcess, capp: Celery, redis_url: str
+) -> None:
+    with _client(flower) as client:
+        # kind positional, key by keyword: both are bound to the task's parameter names.
+        task_id = _publish_until_seen(
+            client, capp, name="rbsync.sync", args="('customer',)", kwargs="{'key': 1042}"
+        )
+        page = client.get(f"/task/{task_id}")
+        response = client.post(f"/rbsync/retry/{task_id}", data={"_xsrf": _xsrf_field(page.text)})
+        assert response.status_code == 303
+        location = response.headers["Location"]
+        after = client.get(location)
+    sent = _queued_messages(redis_url)
+    assert sent == [
+        {
+            "task": "rbsync.retry",
+            "id": location.split("rbsync_retry_sent=")[1],
+            "args": [],
+            "kwargs": {"kind": "customer", "key": 1042},
+        }
+    ]
+    assert location.startswith(f"/task/{task_id}?rbsync_retry_sent=")
+    assert 'id="rbsync-retry-sent"' in after.text
+    assert sent[0]["id"] in after.text
+
+
+def test_retry_needs_the_xsrf_token_same_origin_and_credentials(
+    flower: FlowerProcess, capp: Celery, redis_url: str
+) -> None:
+    with _client(flower) as client:
+        task_id = _publish_until_seen(client, capp, name="rbsync.sync", args="('product', 'P-4')")
+        token = _xsrf_field(client.get(f"/task/{task_id}").text)
+        xsrf_cookie = client.cookies["_xsrf"]
+        no_token = client.post(f"/rbsync/retry/{task_id}")
+        cross_site = client.post(
+            f"/rbsync/retry/{task_id}",
+            data={"_xsrf": token},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        )
+        other_origin = client.post(
+            f"/rbsync/retry/{task_id}",
+            data={"_xsrf": token},
+            headers={"Origin": "http://evil.example"},
+        )
+    with _client(flower, auth=False) as anonymous:
+        # A valid token pair without credentials: refused by authentication, not by XSRF.
+        anonymous.cookies.set("_xsrf", xsrf_cookie)
+        no_auth = anonymous.post(f"/rbsync/retry/{task_id}", data={"_xsrf": token})
+    assert [no_token.status_code, cross_site.status_code, other_origin.status_code] == [403] * 3
+    assert no_auth.status_code == 401
+    assert _queued_messages(redis_url) == []
+
+
+def test_retry_of_a_task_whose_arguments_are_truncated_is_refused(
+    flower: FlowerProcess, capp: Celery, redis_url: str
+) -> None:
+    with _client(flower) as client:
+        task_id = _publish_until_seen(
+            client, capp, name="rbsync.sync", args="('product', 'P-5-with-a-long-key..."
+        )
+        token = _xsrf_field(client.get("/tasks").text)
+        refused = client.post(f"/rbsync/retry/{task_id}", data={"_xsrf": token})
+        unknown = client.post(
+            "/rbsync/retry/00000000-0000-0000-0000-000000000000", data={"_xsrf": token}
+        )
+    assert refused.status_code == 409
+    assert "are not an exact literal (truncated?)" in refused.text
+    assert unknown.status_code == 404
+    assert _queued_messages(redis_url) == []
+
+
+def test_retry_all_failed_sends_one_unfiltered_rbsync_retry(
+    flower: FlowerProcess, redis_url: str
+) -> None:
+    with _client(flower) as client:
+        tasks_page = client.get("/tasks")
+        assert 'id="rbsync-retry-failed"' in tasks_page.text
+        response = client.post("/rbsync/retry-failed", data={"_xsrf": _xsrf_field(tasks_page.text)})
+        assert response.status_code == 303
+        after = client.get(response.headers["Location"])
+    sent = _queued_messages(redis_url)
+    assert [(m["task"], m["args"], m["kwargs"]) for m in sent] == [("rbsync.retry", [], {})]
+    assert response.headers["Location"] == f"/tasks?rbsync_retry_sent={sent[0]['id']}"
+    assert "Retry of all failed entities sent as task" in after.text
+
+
+def test_task_history_survives_a_restart(tmp_path: Path, redis_url: str, capp: Celery) -> None:
+    env = _env(tmp_path, redis_url)
+    port = free_port()
+    launch = [sys.executable, "-c", LAUNCH, str(port)]
+    log_path = tmp_path / "flower.log"
+    with (
+        flower_process(launch, port=port, env=env, log_path=log_path, cwd=tmp_path) as first,
+        _client(first) as client,
+    ):
+        task_id = _publish_until_seen(client, capp, name="rbsync.sync", args="('supplier', 'S-9')")
+    assert first.process.returncode == 0
+    with (
+        flower_process(launch, port=port, env=env, log_path=log_path, cwd=tmp_path) as second,
+        _client(second) as client,
+    ):
+        page = client.get(f"/task/{task_id}")
+    assert page.status_code == 200
+    assert 'id="rbsync-retry"' in page.text
+    assert "kind=&#x27;supplier&#x27;, key=&#x27;S-9&#x27;" in page.text
+
+
+def test_no_secret_on_any_page_or_in_the_log(flower: FlowerProcess, capp: Celery) -> None:
+    with _client(flower) as client:
+        task_id = _publish_until_seen(client, capp, name="rbsync.sync", args="('product', 'P-6')")
+        token = _xsrf_field(client.get(f"/task/{task_id}").text)
+        client.post(f"/rbsync/retry/{task_id}", data={"_xsrf": token})
+        paths = [
+            "/",
+            "/workers",
+            "/tasks",
+            f"/task/{task_id}",
+            f"/worker/{TEST_WORKER_HOSTNAME}",
+            "/broker",
+            "/api/tasks",
+            "/api/workers",
+            f"/api/task/info/{task_id}",
+            "/metrics",
+            "/tasks/datatable?draw=1&start=0&length=10&order[0][column]=0&columns[0][data]=name",
+        ]
+        pages = {path: client.get(path).text for path in paths}
+    texts = [*pages.values(), flower.log()]
+    for secret in [*SECRETS.values(), FLOWER_PASSWORD]:
+        assert [secret in text for text in texts] == [False] * len(texts), secret
+    assert "Flower for rbsync on http://127.0.0.1:" in flower.log()
+    assert f"basic auth users: {FLOWER_USER};" in flower.log()

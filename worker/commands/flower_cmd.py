@@ -1,0 +1,50 @@
+"""``rbsync flower``: Flower for the rbsync app, with auth, persistence and Retry buttons."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from worker.flower.config import DEFAULT_ADDRESS, FlowerConfigError, flower_config
+from worker.settings import load_settings
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to ``app``."""
+    app.command("flower")(flower)
+
+
+def flower(
+    address: str = typer.Option(
+        DEFAULT_ADDRESS, help="Address to listen on (0.0.0.0 in a container)."
+    ),
+    port: int | None = typer.Option(None, help="Port (default: RBSYNC_FLOWER_PORT, 5555)."),
+    url_prefix: str = typer.Option("", help="Serve under this path (behind a reverse proxy)."),
+    insecure_no_auth: bool = typer.Option(
+        False,
+        "--insecure-no-auth",
+        help="Start without RBSYNC_FLOWER_BASIC_AUTH: anyone who reaches the port can retry.",
+    ),
+) -> None:
+    """Run Flower for rbsync: inspect tasks, Retry a failed one from the ledger.
+
+    Needs RBSYNC_FLOWER_BASIC_AUTH (user:password) unless --insecure-no-auth is given; keeps its
+    state in RBSYNC_FLOWER_DB (default RBSYNC_DATA_DIR/flower-state) across restarts.
+    """
+    settings = load_settings()
+    try:
+        config = flower_config(
+            settings, address=address, port=port, insecure=insecure_no_auth, url_prefix=url_prefix
+        )
+    except FlowerConfigError as exc:
+        typer.echo(f"rbsync flower: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    from worker.app import create_app
+    from worker.flower.server import run_flower
+
+    run_flower(create_app(settings), config)

@@ -1,0 +1,139 @@
+"""What Flower's Retry button sends for a failed rbsync task: a ledger re-drive, by name.
+
+Flower keeps only ``saferepr`` strings of a task's arguments (capped at 1024 characters by
+Celery), so re-sending them is unsafe (mher/flower#737). rbsync never needs to: a sync task's
+arguments are just the entity's identity, ``(kind, key)``, and ``rbsync.retry(kind, key)``
+re-drives that entity from the ledger's own stored snapshot. This module turns Flower's strings
+back into that identity, refusing anything it cannot read exactly.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Protocol
+
+SYNC_TASK = "rbsync.sync"
+POLL_TASK = "rbsync.poll"
+RETRY_TASK = "rbsync.retry"
+
+RETRIABLE_STATE = "FAILURE"
+"""Only a task that ended in failure gets a Retry button (a RETRY is already coming back)."""
+
+TASK_PARAMETERS: dict[str, tuple[str, ...]] = {
+    POLL_TASK: ("kind",),
+    SYNC_TASK: ("kind", "key"),
+    RETRY_TASK: ("kind", "key"),
+}
+"""The signatures of rbsync's tasks, to bind Flower's positional and keyword copies to names."""
+
+RE_DRIVEN_TASKS = frozenset({SYNC_TASK, RETRY_TASK})
+"""Failed tasks whose entity the Retry button re-drives. A failed poll needs no button: its
+cursor did not move, so the next beat tick polls the same window again."""
+
+Identity = str | int | None
+
+
+class NotRetriableError(ValueError):
+    """This task cannot be re-driven from Flower; the message says why (no argument values)."""
+
+
+class TaskView(Protocol):
+    """The part of a Flower/Celery event-state task this module reads."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def args(self) -> str | None: ...
+    @property
+    def kwargs(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class RetryRequest:
+    """A task to send by name, with keyword arguments only (JSON-serialisable)."""
+
+    task_name: str
+    kwargs: dict[str, Identity] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """``rbsync.retry(kind='product', key='P-1')``: for pages and log lines."""
+        inner = ", ".join(f"{name}={value!r}" for name, value in self.kwargs.items())
+        return f"{self.task_name}({inner})"
+
+
+RETRY_ALL_FAILED = RetryRequest(RETRY_TASK)
+"""``rbsync.retry()`` with no filter re-drives every failed, dead and unknown ledger row."""
+
+
+def bind_arguments(
+    task_name: str, args_repr: str | None, kwargs_repr: str | None
+) -> dict[str, Identity]:
+    """Flower's repr strings of an rbsync task's arguments, bound to the task's parameter names.
+
+    Raises :class:`NotRetriableError` when the task is not an rbsync task, or the strings are not
+    exact Python literals (a truncated repr ends in ``...`` and is refused, never guessed at),
+    or a value is not a plain identity (``str``, ``int`` or ``None``).
+    """
+    parameters = TASK_PARAMETERS.get(task_name)
+    if parameters is None:
+        raise NotRetriableError(f"{task_name!r} is not an rbsync task")
+    args = _literal(args_repr or "()", "arguments")
+    kwargs = _literal(kwargs_repr or "{}", "keyword arguments")
+    if isinstance(args, list):
+        args = tuple(args)
+    if not isinstance(args, tuple):
+        raise NotRetriableError(f"the arguments of this {task_name} task are not a tuple")
+    if not isinstance(kwargs, dict) or not all(isinstance(name, str) for name in kwargs):
+        raise NotRetriableError(f"the keyword arguments of this {task_name} task are not a mapping")
+    if len(args) > len(parameters):
+        raise NotRetriableError(f"this {task_name} task has more arguments than {parameters}")
+    bound: dict[str, object] = dict(zip(parameters, args, strict=False))
+    for name, value in kwargs.items():
+        if name not in parameters:
+            raise NotRetriableError(f"{task_name} has no parameter {name!r}")
+        if name in bound:
+            raise NotRetriableError(f"{task_name} got {name!r} twice")
+        bound[name] = value
+    identity: dict[str, Identity] = {}
+    for name in parameters:
+        value = bound.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+            raise NotRetriableError(
+                f"the {name} of this {task_name} task is not a string or number"
+            )
+        identity[name] = value
+    return identity
+
+
+def retry_request_for(task: TaskView) -> RetryRequest:
+    """The ``rbsync.retry`` call that re-drives the entity a failed rbsync task was about."""
+    name = task.name or ""
+    if name not in RE_DRIVEN_TASKS:
+        raise NotRetriableError(f"{name or 'this task'!r} is not an rbsync entity task")
+    if task.state != RETRIABLE_STATE:
+        raise NotRetriableError(f"the task is {task.state}, not {RETRIABLE_STATE}")
+    identity = bind_arguments(name, task.args, task.kwargs)
+    if name == SYNC_TASK and (identity["kind"] is None or identity["key"] is None):
+        raise NotRetriableError(f"this {SYNC_TASK} task has no kind or no key")
+    return RetryRequest(RETRY_TASK, identity)
+
+
+def retry_offer(task: TaskView | None) -> RetryRequest | None:
+    """The re-drive for ``task``, or ``None`` when its page should show no Retry button."""
+    if task is None:
+        return None
+    try:
+        return retry_request_for(task)
+    except NotRetriableError:
+        return None
+
+
+def _literal(text: str, what: str) -> object:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        # Celery truncates long reprs with '...': refuse rather than send a guess.
+        raise NotRetriableError(f"the task's {what} are not an exact literal (truncated?)") from exc
