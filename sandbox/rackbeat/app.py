@@ -137,6 +137,7 @@ class RackbeatEmulator:
             )
         )
         self.limiter.reset()
+        self.clock.restart()
         return {"records": self.state.load(data)}
 
     def snapshot(self) -> dict[str, Any]:

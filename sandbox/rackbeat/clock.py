@@ -31,6 +31,11 @@ class Clock:
         with self._lock:
             self._frozen = at
 
+    def restart(self) -> None:
+        """Forget the stamps issued so far (the data they stamped has been replaced)."""
+        with self._lock:
+            self._last = 0
+
     def now(self) -> int:
         with self._lock:
             current = self._frozen if self._frozen is not None else int(self._source())

@@ -519,10 +519,28 @@ def _contacts(rng: random.Random, domain: str, invoice_contact: bool) -> list[Re
     return contacts
 
 
+# The first customers cover every way of writing a country, so even a handful of records
+# has ISO codes (upper and lower case) and names in several languages.
+_COUNTRY_COVERAGE = (
+    ("NO", "NO"),
+    ("NO", "Norge"),
+    ("DK", "Danmark"),
+    ("SE", "Sverige"),
+    ("NO", "no"),
+    ("SE", "se"),
+    ("DE", "Deutschland"),
+    ("FI", "FI"),
+)
+
+
 def _generate_customers(rng: random.Random, data: Dataset, include_bad: bool) -> None:
-    count = max(6, data.scale // 10)
+    count = max(len(_COUNTRY_COVERAGE), data.scale // 10)
     for index in range(count):
-        code = _weighted(rng, _CUSTOMER_COUNTRY_WEIGHTS)
+        spelling = None
+        if index < len(_COUNTRY_COVERAGE):
+            code, spelling = _COUNTRY_COVERAGE[index]
+        else:
+            code = _weighted(rng, _CUSTOMER_COUNTRY_WEIGHTS)
         country = _COUNTRIES[code]
         name = _company(rng, country)
         domain = f"{_slug(name)}.{code.lower()}"
@@ -551,6 +569,8 @@ def _generate_customers(rng: random.Random, data: Dataset, include_bad: bool) ->
             "created_at": created,
             "updated_at": updated,
         }
+        if spelling is not None:
+            record["address_country"] = spelling
         data.customers.append(record)
     # One customer without zip and city: sent without MailAddress and a warning (R-CUST-3).
     data.customers[min(3, count - 1)].update(address_zipcode="", address_city="")
@@ -671,8 +691,8 @@ def _generate_sales(rng: random.Random, data: Dataset) -> None:
             currency = customer["currency"]
         line_id += len(lines)
         created, updated = _stamps(rng)
-        # The last invoice of every ten is an unbooked draft: it must never be transferred.
-        booked = index % 10 != 9
+        # One invoice in every ten is an unbooked draft: it must never be transferred.
+        booked = index % 10 != 4
         data.customer_invoices.append(
             {
                 "number": 30001 + index,
