@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from sandbox.testing_rackbeat import RackbeatEmulatorHandle
-from sandbox.testing_rackbeat import rackbeat_emulator, rackbeat_server  # noqa: F401 - fixtures
 
 
 @pytest.fixture
