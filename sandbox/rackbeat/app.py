@@ -68,6 +68,8 @@ class RackbeatKnobs(BaseModel):
     frozen_time: str | None = None
     """Freeze the clock at this date-time (both filter formats); ``null`` lets it run."""
     token: str = DEFAULT_TOKEN
+    other_tokens: list[str] = Field(default_factory=list)
+    """More accepted API keys (each user has their own; the rate limit is per key)."""
 
     @field_validator("ignore_updated_at_filter")
     @classmethod
@@ -155,10 +157,15 @@ class RackbeatEmulator:
         self.knobs = self._defaults.model_copy()
         self._apply_knobs()
 
+    def accepts(self, token: str | None) -> bool:
+        return token is not None and (token == self.knobs.token or token in self.knobs.other_tokens)
+
     def _apply_knobs(self) -> None:
-        self.limiter.configure(
-            limit=self.knobs.rate_limit_per_minute, enabled=self.knobs.rate_limit_enabled
-        )
+        limiter = self.limiter
+        limit, enabled = self.knobs.rate_limit_per_minute, self.knobs.rate_limit_enabled
+        # Reconfiguring restarts the windows, so only do it when the limit itself changes.
+        if (limiter.limit, limiter.enabled) != (limit, enabled):
+            limiter.configure(limit=limit, enabled=enabled)
         frozen = self.knobs.frozen_time
         self.clock.freeze(parse_datetime(frozen) if frozen is not None else None)
 
@@ -195,7 +202,7 @@ class RackbeatGate:
                 if scheme.lower() == "bearer":
                     token = credential.strip()
                 break
-        if token != emulator.knobs.token:
+        if token is None or not emulator.accepts(token):
             response = _problem(401, "Unauthenticated.", emulator.rate_headers(None))
             await response(scope, receive, send)
             return
