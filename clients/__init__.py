@@ -1,1 +1,73 @@
-"""rbsync clients: the only code that speaks HTTP (Rackbeat and PowerOffice Go)."""
+"""rbsync clients: the only code that speaks HTTP (Rackbeat and PowerOffice Go).
+
+``RackbeatClient`` and ``PowerOfficeClient`` run on an injected ``httpx.Client`` (built by
+:func:`build_http_client`); failures arrive as the error tree of :mod:`clients.errors`; the
+retry policy, rate limiters and token caches are separate, swappable pieces.
+"""
+
+from __future__ import annotations
+
+from clients.errors import (
+    AmbiguousWriteError,
+    AuthenticationError,
+    ClientError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NetworkError,
+    NotFoundError,
+    PermanentError,
+    RateLimitedError,
+    RateLimitWaitError,
+    RetriableError,
+    ServerError,
+    TokenUnavailableError,
+    UnexpectedStatusError,
+)
+from clients.http import build_http_client
+from clients.patch import UnpatchableFieldError, diff_operations
+from clients.poweroffice import PowerOfficeAuth, PowerOfficeClient
+from clients.rackbeat import KINDS, Kind, RackbeatClient
+from clients.ratelimit import (
+    InProcessRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    credential_bucket,
+)
+from clients.retry import ReplicaLagPolicy, RetryPolicy, set_testing
+from clients.tokens import InProcessTokenCache, RedisTokenCache, TokenCache, token_cache_key
+
+__all__ = [
+    "KINDS",
+    "AmbiguousWriteError",
+    "AuthenticationError",
+    "ClientError",
+    "InProcessRateLimiter",
+    "InProcessTokenCache",
+    "InvalidRequestError",
+    "Kind",
+    "MalformedResponseError",
+    "NetworkError",
+    "NotFoundError",
+    "PermanentError",
+    "PowerOfficeAuth",
+    "PowerOfficeClient",
+    "RackbeatClient",
+    "RateLimitWaitError",
+    "RateLimitedError",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "RedisTokenCache",
+    "ReplicaLagPolicy",
+    "RetriableError",
+    "RetryPolicy",
+    "ServerError",
+    "TokenCache",
+    "TokenUnavailableError",
+    "UnexpectedStatusError",
+    "UnpatchableFieldError",
+    "build_http_client",
+    "credential_bucket",
+    "diff_operations",
+    "set_testing",
+    "token_cache_key",
+]

@@ -1,0 +1,164 @@
+"""The one error tree of the API clients, grouped by what the caller can do about it.
+
+```
+ClientError                    every failure the clients raise; never a bare httpx error
+├── RetriableError             nothing happened remotely (or it was a read): call again
+│   ├── NetworkError           no connection, or a timeout / drop on a read or before a write
+│   ├── RateLimitedError       429; ``retry_after`` holds the server's hint when it gave one
+│   ├── ServerError            5xx on a read
+│   ├── RateLimitWaitError     our own limiter had no slot within its wait budget
+│   └── TokenUnavailableError  another process was renewing the token; it did not appear
+├── PermanentError             the same call will fail again: fix the data or the setup
+│   ├── AuthenticationError    401 / 403 (after one token refresh), or refused credentials
+│   ├── NotFoundError          404
+│   ├── InvalidRequestError    400 / 409 / 422: the API refused the record
+│   ├── UnexpectedStatusError  any other status (unknown statuses are never retried)
+│   └── MalformedResponseError a 2xx whose body is not what the API documents
+└── AmbiguousWriteError        a create whose outcome is unknown: a timeout or a dropped
+                               connection after the body was sent, or a 5xx answer to it.
+                               Never retried blindly: look the record up before creating again.
+```
+
+Every error carries ``status``, ``method``, ``path``, ``request_id`` and ``body_excerpt`` (a
+short, secret-scrubbed prefix of the response body), so that a ledger row or a log line can say
+what happened without holding the response. Transport errors are translated once, at the client
+boundary (``clients.http``), with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmbiguousWriteError",
+    "AuthenticationError",
+    "ClientError",
+    "InvalidRequestError",
+    "MalformedResponseError",
+    "NetworkError",
+    "NotFoundError",
+    "PermanentError",
+    "RateLimitWaitError",
+    "RateLimitedError",
+    "RetriableError",
+    "ServerError",
+    "TokenUnavailableError",
+    "UnexpectedStatusError",
+]
+
+
+class ClientError(Exception):
+    """Base of every error the API clients raise.
+
+    The message is built from the request line and status only; ``body_excerpt`` was scrubbed
+    of every configured secret before it got here.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        status: int | None = None,
+        request_id: str | None = None,
+        body_excerpt: str = "",
+    ) -> None:
+        self.message = message
+        self.method = method
+        self.path = path
+        self.status = status
+        self.request_id = request_id
+        self.body_excerpt = body_excerpt
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = f"{self.method} {self.path}"
+        if self.status is not None:
+            text += f" -> {self.status}"
+        text += f": {self.message}"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        if self.body_excerpt:
+            text += f"; body: {self.body_excerpt}"
+        return text
+
+
+class RetriableError(ClientError):
+    """The request had no effect (or was a read): making the same call again is safe.
+
+    ``retry_after`` is the server's own hint in seconds (``Retry-After``, or PowerOffice Go's
+    "Try again in N seconds"), or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        status: int | None = None,
+        request_id: str | None = None,
+        body_excerpt: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            message,
+            method=method,
+            path=path,
+            status=status,
+            request_id=request_id,
+            body_excerpt=body_excerpt,
+        )
+
+
+class NetworkError(RetriableError):
+    """No connection, or a timeout / dropped connection on a read or before a write was sent."""
+
+
+class RateLimitedError(RetriableError):
+    """HTTP 429: the API's rate limit was hit; the request was not processed."""
+
+
+class ServerError(RetriableError):
+    """HTTP 5xx on a read."""
+
+
+class RateLimitWaitError(RetriableError):
+    """Our own rate limiter had no free slot within the wait it was allowed."""
+
+
+class TokenUnavailableError(RetriableError):
+    """Another process held the token-renewal lock and no fresh token appeared in time."""
+
+
+class PermanentError(ClientError):
+    """Making the same call again will fail the same way."""
+
+
+class AuthenticationError(PermanentError):
+    """401 / 403, or the token endpoint refused the credentials."""
+
+
+class NotFoundError(PermanentError):
+    """404: the resource (or a record it refers to) does not exist."""
+
+
+class InvalidRequestError(PermanentError):
+    """400 / 409 / 422: the API refused the record (duplicate key, missing field, ...)."""
+
+
+class UnexpectedStatusError(PermanentError):
+    """A status the clients have no rule for; never retried."""
+
+
+class MalformedResponseError(PermanentError):
+    """A 2xx answer whose body could not be read as the API documents it."""
+
+
+class AmbiguousWriteError(ClientError):
+    """A write whose outcome is unknown: it may or may not have taken effect.
+
+    Raised for a timeout or a dropped connection after the request body was sent, and for a 5xx
+    answer to a write. The caller must look the record up (by its code or external reference)
+    before it may create it again.
+    """

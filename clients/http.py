@@ -1,0 +1,279 @@
+"""The HTTP boundary: building the ``httpx.Client`` and translating every failure once.
+
+Both API clients send through :func:`send`, so that the rules below hold everywhere:
+
+- any 2xx is success (Rackbeat answers lists with 206, PowerOffice Go creates with 200 or 201);
+- every other status becomes one error of :mod:`clients.errors`, chosen by
+  :func:`error_class_for_status`;
+- transport errors become :class:`NetworkError` when nothing can have happened remotely, and
+  :class:`AmbiguousWriteError` when a non-idempotent write may have been applied;
+- every error text is scrubbed of the credentials the client knows (:class:`Scrubber`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import time
+from collections.abc import Iterable
+from importlib import metadata
+
+import httpx
+
+from clients.errors import (
+    AmbiguousWriteError,
+    AuthenticationError,
+    ClientError,
+    InvalidRequestError,
+    NetworkError,
+    NotFoundError,
+    PermanentError,
+    RateLimitedError,
+    RateLimitWaitError,
+    RetriableError,
+    ServerError,
+    UnexpectedStatusError,
+)
+from clients.ratelimit import RateLimiter, SlotUnavailableError
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT_SECONDS",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "NON_IDEMPOTENT_METHODS",
+    "RateLimitedTransport",
+    "Scrubber",
+    "build_http_client",
+    "error_class_for_status",
+    "error_from_response",
+    "retry_after_seconds",
+    "send",
+    "user_agent",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
+DEFAULT_MAX_CONNECTIONS = 10
+DEFAULT_KEEPALIVE_EXPIRY_SECONDS = 30.0
+BODY_EXCERPT_CHARS = 300
+CONTACT = "rbsync operators <ops@rbsync.invalid>"
+
+NON_IDEMPOTENT_METHODS = frozenset({"POST"})
+"""Methods whose replay may do the work twice. PATCH (JSON-Patch ``replace`` ops only) and PUT
+leave the same state when replayed, so a lost answer to them is retried, not ambiguous."""
+
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-ms-request-id", "apim-request-id")
+
+_TRY_AGAIN = re.compile(r"try again in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
+
+
+def user_agent() -> str:
+    """A descriptive ``User-Agent``: product/version plus who to contact."""
+    try:
+        version = metadata.version("rbsync")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        version = "0"
+    return f"rbsync/{version} (Rackbeat-PowerOffice Go sync; {CONTACT})"
+
+
+class Scrubber:
+    """Removes known secrets from any text that may end up in an exception or a log line."""
+
+    MASK = "***"
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        """Remember one more secret (e.g. a freshly fetched access token)."""
+        # Very short values would mask ordinary words; real keys and tokens are long.
+        if len(secret) >= 6:
+            self._secrets.add(secret)
+
+    def __call__(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, self.MASK)
+        return text
+
+
+class RateLimitedTransport(httpx.BaseTransport):
+    """Takes a slot from a rate limiter before every request that goes on the wire.
+
+    Sitting at the transport, the limiter also counts token requests and 401 replays, which
+    an ``Auth`` flow sends on its own.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport, limiter: RateLimiter) -> None:
+        self._inner = inner
+        self._limiter = limiter
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            self._limiter.acquire()
+        except SlotUnavailableError as exc:
+            raise RateLimitWaitError(
+                str(exc), method=request.method, path=request_target(request)
+            ) from exc
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def build_http_client(
+    *,
+    base_url: str,
+    headers: dict[str, str] | None = None,
+    limiter: RateLimiter | None = None,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """An ``httpx.Client`` with explicit timeouts, a bounded keep-alive pool and our User-Agent.
+
+    ``limiter`` wraps the transport so that every request waits for a slot first;
+    ``transport`` replaces the network (``httpx.MockTransport`` in unit tests).
+    """
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY_SECONDS,
+    )
+    inner = transport or httpx.HTTPTransport(limits=limits, retries=0)
+    return httpx.Client(
+        base_url=base_url,
+        headers={"User-Agent": user_agent(), "Accept": "application/json", **(headers or {})},
+        timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds),
+        limits=limits,
+        transport=RateLimitedTransport(inner, limiter) if limiter else inner,
+        follow_redirects=False,
+    )
+
+
+def error_class_for_status(status: int, method: str) -> type[ClientError]:
+    """The error a non-2xx status becomes; the one table of status -> recovery intent."""
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 404:
+        return NotFoundError
+    if status in (400, 409, 422):
+        return InvalidRequestError
+    if status == 429:
+        return RateLimitedError
+    if 500 <= status <= 599:
+        return AmbiguousWriteError if method in NON_IDEMPOTENT_METHODS else ServerError
+    return UnexpectedStatusError
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The server's wait hint: ``Retry-After`` (seconds or HTTP date), else the PowerOffice Go
+    gateway's body "Try again in N seconds"; ``None`` when there is neither."""
+    header = response.headers.get("retry-after")
+    if header:
+        header = header.strip()
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(header) if header else None
+            if parsed is not None:
+                return max(0.0, parsed.timestamp() - time.time())
+    match = _TRY_AGAIN.search(_body_text(response))
+    return float(match.group(1)) if match else None
+
+
+def _body_text(response: httpx.Response) -> str:
+    try:
+        return response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return ""
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    for name in REQUEST_ID_HEADERS:
+        if value := response.headers.get(name):
+            return str(value)
+    return None
+
+
+def request_target(request: httpx.Request) -> str:
+    """Path and query of a request, as errors and logs show it."""
+    return request.url.raw_path.decode("ascii", "replace")
+
+
+def error_from_response(response: httpx.Response, scrub: Scrubber) -> ClientError:
+    """The error for a non-2xx response, with a scrubbed excerpt of its body."""
+    request = response.request
+    method = request.method
+    cls = error_class_for_status(response.status_code, method)
+    excerpt = scrub(" ".join(_body_text(response).split()))[:BODY_EXCERPT_CHARS]
+    reason = response.reason_phrase or "unexpected status"
+    path = scrub(request_target(request))
+    request_id = _request_id(response)
+    status = response.status_code
+    if issubclass(cls, RetriableError):
+        return cls(
+            reason,
+            method=method,
+            path=path,
+            status=status,
+            request_id=request_id,
+            body_excerpt=excerpt,
+            retry_after=retry_after_seconds(response),
+        )
+    if cls is AmbiguousWriteError:
+        reason += " on a write: it may or may not have been applied"
+    return cls(
+        reason, method=method, path=path, status=status, request_id=request_id, body_excerpt=excerpt
+    )
+
+
+def _transport_error(
+    exc: httpx.TransportError, request: httpx.Request, scrub: Scrubber
+) -> ClientError:
+    method = request.method
+    path = scrub(request_target(request))
+    kind = type(exc).__name__
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.ProxyError):
+        return PermanentError(f"{kind}: the request could not be sent", method=method, path=path)
+    # Nothing reached the server: no connection, or no free connection in the pool.
+    never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    if never_sent or method not in NON_IDEMPOTENT_METHODS:
+        return NetworkError(f"{kind} before a response", method=method, path=path)
+    return AmbiguousWriteError(
+        f"{kind} after the request was sent: it may or may not have been applied",
+        method=method,
+        path=path,
+    )
+
+
+def send(
+    client: httpx.Client,
+    request: httpx.Request,
+    *,
+    scrub: Scrubber,
+    auth: httpx.Auth | None = None,
+) -> httpx.Response:
+    """Send one request; return the 2xx response (body read) or raise a :class:`ClientError`."""
+    started = time.monotonic()
+    try:
+        response = client.send(request, auth=auth)
+    except httpx.TransportError as exc:
+        error = _transport_error(exc, request, scrub)
+        log.warning("%s", error)
+        raise error from exc
+    log.debug(
+        "%s %s -> %s in %.0f ms",
+        request.method,
+        scrub(request_target(request)),
+        response.status_code,
+        (time.monotonic() - started) * 1000,
+    )
+    if response.is_success:
+        return response
+    raise error_from_response(response, scrub)
