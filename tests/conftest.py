@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+pytest_plugins = ["sandbox.testing"]
+
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379"
 

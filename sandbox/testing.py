@@ -1,0 +1,156 @@
+"""pytest plugin: the ``poweroffice_emulator`` and ``rackbeat_emulator`` fixtures.
+
+Register it once with ``pytest_plugins = ["sandbox.testing"]`` in the root ``conftest.py``.
+Each emulator starts once per test session on a free loopback port (cheap), and every test gets
+it back fresh: default knobs, no faults, its default start state, zeroed counters, real time.
+The handles speak to the admin surface over HTTP, as a test of another part would.
+
+PowerOffice Go's default start state is the empty company with its reference data (accounts,
+VAT codes, payment terms): the ongoing sync. ``reset(seed=..., scale=...)`` seeds it for the
+initial sync (R-INIT-1..4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.faults import FaultRule
+from sandbox.poweroffice import PowerOfficeBackend, PowerOfficeConfig, create_app
+from sandbox.server import RunningServer, serve_in_thread
+from sandbox.testing_rackbeat import RackbeatEmulatorHandle, rackbeat_emulator, rackbeat_server
+
+__all__ = [
+    "PowerOfficeEmulatorHandle",
+    "RackbeatEmulatorHandle",
+    "poweroffice_emulator",
+    "poweroffice_server",
+    "rackbeat_emulator",
+    "rackbeat_server",
+]
+
+ADMIN_TIMEOUT_SECONDS = 30.0
+
+
+class PowerOfficeEmulatorHandle:
+    """What a test needs of a running PowerOffice Go emulator."""
+
+    def __init__(self, server: RunningServer, backend: PowerOfficeBackend) -> None:
+        self.server = server
+        self.backend = backend
+        self.url = server.url
+        self.base_url = f"{server.url}/v2"
+        self.token_url = f"{server.url}/OAuth/Token"
+        self.demo_base_url = f"{server.url}/Demo/v2"
+        self.demo_token_url = f"{server.url}/Demo/OAuth/Token"
+        self.admin = httpx.Client(base_url=f"{server.url}/_sandbox/", timeout=ADMIN_TIMEOUT_SECONDS)
+
+    # --- the credentials it accepts (sandbox values, fine to print) ---------------------------
+    @property
+    def application_key(self) -> str:
+        return self.backend.config.application_key
+
+    @property
+    def client_key(self) -> str:
+        return self.backend.config.client_key
+
+    @property
+    def subscription_key(self) -> str:
+        return self.backend.config.subscription_key
+
+    def fetch_token(self) -> str:
+        """A fresh access token from the token endpoint (counts as a token request)."""
+        response = httpx.post(
+            self.token_url,
+            data={"grant_type": "client_credentials"},
+            auth=(self.application_key, self.client_key),
+            headers={"Ocp-Apim-Subscription-Key": self.subscription_key},
+            timeout=ADMIN_TIMEOUT_SECONDS,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` on ``base_url`` with the subscription key and a bearer token."""
+        headers = {
+            "Ocp-Apim-Subscription-Key": self.subscription_key,
+            "Authorization": f"Bearer {token or self.fetch_token()}",
+            "Accept": "application/json",
+        }
+        kwargs.setdefault("timeout", 30.0)
+        return httpx.Client(base_url=self.base_url + "/", headers=headers, **kwargs)
+
+    # --- admin ----------------------------------------------------------------------------------
+    def _ok(self, response: httpx.Response) -> Any:
+        response.raise_for_status()
+        return response.json()
+
+    def reset(
+        self, *, seed: int | None = None, scale: int | None = None, empty: bool = False
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"empty": empty}
+        if seed is not None:
+            body["seed"] = seed
+        if scale is not None:
+            body["scale"] = scale
+        return dict(self._ok(self.admin.post("reset", json=body)))
+
+    def state(self) -> dict[str, Any]:
+        return dict(self._ok(self.admin.get("state")))
+
+    def counters(self) -> dict[str, Any]:
+        return dict(self._ok(self.admin.get("counters")))
+
+    def reset_counters(self) -> dict[str, Any]:
+        return dict(self._ok(self.admin.post("counters/reset")))
+
+    def set_faults(self, rules: Sequence[FaultRule | Mapping[str, Any]]) -> list[Any]:
+        payload = [r.model_dump() if isinstance(r, FaultRule) else dict(r) for r in rules]
+        return list(self._ok(self.admin.put("faults", json=payload)))
+
+    def clear_faults(self) -> None:
+        self._ok(self.admin.delete("faults"))
+
+    def configure(self, **knobs: Any) -> dict[str, Any]:
+        return dict(self._ok(self.admin.patch("config", json=knobs)))
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the emulator's time forward (token expiry, replica lag) instead of sleeping."""
+        return float(
+            self._ok(self.admin.post("clock/advance", json={"seconds": seconds}))[
+                "clock_offset_seconds"
+            ]
+        )
+
+    def close(self) -> None:
+        self.admin.close()
+
+
+@pytest.fixture(scope="session")
+def poweroffice_server() -> Iterator[PowerOfficeEmulatorHandle]:
+    """The session's PowerOffice Go emulator (use ``poweroffice_emulator`` for a clean one)."""
+    app = create_app(PowerOfficeConfig())
+    backend: PowerOfficeBackend = app.state.sandbox
+    server = serve_in_thread(app)
+    handle = PowerOfficeEmulatorHandle(server, backend)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        server.stop()
+
+
+@pytest.fixture
+def poweroffice_emulator(
+    poweroffice_server: PowerOfficeEmulatorHandle,
+) -> PowerOfficeEmulatorHandle:
+    """PowerOffice Go in its default start state, default knobs, no faults, zero counts."""
+    backend = poweroffice_server.backend
+    backend.restore_defaults()
+    backend.faults.clear()
+    backend.reset(seed=None, scale=None, empty=False)
+    backend.counters.reset()
+    return poweroffice_server
