@@ -33,6 +33,10 @@ cursor did not move, so the next beat tick polls the same window again."""
 
 Identity = str | int | None
 
+TRUNCATION_MARK = "..."
+"""Celery's ``saferepr`` cuts a long string *inside* its quotes (``'PPPP...'``), which still
+parses: a string value ending like this is taken for a cut one, never sent on."""
+
 
 class NotRetriableError(ValueError):
     """This task cannot be re-driven from Flower; the message says why (no argument values)."""
@@ -104,6 +108,8 @@ def bind_arguments(
             raise NotRetriableError(
                 f"the {name} of this {task_name} task is not a string or number"
             )
+        if isinstance(value, str) and value.endswith(TRUNCATION_MARK):
+            raise NotRetriableError(f"the {name} of this {task_name} task looks truncated")
         identity[name] = value
     return identity
 
@@ -118,7 +124,10 @@ def retry_request_for(task: TaskView) -> RetryRequest:
     identity = bind_arguments(name, task.args, task.kwargs)
     if name == SYNC_TASK and (identity["kind"] is None or identity["key"] is None):
         raise NotRetriableError(f"this {SYNC_TASK} task has no kind or no key")
-    return RetryRequest(RETRY_TASK, identity)
+    # Only the filters that were given: rbsync.retry() with none re-drives every failed row.
+    return RetryRequest(
+        RETRY_TASK, {name: value for name, value in identity.items() if value is not None}
+    )
 
 
 def retry_offer(task: TaskView | None) -> RetryRequest | None:

@@ -1,0 +1,163 @@
+"""What the Retry button sends, from Flower's repr strings: pure, table-driven."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pytest
+
+from worker.flower.display import readable_task
+from worker.flower.retry import (
+    RETRY_ALL_FAILED,
+    NotRetriableError,
+    RetryRequest,
+    bind_arguments,
+    retry_offer,
+    retry_request_for,
+)
+
+
+@dataclass
+class FakeTask:
+    """The four attributes of a Flower event-state task that the retry code reads."""
+
+    name: str | None
+    state: str | None
+    args: str | None
+    kwargs: str | None = "{}"
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product', 'P-1')"),
+            RetryRequest("rbsync.retry", {"kind": "product", "key": "P-1"}),
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('customer',)", "{'key': 1042}"),
+            RetryRequest("rbsync.retry", {"kind": "customer", "key": 1042}),
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "()", "{'kind': 'supplier', 'key': 'S 7'}"),
+            RetryRequest("rbsync.retry", {"kind": "supplier", "key": "S 7"}),
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "['bom', 'B-1']", None),
+            RetryRequest("rbsync.retry", {"kind": "bom", "key": "B-1"}),
+        ),
+        (
+            FakeTask("rbsync.retry", "FAILURE", "()", "{'kind': 'invoice'}"),
+            RetryRequest("rbsync.retry", {"kind": "invoice"}),
+        ),
+        (FakeTask("rbsync.retry", "FAILURE", "()"), RETRY_ALL_FAILED),
+    ],
+)
+def test_a_failed_rbsync_task_is_re_driven_by_rbsync_retry(
+    task: FakeTask, expected: RetryRequest
+) -> None:
+    assert retry_request_for(task) == expected
+
+
+@pytest.mark.parametrize(
+    ("task", "reason"),
+    [
+        (FakeTask("other.task", "FAILURE", "(1,)"), "'other.task' is not an rbsync entity task"),
+        (FakeTask(None, "FAILURE", "()"), "'this task' is not an rbsync entity task"),
+        (
+            FakeTask("rbsync.poll", "FAILURE", "('product',)"),
+            "'rbsync.poll' is not an rbsync entity task",
+        ),
+        (
+            FakeTask("rbsync.sync", "SUCCESS", "('product', 'P-1')"),
+            "the task is SUCCESS, not FAILURE",
+        ),
+        (
+            FakeTask("rbsync.sync", "RETRY", "('product', 'P-1')"),
+            "the task is RETRY, not FAILURE",
+        ),
+        (
+            # Celery's saferepr cuts a long string inside its quotes: still a literal.
+            FakeTask("rbsync.sync", "FAILURE", "('product', 'P-1-very-long...')"),
+            "the key of this rbsync.sync task looks truncated",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product', 'P-1', ...)"),
+            "this rbsync.sync task has more arguments than ('kind', 'key')",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product', ...)"),
+            "the key of this rbsync.sync task is not a string or number",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product', 'P-1')", "{'key': 'P-..."),
+            "the task's keyword arguments are not an exact literal (truncated?)",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product', 'P-1', 'extra')"),
+            "this rbsync.sync task has more arguments than ('kind', 'key')",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product',)", "{'kind': 'bom'}"),
+            "rbsync.sync got 'kind' twice",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product',)", "{'sku': 'x'}"),
+            "rbsync.sync has no parameter 'sku'",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product', ['P-1'])"),
+            "the key of this rbsync.sync task is not a string or number",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product', True)"),
+            "the key of this rbsync.sync task is not a string or number",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product',)"),
+            "this rbsync.sync task has no kind or no key",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "'product'"),
+            "the arguments of this rbsync.sync task are not a tuple",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "()", "['kind']"),
+            "the keyword arguments of this rbsync.sync task are not a mapping",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "(__import__('os'),)"),
+            "the task's arguments are not an exact literal (truncated?)",
+        ),
+    ],
+)
+def test_anything_else_is_refused_with_a_reason(task: FakeTask, reason: str) -> None:
+    with pytest.raises(NotRetriableError) as refused:
+        retry_request_for(task)
+    assert str(refused.value) == reason
+    assert retry_offer(task) is None
+
+
+def test_retry_offer_is_none_for_an_unknown_task() -> None:
+    assert retry_offer(None) is None
+
+
+def test_retry_request_describes_itself_for_pages_and_logs() -> None:
+    request = RetryRequest("rbsync.retry", {"kind": "product", "key": "P-1"})
+    assert request.describe() == "rbsync.retry(kind='product', key='P-1')"
+    assert RETRY_ALL_FAILED.describe() == "rbsync.retry()"
+
+
+def test_bind_arguments_names_a_poll_task_kind() -> None:
+    assert bind_arguments("rbsync.poll", "('customer',)", "{}") == {"kind": "customer"}
+
+
+def test_readable_task_names_kind_and_key_of_rbsync_tasks_only() -> None:
+    sync = readable_task(FakeTask("rbsync.sync", "FAILURE", "('customer',)", "{'key': 7}"))
+    poll = readable_task(FakeTask("rbsync.poll", "SUCCESS", "('product',)"))
+    foreign = FakeTask("other.task", "SUCCESS", "(1, 2)", "{'a': 1}")
+    truncated = FakeTask("rbsync.sync", "FAILURE", "('product', 'P-...")
+    assert (sync.args, sync.kwargs) == ("kind='customer', key=7", "{}")
+    assert (poll.args, poll.kwargs) == ("kind='product'", "{}")
+    assert readable_task(replace(foreign)) == foreign
+    assert readable_task(replace(truncated)) == truncated
