@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.admin import admin_mount
-from sandbox.counters import Counters, RequestCounterMiddleware
+from sandbox.counters import Counters, RequestCounterMiddleware, route_template
 from sandbox.faults import ADMIN_PREFIX, FaultInjector, FaultMiddleware
 from sandbox.rackbeat.clock import Clock
 from sandbox.rackbeat.data import generate
@@ -470,6 +470,12 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return _problem(status, "Not found." if status == 404 else "Method not allowed.")
 
 
+def _template(routes: list[BaseRoute], scope: Scope) -> str | None:
+    """The route template a request reaches, without convertors: ``/api/customers/{number}``."""
+    template = route_template(routes, scope)
+    return template.replace(":int}", "}") if template is not None else None
+
+
 def create_app(config: RackbeatConfig | None = None) -> Starlette:
     """The emulator app; its :class:`RackbeatEmulator` is ``app.state.emulator``."""
     emulator = RackbeatEmulator(config or RackbeatConfig())
@@ -484,7 +490,11 @@ def create_app(config: RackbeatConfig | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(RequestCounterMiddleware, counters=emulator.counters, routes=api_routes),
+            Middleware(
+                RequestCounterMiddleware,
+                counters=emulator.counters,
+                template_of=lambda scope: _template(api_routes, scope),
+            ),
             Middleware(
                 FaultMiddleware, injector=emulator.faults, too_many_requests=throttled_by_fault
             ),
