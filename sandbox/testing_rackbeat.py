@@ -65,11 +65,20 @@ class RackbeatEmulatorHandle:
     def counters(self) -> dict[str, Any]:
         return dict(self._ok(self.admin.get("counters")))
 
+    def reset_counters(self) -> dict[str, Any]:
+        return dict(self._ok(self.admin.post("counters/reset")))
+
+    def clear_faults(self) -> None:
+        self._ok(self.admin.delete("faults"))
+
     def set_faults(self, rules: Sequence[FaultRule | dict[str, Any]]) -> list[Any]:
         payload = [r.model_dump() if isinstance(r, FaultRule) else r for r in rules]
         return list(self._ok(self.admin.put("faults", json=payload)))
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
+        """Change knobs: ``rate_limit_enabled``, ``rate_limit_per_minute``,
+        ``ignore_updated_at_filter`` (endpoint names), ``frozen_time``, ``token``,
+        ``other_tokens``."""
         return dict(self._ok(self.admin.patch("config", json=knobs)))
 
     def touch(self, resource: str, number: str | int, **fields: Any) -> dict[str, Any]:
