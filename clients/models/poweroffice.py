@@ -213,6 +213,9 @@ CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 ExternalReference = Annotated[str, Field(min_length=1, max_length=50)]
 """``ExternalImportReference``: at most 50 characters."""
 
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+"""An ``integer (int64)`` field: ids, numbers, account numbers."""
+
 
 # --- outbound (POST bodies) ---------------------------------------------------------------
 
@@ -239,10 +242,10 @@ class ProductGroupPost(PascalOutboundModel):
     unit_of_measure_code: UnitOfMeasureCode | None = None
     unit_cost: float | None = None
     unit_price: float | None = None
-    standard_sales_account: int | None = None
-    standard_sales_account_id: int | None = None
-    optional_sales_account: int | None = None
-    optional_sales_account_id: int | None = None
+    standard_sales_account: Int64 | None = None
+    standard_sales_account_id: Int64 | None = None
+    optional_sales_account: Int64 | None = None
+    optional_sales_account_id: Int64 | None = None
 
 
 class ProductPost(PascalOutboundModel):
@@ -254,17 +257,17 @@ class ProductPost(PascalOutboundModel):
     gtin: str | None = None
     is_archived: bool | None = None
     is_stock_item: bool | None = None
-    product_group_id: int | None = None
+    product_group_id: Int64 | None = None
     product_group_code: str | None = None
     product_type: ProductType | None = None
     unit_of_measure_code: UnitOfMeasureCode | None = None
     unit_cost: float | None = None
     unit_price: float | None = None
     stock_on_hand: float | None = None
-    standard_sales_account: int | None = None
-    standard_sales_account_id: int | None = None
-    optional_sales_account: int | None = None
-    optional_sales_account_id: int | None = None
+    standard_sales_account: Int64 | None = None
+    standard_sales_account_id: Int64 | None = None
+    optional_sales_account: Int64 | None = None
+    optional_sales_account_id: Int64 | None = None
 
 
 class CustomerPost(PascalOutboundModel):
@@ -275,8 +278,8 @@ class CustomerPost(PascalOutboundModel):
     is_person: bool | None = None
     first_name: str | None = None
     last_name: str | None = None
-    number: int | None = None
-    external_number: int | None = None
+    number: Int64 | None = None
+    external_number: Int64 | None = None
     external_import_reference: ExternalReference | None = None
     organization_number: str | None = None
     email_address: str | None = None
@@ -291,12 +294,12 @@ class CustomerPost(PascalOutboundModel):
     reminder_delivery_type: ReminderDeliveryType | None = None
     allowance: Percent | None = None
     payment_term: int | None = Field(None, ge=0, le=32767)
-    payment_term_id: int | None = None
+    payment_term_id: Int64 | None = None
     currency_code: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     is_vat_free: bool | None = None
-    contact_group_ids: tuple[int, ...] | None = None
-    sales_person_employee_id: int | None = None
-    sales_person_employee_number: int | None = None
+    contact_group_ids: tuple[Int64, ...] | None = None
+    sales_person_employee_id: Int64 | None = None
+    sales_person_employee_number: Int64 | None = None
     is_archived: bool | None = None
 
 
@@ -308,8 +311,8 @@ class SupplierPost(PascalOutboundModel):
     is_person: bool | None = None
     first_name: str | None = None
     last_name: str | None = None
-    number: int | None = None
-    external_number: int | None = None
+    number: Int64 | None = None
+    external_number: Int64 | None = None
     external_import_reference: ExternalReference | None = None
     organization_number: str | None = None
     email_address: str | None = None
@@ -317,7 +320,7 @@ class SupplierPost(PascalOutboundModel):
     website_url: str | None = None
     mail_address: ContactAddressPost | None = None
     currency_code: str | None = Field(None, pattern=r"^[A-Z]{3}$")
-    contact_group_ids: tuple[int, ...] | None = None
+    contact_group_ids: tuple[Int64, ...] | None = None
     payout: bool | None = None
     is_archived: bool | None = None
 
@@ -327,7 +330,7 @@ class SalesOrderLinePost(PascalOutboundModel):
 
     line_type: LineType | None = None
     product_code: str | None = Field(None, min_length=1, max_length=100)
-    product_id: int | None = None
+    product_id: Int64 | None = None
     description: str | None = None
     quantity: float | None = None
     allowance: Percent | None = None
@@ -343,24 +346,24 @@ class SalesOrderLinePost(PascalOutboundModel):
 class SalesOrderCompletePost(PascalOutboundModel):
     """``SalesOrderCompletePostDto``: a sales order draft with its lines (R-INV-1..11)."""
 
-    customer_id: int | None = None
-    customer_no: int | None = None
+    customer_id: Int64 | None = None
+    customer_no: Int64 | None = None
     sales_order_status: SalesOrderStatus | None = None
-    imported_order_no: int | None = None
+    imported_order_no: Int64 | None = None
     sales_order_date: LooseDate = None
     delivery_date: LooseDate = None
     currency_code: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     currency_exchange_rate: float | None = None
-    sales_person_employee_id: int | None = None
-    sales_person_employee_number: int | None = None
+    sales_person_employee_id: Int64 | None = None
+    sales_person_employee_number: Int64 | None = None
     customer_reference: str | None = None
     purchase_order_reference: str | None = None
     contract_no: str | None = None
     payment_term: int | None = Field(None, ge=0, le=32767)
-    payment_term_id: int | None = None
+    payment_term_id: Int64 | None = None
     external_import_reference: ExternalReference | None = None
     custom_matching_reference: str | None = None
-    related_invoice_no: int | None = None
+    related_invoice_no: Int64 | None = None
     sales_order_lines: tuple[SalesOrderLinePost, ...] | None = None
 
 

@@ -1,0 +1,109 @@
+"""Customers, Rackbeat -> PowerOffice Go (R-CUST-1..9)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from clients.models import (
+    CustomerPost,
+    InvoiceDeliveryType,
+    PaymentTermPost,
+    RackbeatCustomer,
+    invoice_email_of,
+)
+from mapping.address import RackbeatAddress, mail_address, org_number
+from mapping.context import RecordContext, parse_record
+from mapping.decision import MappedRecord
+from mapping.fingerprint import fingerprint
+from mapping.references import customer_reference
+
+__all__ = [
+    "customer_payment_days",
+    "invoice_delivery_type",
+    "map_customer",
+    "parse_customer",
+    "payment_term_for",
+]
+
+
+def parse_customer(raw: Mapping[str, Any] | RackbeatCustomer) -> RackbeatCustomer:
+    """A Rackbeat customer from the ledger's snapshot (or as is); bad data -> RecordRejected."""
+    return parse_record(RackbeatCustomer, raw, kind="customer", key_field="number")
+
+
+def invoice_delivery_type(invoice_email: str | None) -> InvoiceDeliveryType:
+    """R-CUST-7: ``PdfByEmail`` ("EPOST") with an invoice e-mail, else ``Print`` ("UTSKRIFT")."""
+    return InvoiceDeliveryType.PDF_BY_EMAIL if invoice_email else InvoiceDeliveryType.PRINT
+
+
+def customer_payment_days(record: RackbeatCustomer) -> int | None:
+    """R-CUST-9: the customer's credit days (``payment_terms.maturity_days``), if any."""
+    if record.payment_terms is None:
+        return None
+    return record.payment_terms.maturity_days
+
+
+def payment_term_for(days: int) -> PaymentTermPost:
+    """R-CUST-9: the ``/PaymentTerms`` entry to create when none has these credit days."""
+    return PaymentTermPost(name=f"{days} dager", credit_days=days)
+
+
+def map_customer(
+    record: RackbeatCustomer,
+    *,
+    payment_term_id: int | None = None,
+    number_from_rackbeat: bool = False,
+) -> MappedRecord:
+    """R-CUST-1..9: a Rackbeat customer as ``CustomerPost``.
+
+    ``PaymentTerm`` (days) is what a create sends; a PATCH only accepts ``PaymentTermId``, so
+    for an update the caller passes ``payment_term_id`` (the ``/PaymentTerms`` entry with those
+    credit days, created from :func:`payment_term_for` when missing). ``number_from_rackbeat``
+    (setting ``customer_number_from_rackbeat``) also sends ``Number``.
+    """
+    key = str(record.number)
+    ctx = RecordContext("customer", key)
+    name = ctx.text("name", record.display_name)  # R-CUST-1
+    if name is None:
+        ctx.reject("name", "the customer has neither name nor company_name")
+    address, country = mail_address(  # R-CUST-3
+        ctx,
+        RackbeatAddress(
+            street=record.address_street,
+            street2=record.address_street2,
+            zipcode=record.address_zipcode,
+            city=record.address_city,
+            country=record.address_country,
+        ),
+    )
+    orgnr = org_number(ctx, "company_vat", record.company_vat, country_hint=country)  # R-CUST-4
+    invoice_email = invoice_email_of(record)  # R-CUST-6
+    payload = ctx.build(
+        CustomerPost,
+        {
+            "name": name,
+            "phone_number": ctx.text("contact_phone", record.contact_phone),  # R-CUST-2
+            "mail_address": address,
+            "organization_number": orgnr.number if orgnr is not None else None,
+            "email_address": ctx.text("contact_email", record.contact_email),  # R-CUST-5
+            "invoice_email_address": invoice_email or None,
+            "invoice_delivery_type": invoice_delivery_type(invoice_email),  # R-CUST-7
+            "allowance": ctx.percent(  # R-CUST-8
+                "general_discount_percentage", record.general_discount_percentage
+            ),
+            "payment_term": customer_payment_days(record),  # R-CUST-9 (create)
+            "payment_term_id": payment_term_id,  # R-CUST-9 (update)
+            "external_import_reference": customer_reference(record.number),
+            "external_number": record.number,
+            "number": record.number if number_from_rackbeat else None,
+        },
+    )
+    return MappedRecord(
+        kind="customer",
+        key=key,
+        reference=customer_reference(record.number),
+        payload=payload,
+        fingerprint=fingerprint(payload),
+        warnings=tuple(ctx.warnings),
+    )
