@@ -19,7 +19,7 @@ import base64
 import logging
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -154,6 +154,16 @@ class PowerOfficeClient:
         )
         self.token_requests = 0
         """Token requests this client made (for benchmarks and tests)."""
+
+    def close(self) -> None:
+        """Close the underlying ``httpx.Client`` and its connections."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # --- plumbing -------------------------------------------------------------------------
 

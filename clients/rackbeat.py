@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -80,8 +80,9 @@ DEFAULT_PAGE_SIZE = 200
 NAIVE_TIMEZONE = UTC
 """A Rackbeat timestamp without an offset is read as UTC [I: the spec leaves the zone open]."""
 
-PROBE_AHEAD = timedelta(days=1)
-"""The filter probe asks for records changed a day in the future: an honouring endpoint has none."""
+PROBE_AHEAD = timedelta(days=365 * 100)
+"""The filter probe asks for records changed a century from now: an honouring endpoint has none
+(far ahead, so that a clock set forward, as in a sandbox, cannot make records qualify)."""
 
 PROBE_TTL_SECONDS = 3600.0
 """How long a probe's answer is trusted before the endpoint is probed again."""
@@ -216,6 +217,16 @@ class RackbeatClient:
             "Content-Type": "application/json",
         }
         self._filter_probes: dict[str, tuple[bool, float]] = {}
+
+    def close(self) -> None:
+        """Close the underlying ``httpx.Client`` and its connections."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -421,8 +432,8 @@ class RackbeatClient:
     def filter_honoured(self, kind: Kind) -> bool:
         """Whether ``kind``'s endpoint honours ``updated_at_from`` (probed, cached for an hour).
 
-        The probe asks for records changed a day from now: an endpoint that honours the filter
-        has none; one that ignores it answers with records.
+        The probe asks for records changed a century from now: an endpoint that honours the
+        filter has none; one that ignores it answers with records.
         """
         resource = _resource_of(kind)
         cached = self._filter_probes.get(resource.path)

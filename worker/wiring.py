@@ -1,0 +1,133 @@
+"""From the one ``Settings`` object to ready API clients (the edge where settings end).
+
+With ``RBSYNC_REDIS_URL`` set, the rate limiters and the PowerOffice Go token cache live in
+Redis and are shared by every process and machine of the fleet; without it (embedded mode) they
+are in-process. Everything below ``clients/`` receives plain values, never the settings.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import redis
+
+from clients import (
+    InProcessRateLimiter,
+    InProcessTokenCache,
+    PowerOfficeClient,
+    RackbeatClient,
+    RateLimiter,
+    RedisRateLimiter,
+    RedisTokenCache,
+    TokenCache,
+    build_http_client,
+    credential_bucket,
+    token_cache_key,
+)
+from worker.settings import Settings
+
+__all__ = [
+    "RATE_HEADROOM",
+    "ApiClients",
+    "MissingSettingError",
+    "api_clients",
+    "build_poweroffice_client",
+    "build_rackbeat_client",
+]
+
+RATE_HEADROOM = 0.97
+"""Our limiters run at 97 % of each API's budget. A server counts requests by their arrival,
+which jitters by milliseconds against our evenly spaced slots; at exactly 100 % an unlucky
+window would see one request too many and answer 429."""
+
+
+class MissingSettingError(ValueError):
+    """A credential the client needs is not configured."""
+
+
+@dataclass(frozen=True)
+class ApiClients:
+    """Both API clients of one process."""
+
+    rackbeat: RackbeatClient
+    poweroffice: PowerOfficeClient
+
+
+@functools.cache
+def _redis(url: str) -> redis.Redis:
+    """One connection pool per Redis URL and process."""
+    return redis.Redis.from_url(url)
+
+
+def _secret(settings: Settings, name: str, env: str) -> str:
+    value = getattr(settings, name)
+    if value is None or not value.get_secret_value():
+        raise MissingSettingError(f"{env} is not set")
+    secret: str = value.get_secret_value()
+    return secret
+
+
+def _limiter(settings: Settings, api: str, credential: str, rate: float) -> RateLimiter:
+    if settings.redis_url:
+        bucket = credential_bucket(api, credential)
+        return RedisRateLimiter(_redis(settings.redis_url), bucket, rate * RATE_HEADROOM)
+    return InProcessRateLimiter(rate * RATE_HEADROOM)
+
+
+def build_rackbeat_client(settings: Settings) -> RackbeatClient:
+    """The Rackbeat client for these settings (limit per API token)."""
+    token = _secret(settings, "rackbeat_api_token", "RACKBEAT_API_TOKEN")
+    http = build_http_client(
+        base_url=settings.rackbeat_base_url,
+        limiter=_limiter(settings, "rackbeat", token, settings.rackbeat_requests_per_second),
+        timeout_seconds=settings.http_timeout_seconds,
+    )
+    return RackbeatClient(http, token=token)
+
+
+def build_poweroffice_client(settings: Settings) -> PowerOfficeClient:
+    """The PowerOffice Go client for these settings (limit per subscription key; the token
+    cached per application + client key)."""
+    application_key = _secret(
+        settings, "poweroffice_application_key", "POWEROFFICE_APPLICATION_KEY"
+    )
+    client_key = _secret(settings, "poweroffice_client_key", "POWEROFFICE_CLIENT_KEY")
+    subscription_key = _secret(
+        settings, "poweroffice_subscription_key", "POWEROFFICE_SUBSCRIPTION_KEY"
+    )
+    tokens: TokenCache = (
+        RedisTokenCache(_redis(settings.redis_url), token_cache_key(application_key, client_key))
+        if settings.redis_url
+        else InProcessTokenCache()
+    )
+    http = build_http_client(
+        base_url=settings.poweroffice_base_url,
+        limiter=_limiter(
+            settings, "poweroffice", subscription_key, settings.poweroffice_requests_per_second
+        ),
+        timeout_seconds=settings.http_timeout_seconds,
+    )
+    return PowerOfficeClient(
+        http,
+        application_key=application_key,
+        client_key=client_key,
+        subscription_key=subscription_key,
+        token_url=settings.poweroffice_token_url,
+        tokens=tokens,
+    )
+
+
+@contextmanager
+def api_clients(settings: Settings) -> Iterator[ApiClients]:
+    """Both clients, closed (connections released) when the block ends."""
+    rackbeat = build_rackbeat_client(settings)
+    try:
+        poweroffice = build_poweroffice_client(settings)
+    except BaseException:
+        rackbeat.close()
+        raise
+    with rackbeat, poweroffice:
+        yield ApiClients(rackbeat=rackbeat, poweroffice=poweroffice)
