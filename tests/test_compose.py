@@ -1,0 +1,198 @@
+"""docker-compose.yml, Dockerfile, .dockerignore: the production layout, checked without an engine.
+
+``docker compose config`` validates the file against the Compose specification when the compose
+plugin is installed; the other tests read the file as Compose would (YAML, merge keys, ``${}``
+interpolation) and check what rbsync relies on.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "docker-compose.yml"
+RBSYNC = str(Path(sys.executable).with_name("rbsync"))
+SECRET_VARIABLES = (
+    "RACKBEAT_API_TOKEN",
+    "POWEROFFICE_APPLICATION_KEY",
+    "POWEROFFICE_CLIENT_KEY",
+    "POWEROFFICE_SUBSCRIPTION_KEY",
+)
+REQUIRED = {"POSTGRES_PASSWORD": "pg-pw", "RBSYNC_FLOWER_BASIC_AUTH": "ops:flower-pw"}
+_VARIABLE = re.compile(
+    r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+)
+
+
+class MissingVariableError(ValueError):
+    """A ``${VAR:?message}`` whose variable is unset: Compose refuses the file with message."""
+
+
+def _interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose's ``${VAR}``, ``${VAR:-default}``, ``${VAR:?error}`` and ``$$``, recursively."""
+    if isinstance(value, dict):
+        return {key: _interpolate(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(item, env) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, op, arg = match.group("name"), match.group("op"), match.group("arg")
+        current = env.get(name)
+        unset = current is None or (op is not None and op.startswith(":") and current == "")
+        if op in (":-", "-") and unset:
+            return str(arg)
+        if op in (":?", "?") and unset:
+            raise MissingVariableError(f"{name}: {arg}")
+        return current or ""
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def _compose(env: dict[str, str] | None = None) -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    return dict(_interpolate(loaded, REQUIRED if env is None else env))
+
+
+def _commands(compose: dict[str, Any]) -> dict[str, list[str]]:
+    return {name: service.get("command", []) for name, service in compose["services"].items()}
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    docker = shutil.which("docker")
+    if (
+        docker is None
+        or subprocess.run(
+            [docker, "compose", "version"], capture_output=True, check=False
+        ).returncode
+    ):
+        pytest.skip("the docker compose plugin is not installed on this machine")
+    done = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", **REQUIRED},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_services_and_the_sandbox_profile() -> None:
+    services = _compose()["services"]
+    assert set(services) == {"redis", "postgres", "migrate", "worker", "beat", "flower", "sandbox"}
+    assert {name: s.get("profiles") for name, s in services.items() if s.get("profiles")} == {
+        "sandbox": ["sandbox"]
+    }
+
+
+def test_long_running_services_have_healthchecks_and_restart() -> None:
+    services = _compose()["services"]
+    checked = {name for name, service in services.items() if "healthcheck" in service}
+    assert checked == {"redis", "postgres", "worker", "flower"}
+    restarting = {name for name, s in services.items() if s.get("restart") == "unless-stopped"}
+    assert restarting == {"redis", "postgres", "worker", "beat", "flower", "sandbox"}
+    assert services["migrate"]["restart"] == "no"
+
+
+def test_worker_and_beat_start_after_a_successful_migration() -> None:
+    services = _compose()["services"]
+    expected = {
+        "redis": {"condition": "service_healthy"},
+        "postgres": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
+    }
+    assert services["worker"]["depends_on"] == expected
+    assert services["beat"]["depends_on"] == expected
+    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+
+
+def test_the_processes_run_the_rbsync_app() -> None:
+    commands = _commands(_compose())
+    assert commands["migrate"] == ["rbsync", "db", "upgrade"]
+    assert commands["worker"][:4] == ["celery", "-A", "worker.app", "worker"]
+    assert "--task-events" in commands["worker"]
+    assert commands["beat"][:4] == ["celery", "-A", "worker.app", "beat"]
+    assert commands["flower"] == ["rbsync", "flower", "--address", "0.0.0.0"]
+    assert commands["sandbox"][:2] == ["rbsync", "sandbox"]
+
+
+def test_exactly_one_beat() -> None:
+    assert _compose()["services"]["beat"]["deploy"] == {"replicas": 1}
+
+
+def test_flower_cannot_start_without_auth_or_with_an_insecure_flag() -> None:
+    env_without_auth = {"POSTGRES_PASSWORD": "pg-pw"}
+    with pytest.raises(MissingVariableError) as missing:
+        _compose(env_without_auth)
+    assert str(missing.value) == (
+        "RBSYNC_FLOWER_BASIC_AUTH: set RBSYNC_FLOWER_BASIC_AUTH=user:password"
+    )
+    flower = _compose()["services"]["flower"]
+    assert flower["environment"]["RBSYNC_FLOWER_BASIC_AUTH"] == "ops:flower-pw"
+    assert "--insecure-no-auth" not in flower["command"]
+    assert flower["environment"]["RBSYNC_FLOWER_DB"] == "/data/flower-state"
+    assert flower["volumes"] == ["flower-data:/data"]
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]
+
+
+def test_settings_come_from_the_environment_and_secrets_are_never_written_in() -> None:
+    services = _compose()["services"]
+    rbsync_services = ["migrate", "worker", "beat", "flower"]
+    for name in rbsync_services:
+        environment = services[name]["environment"]
+        assert environment["RBSYNC_BROKER_URL"] == "redis://redis:6379/0"
+        assert environment["RBSYNC_DATABASE_URL"] == (
+            "postgresql+psycopg://rbsync:pg-pw@postgres:5432/rbsync"
+        )
+        # A variable without a value is passed through from the shell, or left unset.
+        assert [environment[secret] for secret in SECRET_VARIABLES] == [None] * 4, name
+
+
+def test_the_sandbox_shares_the_workers_loopback() -> None:
+    sandbox = _compose()["services"]["sandbox"]
+    assert sandbox["network_mode"] == "service:worker"
+    assert "ports" not in sandbox
+
+
+@pytest.mark.parametrize("service", ["migrate", "flower", "sandbox"])
+def test_each_rbsync_command_and_flag_in_the_file_exists(service: str) -> None:
+    command = _commands(_compose())[service]
+    words = [word for word in command[1:] if not word.startswith("-")]
+    flags = [word.split("=")[0] for word in command if word.startswith("--")]
+    done = subprocess.run(
+        [RBSYNC, *words, "--help"],
+        env={"PATH": str(Path(sys.executable).parent), "COLUMNS": "200", "TERM": "dumb"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [flag for flag in flags if flag not in done.stdout] == []
+
+
+def test_the_image_holds_every_package_and_never_the_env_file() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {
+        pattern.rstrip("*")
+        for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    copied = set(re.findall(r"^COPY (\w+) \1$", dockerfile, flags=re.MULTILINE))
+    assert copied == packages
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".env", ".env.*", ".venv", ".git", "var"} <= set(ignored)
+    assert re.search(r"^USER rbsync$", dockerfile, flags=re.MULTILINE)
