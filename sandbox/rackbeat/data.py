@@ -161,6 +161,7 @@ class _Country:
     cities: tuple[tuple[str, str], ...]  # (zipcode, city)
     streets: tuple[str, ...]
     vat_kind: str
+    dial: str
 
 
 _COUNTRIES: dict[str, _Country] = {
@@ -172,6 +173,7 @@ _COUNTRIES: dict[str, _Country] = {
         (("0150", "Oslo"), ("5003", "Bergen"), ("7010", "Trondheim"), ("4006", "Stavanger")),
         ("Storgata", "Kongens gate", "Strandveien", "Industriveien", "Fjordgata"),
         "NO",
+        "+47",
     ),
     "DK": _Country(
         ("DK", "Danmark", "Denmark"),
@@ -181,6 +183,7 @@ _COUNTRIES: dict[str, _Country] = {
         (("2100", "København Ø"), ("8000", "Aarhus C"), ("5000", "Odense C")),
         ("Strandvejen", "Vesterbrogade", "Industrivej"),
         "DK",
+        "+45",
     ),
     "SE": _Country(
         ("SE", "Sverige", "se", "Sweden"),
@@ -190,6 +193,7 @@ _COUNTRIES: dict[str, _Country] = {
         (("111 52", "Stockholm"), ("411 01", "Göteborg"), ("211 20", "Malmö")),
         ("Drottninggatan", "Storgatan", "Kungsgatan"),
         "SE",
+        "+46",
     ),
     "DE": _Country(
         ("DE", "Deutschland", "Tyskland"),
@@ -199,15 +203,17 @@ _COUNTRIES: dict[str, _Country] = {
         (("20095", "Hamburg"), ("10115", "Berlin")),
         ("Hauptstraße", "Bahnhofstraße"),
         "DE",
+        "+49",
     ),
     "FI": _Country(
-        ("FI", "Finland", "Suomi"),
+        ("FI", "Finland"),
         "Oy",
         "EUR",
         "fi",
         (("00100", "Helsinki"), ("33100", "Tampere")),
         ("Mannerheimintie", "Hämeenkatu"),
         "FI",
+        "+358",
     ),
     "NL": _Country(
         ("NL", "Nederland"),
@@ -217,6 +223,7 @@ _COUNTRIES: dict[str, _Country] = {
         (("1012", "Amsterdam"),),
         ("Damrak",),
         "NL",
+        "+31",
     ),
 }
 
@@ -497,7 +504,7 @@ def _generate_reference_data(data: Dataset) -> None:
         )
 
 
-def _contacts(rng: random.Random, domain: str, invoice_contact: bool) -> list[Record]:
+def _contacts(rng: random.Random, domain: str, dial: str, invoice_contact: bool) -> list[Record]:
     contacts = []
     for index in range(rng.randrange(0, 3) + (1 if invoice_contact else 0)):
         first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
@@ -509,7 +516,7 @@ def _contacts(rng: random.Random, domain: str, invoice_contact: bool) -> list[Re
                 "role": "Regnskap" if is_invoice else rng.choice(("Innkjøp", "Daglig leder")),
                 "initials": f"{first[0]}{last[0]}",
                 "contact_email": f"{first.lower()}.{last.lower()}@{domain}",
-                "contact_phone": f"+47 4{rng.randrange(1000000, 9999999)}",
+                "contact_phone": f"{dial} 4{rng.randrange(1000000, 9999999)}",
                 "cc_order": not is_invoice,
                 "cc_offer": False,
                 "cc_invoice": is_invoice,
@@ -556,7 +563,7 @@ def _generate_customers(rng: random.Random, data: Dataset, include_bad: bool) ->
             "ean": f"57900{rng.randrange(10**7, 10**8)}" if rng.random() < 0.1 else "",
             **_address(rng, code),
             "contact_email": f"post@{domain}",
-            "contact_phone": f"+47 {rng.randrange(20000000, 99999999)}",
+            "contact_phone": f"{country.dial} {rng.randrange(20000000, 99999999)}",
             "invoice_email": invoice_email,
             "locale": country.locale,
             "currency": country.currency,
@@ -565,7 +572,7 @@ def _generate_customers(rng: random.Random, data: Dataset, include_bad: bool) ->
             "payment_terms": rng.randrange(1, len(PAYMENT_TERMS) + 1),
             "employee": rng.randrange(1, len(EMPLOYEES) + 1),
             "is_barred": False,
-            "contacts": _contacts(rng, domain, 0.4 <= roll < 0.5),
+            "contacts": _contacts(rng, domain, country.dial, 0.4 <= roll < 0.5),
             "created_at": created,
             "updated_at": updated,
         }
@@ -606,7 +613,7 @@ def _generate_suppliers(rng: random.Random, data: Dataset) -> None:
                 "company_vat": _vat_number(rng, country.vat_kind) if has_vat else "",
                 **_address(rng, code),
                 "contact_email": f"salg@{_slug(name)}.{code.lower()}",
-                "contact_phone": f"+{rng.randrange(40, 50)} {rng.randrange(10**7, 10**8)}",
+                "contact_phone": f"{country.dial} {rng.randrange(10**7, 10**8)}",
                 "locale": country.locale,
                 "currency": country.currency,
                 "vat_zone": "domestic" if code == "NO" else "abroad",

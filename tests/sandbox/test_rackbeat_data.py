@@ -139,3 +139,16 @@ def test_group_table_matches_the_generated_groups() -> None:
     assert [
         (g["number"], g["name"], g["has_inventory"], g["vat_domestic"]) for g in data.product_groups
     ] == list(PRODUCT_GROUPS)
+
+
+def test_every_normal_country_maps_and_only_the_bad_ones_fail() -> None:
+    from mapping.country import UnknownCountryError, country_code
+
+    data = generate(seed=5, scale=3000, include_bad=True)
+    refused = []
+    for record in [*data.customers, *data.suppliers]:
+        try:
+            country_code(record["address_country"])
+        except UnknownCountryError:
+            refused.append(record["address_country"])
+    assert refused == ["Atlantis", "XX"]
