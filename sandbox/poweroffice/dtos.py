@@ -126,7 +126,7 @@ DTOS: dict[str, dict[str, Field]] = {
     "CustomerPostDto": {
         "Allowance": Field("number", None, False, None),
         "BillableRate": Field("number", None, False, None),
-        "ContactGroupIds": Field("array", None, False, None),
+        "ContactGroupIds": Field("array", "integer", False, None),
         "CurrencyCode": Field("string", None, False, None),
         "CustomerSince": Field("date", None, False, None),
         "DateOfBirth": Field("date", None, False, None),
@@ -176,7 +176,7 @@ DTOS: dict[str, dict[str, Field]] = {
         "Allowance": Field("number", None, False, None),
         "BillableRate": Field("number", None, False, None),
         "ContactCreatedDateTimeOffset": Field("datetime", None, True, None),
-        "ContactGroupIds": Field("array", None, False, None),
+        "ContactGroupIds": Field("array", "integer", False, None),
         "CreatedFromImportJournalId": Field("uuid", None, True, None),
         "CurrencyCode": Field("string", None, False, None),
         "CustomerCreatedDateTimeOffset": Field("datetime", None, True, None),
@@ -228,7 +228,7 @@ DTOS: dict[str, dict[str, Field]] = {
         "WebsiteUrl": Field("string", None, False, None),
     },
     "SupplierPostDto": {
-        "ContactGroupIds": Field("array", None, False, None),
+        "ContactGroupIds": Field("array", "integer", False, None),
         "CurrencyCode": Field("string", None, False, None),
         "DateOfBirth": Field("date", None, False, None),
         "EmailAddress": Field("string", None, False, None),
@@ -250,7 +250,7 @@ DTOS: dict[str, dict[str, Field]] = {
     },
     "SupplierDto": {
         "ContactCreatedDateTimeOffset": Field("datetime", None, True, None),
-        "ContactGroupIds": Field("array", None, False, None),
+        "ContactGroupIds": Field("array", "integer", False, None),
         "CreatedFromImportJournalId": Field("uuid", None, True, None),
         "CurrencyCode": Field("string", None, False, None),
         "DateOfBirth": Field("date", None, False, None),
