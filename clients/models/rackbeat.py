@@ -10,7 +10,7 @@ initial sync (R-INIT-1..4), PowerOffice Go -> Rackbeat.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AliasChoices, BeforeValidator, Field
 
@@ -52,6 +52,15 @@ def _blank_to_none(value: Any) -> Any:
 
 Text = Annotated[str | None, BeforeValidator(_blank_to_none)]
 """A free-text field: blank reads as absent."""
+
+
+def _null_to_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
+T = TypeVar("T")
+Lines = Annotated[list[T], BeforeValidator(_null_to_empty)]
+"""A list the API may send as ``null``: read as empty."""
 
 
 class RackbeatUnit(InboundModel):
@@ -134,7 +143,7 @@ class RackbeatLotLine(InboundModel):
 class RackbeatLot(_ItemFields):
     """A bill of materials (``GET lots``); maps like a product (R-BOM-1)."""
 
-    lines: list[RackbeatLotLine] = Field(
+    lines: Lines[RackbeatLotLine] = Field(
         default_factory=list, validation_alias=AliasChoices("lines", "lot_lines")
     )
 
@@ -185,7 +194,7 @@ class RackbeatCustomer(InboundModel):
     general_discount_percentage: float | None = None
     payment_terms_id: int | None = None
     payment_terms: RackbeatPaymentTerms | None = None
-    contacts: list[RackbeatCustomerContact] = Field(
+    contacts: Lines[RackbeatCustomerContact] = Field(
         default_factory=list, validation_alias=AliasChoices("contacts", "customer_contacts")
     )
     is_barred: bool | None = None
@@ -309,7 +318,7 @@ class _DocumentFields(InboundModel):
     booked_at: LooseDateTime = None
     total_subtotal: float | None = None
     total_total: float | None = None
-    lines: list[RackbeatOrderLine] = Field(default_factory=list)
+    lines: Lines[RackbeatOrderLine] = Field(default_factory=list)
     created_at: LooseDateTime = None
     updated_at: LooseDateTime = None
 

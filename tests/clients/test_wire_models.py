@@ -198,3 +198,9 @@ def test_patchable_fields_take_ids_not_codes() -> None:
     assert "PaymentTermId" in PATCHABLE_FIELDS["Customers"]
     assert "PaymentTerm" not in PATCHABLE_FIELDS["Customers"]
     assert "SalesOrderLines" not in PATCHABLE_FIELDS["SalesOrders"]
+
+
+def test_rackbeat_null_lists_read_as_empty() -> None:
+    assert RackbeatCustomerInvoice.model_validate({"number": 1, "lines": None}).lines == []
+    assert RackbeatLot.model_validate({"number": "B", "lot_lines": None}).lines == []
+    assert RackbeatCustomer.model_validate({"number": 1, "contacts": None}).contacts == []
