@@ -51,6 +51,7 @@ class Collection:
         self._by_seq: dict[int, str] = {}
         self._updated: list[tuple[int, int]] = []
         self._next_seq = itertools.count()
+        self._max_number = 0
 
     def __len__(self) -> int:
         return len(self._records)
@@ -62,6 +63,7 @@ class Collection:
             self._seq.clear()
             self._by_seq.clear()
             self._next_seq = itertools.count()
+            self._max_number = 0
             index: list[tuple[int, int]] = []
             for record in records:
                 key = str(record["number"])
@@ -70,6 +72,7 @@ class Collection:
                 self._seq[key] = seq
                 self._by_seq[seq] = key
                 index.append((record["updated_at"], seq))
+                self._note_number(record["number"])
             index.sort()
             self._updated = index
 
@@ -85,9 +88,11 @@ class Collection:
 
     def max_number(self) -> int:
         """The largest integer number held (0 when empty); for auto-numbering."""
-        with self._lock:
-            numbers = [r["number"] for r in self._records.values() if isinstance(r["number"], int)]
-            return max(numbers, default=0)
+        return self._max_number
+
+    def _note_number(self, number: object) -> None:
+        if isinstance(number, int) and number > self._max_number:
+            self._max_number = number
 
     def add(self, record: Record) -> None:
         """Insert a new record (the caller has checked the key is free)."""
@@ -98,6 +103,7 @@ class Collection:
             self._seq[key] = seq
             self._by_seq[seq] = key
             bisect.insort(self._updated, (record["updated_at"], seq))
+            self._note_number(record["number"])
 
     def update(self, key: str, changes: dict[str, Any]) -> Record:
         """Apply ``changes`` to the record at ``key`` and keep the index true."""
