@@ -104,7 +104,7 @@ def finish(
     fingerprint: str | None = None,
     written: Mapping[str, Any] | None = None,
     error: str | None = None,
-    warnings: Sequence[str] | None = None,
+    warnings: Sequence[Any] | None = None,
     details: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Finish | None:

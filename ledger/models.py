@@ -109,7 +109,7 @@ class EntityLink(Base):
 
     intent: Mapped[str | None] = mapped_column(sa.String(100))
     """The natural key / ExternalImportReference a create will use, recorded before the POST."""
-    fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(80))
     """Hash of the mapped payload last written to PowerOffice Go."""
     written: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """The mapped payload last written (what a JSON-Patch is computed against)."""
@@ -117,7 +117,7 @@ class EntityLink(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     """Attempts since the row last became pending (reset when new content arrives)."""
     last_error: Mapped[str | None] = mapped_column(sa.Text)
-    warnings: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    warnings: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     """Computed values PowerOffice Go cannot take (R-SUP-4, R-SUP-8), for the operator."""
 

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     """Hard limit per task (the soft limit is 80 % of it); far below the visibility timeout."""
     sync_max_retries: int = Field(6, ge=0)
     """Celery retries of one sync task (tier two), after the client's own in-process retries."""
+    retry_backoff_seconds: float = Field(2.0, gt=0)
+    """First Celery retry countdown; doubled per retry (full jitter)."""
     retry_backoff_max_seconds: float = Field(600.0, gt=0)
     """Longest Celery retry countdown (exponential backoff with full jitter, capped here)."""
     worker_soft_shutdown_seconds: float = Field(30.0, ge=0)

@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("snapshot_version", sa.Integer(), nullable=False),
         sa.Column("claimed_version", sa.Integer(), nullable=False),
         sa.Column("intent", sa.String(100), nullable=True),
-        sa.Column("fingerprint", sa.String(64), nullable=True),
+        sa.Column("fingerprint", sa.String(80), nullable=True),
         sa.Column("written", JSONType, nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),

@@ -1,0 +1,54 @@
+"""The Task base class: the runtime of this process, and the retry countdown policy."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_process_init
+
+from tasks.runtime import Runtime, reset_runtimes, runtime_for
+
+__all__ = ["PipelineTask", "retry_countdown"]
+
+
+def retry_countdown(
+    retries: int,
+    *,
+    base: float,
+    ceiling: float,
+    at_least: float | None = None,
+    rand: random.Random | None = None,
+) -> float:
+    """Exponential backoff with full jitter: uniform in [base, min(ceiling, base * 2**n)].
+
+    ``at_least`` (a server's Retry-After) raises the floor; the result never exceeds
+    ``ceiling``, which the app keeps far below the broker's visibility timeout.
+    """
+    rng = rand or random.Random()  # noqa: S311 - jitter, not cryptography
+    top = min(ceiling, base * (2**retries))
+    countdown = rng.uniform(min(base, top), top)
+    if at_least is not None:
+        countdown = max(countdown, at_least)
+    return min(countdown, ceiling)
+
+
+class PipelineTask(Task[Any, Any]):
+    """Base of the rbsync tasks: ``self.runtime`` is this process's wiring."""
+
+    abstract = True
+    typing = True
+
+    @property
+    def runtime(self) -> Runtime:
+        """The wiring of this process (built on first use)."""
+        return runtime_for(self.app)
+
+
+@worker_process_init.connect
+def _forget_inherited_runtime(**_kwargs: Any) -> None:
+    # A prefork child inherits the parent's objects; connections must be its own.
+    from worker.app import app
+
+    reset_runtimes(app)

@@ -1,0 +1,197 @@
+"""PowerOffice Go ids the pipeline needs, from the ledger first and PowerOffice Go second.
+
+- :func:`refresh_indexes` loads whole namespaces in bulk (one paged scan each) when the ledger's
+  copy is missing or older than ``link_index_max_age_seconds``; a poll calls it before it
+  enqueues writes, so the tasks that follow find ids without a lookup request each.
+- ``ensure_*`` return the id of a dependency that is not a Rackbeat entity of its own (product
+  group, contact group, payment term), creating it when PowerOffice Go lacks it, under a shared
+  lock so that two workers never create the same group twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
+
+from clients.models.poweroffice import ContactGroupPost, PaymentTermPost, ProductGroupPost
+from ledger import index_is_fresh, load_index, put_remote_id, remote_id
+from tasks.errors import LockTimeoutError
+from tasks.runtime import Runtime
+from worker.locks import Lock
+
+__all__ = [
+    "KIND_NAMESPACES",
+    "LOCK_WAIT_SECONDS",
+    "NS_CONTACT_GROUP",
+    "NS_CUSTOMER",
+    "NS_INVOICE",
+    "NS_PAYMENT_TERM",
+    "NS_PRODUCT",
+    "NS_PRODUCT_GROUP",
+    "NS_SUPPLIER",
+    "NS_SUPPLIER_NUMBER",
+    "ensure_contact_group",
+    "ensure_payment_term",
+    "ensure_product_group",
+    "index_fresh",
+    "locked",
+    "refresh_indexes",
+]
+
+NS_PRODUCT = "product"
+NS_PRODUCT_GROUP = "product_group"
+NS_CUSTOMER = "customer"
+NS_SUPPLIER = "supplier"
+NS_SUPPLIER_NUMBER = "supplier_number"
+NS_INVOICE = "invoice"
+NS_CONTACT_GROUP = "contact_group"
+NS_PAYMENT_TERM = "payment_term"
+
+KIND_NAMESPACES: Mapping[str, tuple[str, ...]] = {
+    "product": (NS_PRODUCT, NS_PRODUCT_GROUP),
+    "bom": (NS_PRODUCT, NS_PRODUCT_GROUP),
+    "customer": (NS_CUSTOMER,),
+    "supplier": (NS_SUPPLIER, NS_SUPPLIER_NUMBER),
+    "invoice": (NS_INVOICE, NS_CUSTOMER, NS_PRODUCT, NS_PRODUCT_GROUP),
+}
+"""The bulk indexes a kind's tasks read (its own and its dependencies')."""
+
+LOCK_WAIT_SECONDS = 30.0
+"""How long a task waits for another worker's create of a shared dependency."""
+_LOCK_POLL_SECONDS = 0.05
+
+
+def locked(runtime: Runtime, name: str) -> Lock:
+    """Take the shared lock ``name``, waiting up to :data:`LOCK_WAIT_SECONDS`."""
+    lock = runtime.locks(name, runtime.settings.task_time_limit_seconds)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while not lock.acquire():
+        if time.monotonic() > deadline:
+            raise LockTimeoutError(f"lock {name!r} still held after {LOCK_WAIT_SECONDS:g} s")
+        time.sleep(_LOCK_POLL_SECONDS)
+    return lock
+
+
+def _loaders(runtime: Runtime) -> Mapping[str, Callable[[], Mapping[str, int | str]]]:
+    po = runtime.poweroffice
+
+    def supplier_numbers() -> dict[str, int]:
+        return {str(s.number): s.id for s in po.iter_suppliers() if s.number is not None}
+
+    def sales_orders() -> dict[str, int | str]:
+        # Only drafts this integration created carry our references; no per-invoice lookup.
+        return {
+            o.external_import_reference: o.id
+            for o in po.iter_sales_orders(onlyCreatedByCurrentIntegration="true")
+            if o.external_import_reference
+        }
+
+    return {
+        NS_PRODUCT: po.product_ids_by_code,
+        NS_PRODUCT_GROUP: po.product_group_ids_by_code,
+        NS_CUSTOMER: po.customer_ids_by_reference,
+        NS_SUPPLIER: po.supplier_ids_by_reference,
+        NS_SUPPLIER_NUMBER: supplier_numbers,
+        NS_INVOICE: sales_orders,
+    }
+
+
+def refresh_indexes(runtime: Runtime, namespaces: Iterable[str]) -> dict[str, int]:
+    """Reload each namespace that is missing or stale; return ``{namespace: entries}`` loaded."""
+    max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
+    loaded: dict[str, int] = {}
+    loaders = _loaders(runtime)
+    for namespace in namespaces:
+        with runtime.sessions() as session:
+            if index_is_fresh(session, namespace, max_age=max_age):
+                continue
+        lock = locked(runtime, f"index:{namespace}")
+        try:
+            with runtime.sessions() as session:
+                if index_is_fresh(session, namespace, max_age=max_age):
+                    continue  # another process loaded it while we waited
+            index = {code: str(ident) for code, ident in loaders[namespace]().items()}
+            with runtime.sessions.begin() as session:
+                loaded[namespace] = load_index(session, namespace, index)
+        finally:
+            lock.release()
+    return loaded
+
+
+def index_fresh(runtime: Runtime, namespace: str) -> bool:
+    """Whether the ledger's copy of ``namespace`` is recent enough to trust an absence in it."""
+    max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
+    with runtime.sessions() as session:
+        return index_is_fresh(session, namespace, max_age=max_age)
+
+
+def _ensure(
+    runtime: Runtime,
+    namespace: str,
+    code: str,
+    find: Callable[[], int | None],
+    create: Callable[[], int],
+) -> int:
+    with runtime.sessions() as session:
+        known = remote_id(session, namespace, code)
+    if known is not None:
+        return int(known)
+    lock = locked(runtime, f"create:{namespace}:{code}")
+    try:
+        with runtime.sessions() as session:
+            known = remote_id(session, namespace, code)
+        if known is not None:
+            return int(known)  # another worker created it while we waited
+        ident = find()
+        if ident is None:
+            ident = create()
+        with runtime.sessions.begin() as session:
+            put_remote_id(session, namespace, code, str(ident))
+        return ident
+    finally:
+        lock.release()
+
+
+def ensure_product_group(runtime: Runtime, code: str, payload: ProductGroupPost) -> int:
+    """R-PROD-4: the id of product group ``code``, created (with its accounts) when missing."""
+    po = runtime.poweroffice
+
+    def find() -> int | None:
+        if index_fresh(runtime, NS_PRODUCT_GROUP):
+            return None  # the fresh bulk index did not have it: no lookup request needed
+        found = po.find_product_group(code)
+        return found.id if found is not None else None
+
+    def create() -> int:
+        return po.create_product_group(payload).id
+
+    return _ensure(runtime, NS_PRODUCT_GROUP, code, find, create)
+
+
+def ensure_contact_group(runtime: Runtime, name: str, payload: ContactGroupPost) -> int:
+    """R-SUP-9: the id of the contact group called ``name``, created when missing."""
+    po = runtime.poweroffice
+
+    def find() -> int | None:
+        found = po.find_contact_group(name)
+        return found.id if found is not None else None
+
+    def create() -> int:
+        return po.create_contact_group(payload).id
+
+    return _ensure(runtime, NS_CONTACT_GROUP, name.casefold(), find, create)
+
+
+def ensure_payment_term(runtime: Runtime, days: int, payload: PaymentTermPost) -> int:
+    """R-CUST-9: the id of the payment term with ``days`` credit days, created when missing."""
+    po = runtime.poweroffice
+
+    def find() -> int | None:
+        found = po.find_payment_term(days)
+        return found.id if found is not None else None
+
+    def create() -> int:
+        return po.create_payment_term(payload).id
+
+    return _ensure(runtime, NS_PAYMENT_TERM, str(days), find, create)

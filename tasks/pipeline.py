@@ -1,0 +1,447 @@
+"""One entity's sync, end to end: claim, load, dependencies, map, decide, write, record.
+
+The sequence is the same for every kind (``tasks.kinds`` supplies the kind's steps):
+
+1. **Claim** the ledger row (atomic; a row held by another live worker -> ``busy``).
+2. **Load** the snapshot the poll stored; a manual enqueue of a key with none fetches it.
+3. **Resolve** the PowerOffice Go id: the row's own, else the bulk index. When an earlier
+   create ended ambiguously (intent recorded, no id), or no fresh index can vouch for an
+   absence, **look it up first** (the client waits out replica lag) -- effectively-once.
+4. **Map** (dependencies first) and **decide** create / update / skip.
+5. **Write**: record the intent and commit *before* a create; PATCH only changed fields.
+6. **Record** the outcome on the row and an attempt row; tell the task whether to retry.
+
+Errors are sorted by intent: ``RecordRejected``, a permanent client error or a failed
+dependency -> ``failed`` with the reason; an ambiguous write -> ``unknown``; anything
+retriable -> ``pending``; on the last allowed attempt both become ``dead``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.exc import OperationalError
+
+from clients import AmbiguousWriteError, PermanentError, RateLimitedError, RetriableError
+from clients.ratelimit import SlotUnavailableError
+from ledger import (
+    EntityLink,
+    Status,
+    claim,
+    end_attempt,
+    ensure_link,
+    finish,
+    get_link,
+    put_remote_id,
+    record_intent,
+    remote_ids,
+    start_attempt,
+    store_snapshots,
+)
+from mapping import (
+    REASON_CREATE_ONLY,
+    REASON_INVOICE_TRANSFERRED,
+    REASON_NO_PATCHABLE_CHANGE,
+    REASON_UNCHANGED,
+    Create,
+    MappedRecord,
+    RecordRejected,
+    Skip,
+    Update,
+    decide,
+)
+from tasks.errors import DependencyFailedError, DependencyPendingError, LockTimeoutError
+from tasks.kinds import HANDLERS, KindHandler
+from tasks.links import NS_PRODUCT, index_fresh
+from tasks.runtime import Runtime
+from tasks.snapshot import fetch_snapshot
+
+__all__ = ["Outcome", "SyncResult", "sync_entity"]
+
+log = logging.getLogger(__name__)
+
+RETRIABLE = (
+    RetriableError,
+    DependencyPendingError,
+    LockTimeoutError,
+    SlotUnavailableError,
+    SoftTimeLimitExceeded,
+    OperationalError,
+)
+"""Errors after which the same sync may simply run again later."""
+
+
+class Outcome:
+    """What one sync attempt did (the attempt row's ``outcome``)."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    LINKED = "linked"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    RETRY = "retry"
+    DEAD = "dead"
+    BUSY = "busy"
+    MISSING = "missing"
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncResult:
+    """The result of :func:`sync_entity`, as plain values (also the task's JSON result)."""
+
+    kind: str
+    key: str
+    outcome: str
+    status: str | None
+    remote_id: str | None = None
+    error: str | None = None
+    http_status: int | None = None
+    retry: bool = False
+    retry_after: float | None = None
+    reopened: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as a JSON object."""
+        return dataclasses.asdict(self)
+
+
+class _RetryError(Exception):
+    """Internal: leave the row retriable (``status``) and tell the task to retry."""
+
+    def __init__(self, status: Status, error: BaseException) -> None:
+        self.status = status
+        self.error = error
+        super().__init__(str(error))
+
+
+def sync_entity(
+    runtime: Runtime,
+    kind: str,
+    key: str,
+    token: str,
+    *,
+    final_attempt: bool = False,
+) -> SyncResult:
+    """Bring (kind, key) up to date in PowerOffice Go; never raises for a record's problem.
+
+    ``token`` is the Celery task id (kept across retries and redeliveries); ``final_attempt``
+    turns a retriable outcome into ``dead``.
+    """
+    if kind not in HANDLERS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(HANDLERS)}")
+    handler = HANDLERS[kind]
+    with runtime.sessions.begin() as session:
+        link = claim(session, kind, key, token, stale_after=runtime.stale_claim_after)
+        if link is None:
+            existing = get_link(session, kind, key)
+            if existing is not None:
+                return SyncResult(kind, key, Outcome.BUSY, existing.status)
+    if link is None:
+        # A manual enqueue of a key the ledger has never seen: make its row, then claim it.
+        with runtime.sessions.begin() as session:
+            ensure_link(session, kind, key)
+            link = claim(session, kind, key, token, stale_after=runtime.stale_claim_after)
+        if link is None:
+            return SyncResult(kind, key, Outcome.BUSY, Status.IN_FLIGHT.value)
+    with runtime.sessions.begin() as session:
+        attempt_id = start_attempt(session, link.id, token)
+    return _Run(runtime, handler, link, token, attempt_id, final_attempt).run()
+
+
+@dataclasses.dataclass
+class _Run:
+    runtime: Runtime
+    handler: KindHandler
+    link: EntityLink
+    token: str
+    attempt_id: int
+    final_attempt: bool
+    intent_recorded: bool = False
+    http_status: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.link.kind
+
+    @property
+    def key(self) -> str:
+        return self.link.key
+
+    def run(self) -> SyncResult:  # noqa: PLR0911 - one return per error class, by intent
+        try:
+            return self._sync()
+        except _RetryError as retry:
+            return self._retriable(retry.status, retry.error)
+        except RecordRejected as exc:
+            return self._failed(str(exc))
+        except DependencyFailedError as exc:
+            return self._failed(str(exc))
+        except AmbiguousWriteError as exc:
+            return self._retriable(Status.UNKNOWN, exc)
+        except PermanentError as exc:
+            return self._failed(str(exc), http_status=exc.status)
+        except RETRIABLE as exc:
+            status = Status.UNKNOWN if self._create_in_doubt() else Status.PENDING
+            return self._retriable(status, exc)
+        except Exception as exc:
+            # A bug or an unforeseen input must not take the worker down: the row keeps the
+            # reason and the traceback goes to the log.
+            log.exception("%s %s: unexpected error", self.kind, self.key)
+            if self._create_in_doubt():
+                return self._retriable(Status.UNKNOWN, exc)
+            return self._failed(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _create_in_doubt(self) -> bool:
+        return self.intent_recorded
+
+    # --- the happy path -------------------------------------------------------------------
+
+    def _sync(self) -> SyncResult:
+        runtime, handler, link = self.runtime, self.handler, self.link
+        snapshot: Mapping[str, Any] | None = link.snapshot
+        if snapshot is None:
+            fetched = fetch_snapshot(runtime, self.kind, self.key)
+            if fetched is None:
+                return self._finish(
+                    Status.FAILED, Outcome.MISSING, error=f"{self.kind} {self.key}: not in Rackbeat"
+                )
+            snapshot = fetched.snapshot
+            with runtime.sessions.begin() as session:
+                store_snapshots(session, self.kind, [fetched])
+        reference = handler.reference(self.key)
+        remote_id = link.remote_id or handler.known(runtime, self.key, reference)
+        adopted = False
+        in_doubt = link.intent is not None
+        if remote_id is None and (in_doubt or not index_fresh(runtime, handler.namespace)):
+            # An earlier create may have landed (ambiguous end), or no fresh bulk index can
+            # vouch that the record is absent: look it up before any create.
+            remote_id = handler.find(runtime, link, reference)
+            adopted = remote_id is not None and in_doubt
+        mapped = handler.prepare(runtime, link, snapshot, remote_id, self._ensure)
+        if adopted and remote_id is not None and isinstance(mapped, MappedRecord):
+            # Our own earlier create did land: record it as written, send nothing.
+            self._remember(remote_id, mapped.reference)
+            return self._finish(
+                Status.SYNCED,
+                Outcome.LINKED,
+                remote_id=remote_id,
+                fingerprint=mapped.fingerprint,
+                written=mapped.body(),
+                warnings=mapped.warnings,
+                details=mapped.manual,
+            )
+        decision = decide(
+            mapped,
+            previous_fingerprint=link.fingerprint,
+            previous_payload=link.written,
+            remote_id=remote_id,
+            create_only=handler.create_only,
+        )
+        if isinstance(decision, Skip):
+            return self._skip(decision, remote_id, mapped)
+        if isinstance(decision, Create):
+            return self._create(decision)
+        return self._update(decision, remote_id)
+
+    def _skip(
+        self, decision: Skip, remote_id: str | None, mapped: MappedRecord | Skip
+    ) -> SyncResult:
+        ours = self.link.fingerprint is not None
+        if decision.reason == REASON_UNCHANGED or (
+            ours and decision.reason in (REASON_CREATE_ONLY, REASON_INVOICE_TRANSFERRED)
+        ):
+            # Unchanged, or a create-only record we transferred: nothing to send. A later
+            # change to it stays recorded in the snapshot, not re-sent (R-INV, R-SUP-11).
+            return self._finish(
+                Status.SYNCED,
+                Outcome.UNCHANGED,
+                remote_id=remote_id,
+                warnings=decision.warnings,
+                details=decision.manual,
+            )
+        if decision.reason == REASON_NO_PATCHABLE_CHANGE and isinstance(mapped, MappedRecord):
+            # Only fields PowerOffice Go cannot patch changed: remember the new content so
+            # that it is not compared (and skipped) again and again.
+            return self._finish(
+                Status.SYNCED,
+                Outcome.UNCHANGED,
+                remote_id=remote_id,
+                fingerprint=mapped.fingerprint,
+                written=mapped.body(),
+                warnings=decision.warnings,
+                details=decision.manual,
+            )
+        if remote_id is not None:
+            self._remember(remote_id, self.handler.reference(self.key))
+        return self._finish(
+            Status.SKIPPED,
+            Outcome.SKIPPED,
+            remote_id=remote_id,
+            error=decision.reason,
+            warnings=decision.warnings,
+            details=decision.manual,
+        )
+
+    def _create(self, decision: Create) -> SyncResult:
+        with self.runtime.sessions.begin() as session:
+            record_intent(session, self.link.id, self.token, decision.reference)
+        self.intent_recorded = True
+        remote_id = self.handler.create(self.runtime, decision)
+        self._remember(remote_id, decision.reference)
+        return self._finish(
+            Status.SYNCED,
+            Outcome.CREATED,
+            remote_id=remote_id,
+            fingerprint=decision.fingerprint,
+            written=decision.body(),
+            warnings=decision.warnings,
+            details=decision.manual,
+        )
+
+    def _update(self, decision: Update, remote_id: str | None) -> SyncResult:
+        assert remote_id is not None
+        try:
+            self.handler.update(self.runtime, remote_id, decision)
+        except AmbiguousWriteError as exc:
+            # A PATCH of absolute values is idempotent: simply send it again later.
+            raise _RetryError(Status.PENDING, exc) from exc
+        self._remember(remote_id, self.handler.reference(self.key))
+        return self._finish(
+            Status.SYNCED,
+            Outcome.UPDATED,
+            remote_id=remote_id,
+            fingerprint=decision.fingerprint,
+            written=decision.payload.to_wire(),
+            warnings=decision.warnings,
+            details=decision.manual,
+        )
+
+    # --- dependencies ---------------------------------------------------------------------
+
+    def _ensure(self, kind: str, key: str) -> str:
+        """The PowerOffice Go id of a dependency, syncing it inline when it has no link yet."""
+        if kind == "item":
+            return self._ensure_item(key)
+        handler = HANDLERS[kind]
+        reference = handler.reference(key)
+        with self.runtime.sessions() as session:
+            link = get_link(session, kind, key)
+        if link is not None and link.remote_id is not None:
+            return link.remote_id
+        known = handler.known(self.runtime, key, reference)
+        if known is not None:
+            return known
+        return self._sync_dependency(kind, key)
+
+    def _ensure_item(self, code: str) -> str:
+        """An invoice line's item (product or BOM) exists in PowerOffice Go; its id."""
+        with self.runtime.sessions() as session:
+            known = remote_ids(session, NS_PRODUCT, [code]).get(code)
+            if known is not None:
+                return known
+            for kind in ("product", "bom"):
+                link = get_link(session, kind, code)
+                if link is not None:
+                    if link.remote_id is not None:
+                        return link.remote_id
+                    return self._sync_dependency(kind, code)
+        for kind in ("product", "bom"):
+            fetched = fetch_snapshot(self.runtime, kind, code)
+            if fetched is not None:
+                with self.runtime.sessions.begin() as session:
+                    store_snapshots(session, kind, [fetched])
+                return self._sync_dependency(kind, code)
+        raise DependencyFailedError(f"item {code!r} on an invoice line is not in Rackbeat")
+
+    def _sync_dependency(self, kind: str, key: str) -> str:
+        result = sync_entity(self.runtime, kind, key, f"{self.token}/{kind}:{key}")
+        if result.remote_id is not None and result.status == Status.SYNCED:
+            return result.remote_id
+        if result.status in (Status.FAILED, Status.DEAD, Status.SKIPPED):
+            raise DependencyFailedError(f"{kind} {key}: {result.error or result.status}")
+        raise DependencyPendingError(f"{kind} {key} is not synced yet ({result.outcome})")
+
+    # --- recording ------------------------------------------------------------------------
+
+    def _remember(self, remote_id: str, reference: str) -> None:
+        with self.runtime.sessions.begin() as session:
+            put_remote_id(session, self.handler.namespace, reference, remote_id)
+
+    def _finish(
+        self,
+        status: Status,
+        outcome: str,
+        *,
+        remote_id: str | None = None,
+        fingerprint: str | None = None,
+        written: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        warnings: Any = None,
+        details: Mapping[str, Any] | None = None,
+        http_status: int | None = None,
+    ) -> SyncResult:
+        warning_list = None if warnings is None else [_warning(w) for w in warnings]
+        with self.runtime.sessions.begin() as session:
+            done = finish(
+                session,
+                self.link.id,
+                self.token,
+                status,
+                remote_id=remote_id,
+                fingerprint=fingerprint,
+                written=written,
+                error=error,
+                warnings=warning_list,
+                details=dict(details) if details is not None else None,
+            )
+            end_attempt(
+                session,
+                self.attempt_id,
+                outcome,
+                http_status=http_status or self.http_status,
+                error=error,
+            )
+        if done is None:
+            log.warning(
+                "%s %s: claim lost before the outcome %s was recorded", self.kind, self.key, outcome
+            )
+            return SyncResult(self.kind, self.key, outcome, None, remote_id, error, http_status)
+        return SyncResult(
+            self.kind,
+            self.key,
+            outcome,
+            done.status.value,
+            remote_id or self.link.remote_id,
+            error,
+            http_status,
+            reopened=done.reopened,
+        )
+
+    def _failed(self, reason: str, *, http_status: int | None = None) -> SyncResult:
+        return self._finish(Status.FAILED, Outcome.FAILED, error=reason, http_status=http_status)
+
+    def _retriable(self, status: Status, exc: BaseException) -> SyncResult:
+        error = f"{type(exc).__name__}: {exc}"
+        http_status = getattr(exc, "status", None)
+        if self.final_attempt:
+            return self._finish(
+                Status.DEAD,
+                Outcome.DEAD,
+                error=f"retries exhausted: {error}",
+                http_status=http_status,
+            )
+        outcome = Outcome.UNKNOWN if status == Status.UNKNOWN else Outcome.RETRY
+        result = self._finish(status, outcome, error=error, http_status=http_status)
+        retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
+        return dataclasses.replace(result, retry=True, retry_after=retry_after)
+
+
+def _warning(value: Any) -> Any:
+    to_json = getattr(value, "to_json", None)
+    return to_json() if callable(to_json) else value

@@ -1,0 +1,210 @@
+"""A poll of one kind: Rackbeat changes since the cursor -> ledger snapshots -> sync tasks.
+
+The rules (``docs/pipeline.md``, "Cursor rules"):
+
+- The **signpost** is the time the poll started; the cursor never moves past it, so a record
+  changed during the poll is read again by the next one.
+- Rackbeat is asked for records changed at or after ``cursor - overlap`` (inclusive, so equal
+  timestamps at the boundary are read again; the content hash makes the re-read free).
+- Records are stored in batches; each batch is **committed before** its changed keys are
+  enqueued, so a worker never looks for a row that is not there yet.
+- The cursor moves once, at the end, to ``min(signpost, newest updated_at seen)``: only after
+  every record up to it is committed. A crash mid-poll leaves it where it was, and the next
+  poll reads the same records again (nothing lost, nothing re-sent: unchanged content is not
+  enqueued twice).
+- Before the first enqueue, stale bulk indexes are reloaded (``tasks.links``), and rows whose
+  messages were lost (pending too long, or held by a vanished worker) are enqueued again.
+- One poll per kind at a time, across every process (a shared lock): a second beat started by
+  mistake only makes the second poll skip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from celery import shared_task
+
+from ledger import (
+    SnapshotRecord,
+    finish_poll_cycle,
+    get_cursor,
+    set_cursor,
+    stale_work,
+    start_poll_cycle,
+    store_snapshots,
+    utcnow,
+)
+from tasks.base import PipelineTask
+from tasks.enqueue import POLL_TASK, enqueue_sync
+from tasks.links import KIND_NAMESPACES, refresh_indexes
+from tasks.runtime import Runtime
+from tasks.snapshot import snapshot_of
+
+__all__ = ["POLL_BATCH_SIZE", "PollReport", "poll", "poll_kind"]
+
+log = logging.getLogger(__name__)
+
+POLL_BATCH_SIZE = 500
+"""Records stored (and committed) per ledger transaction during a poll."""
+
+Enqueue = Callable[[str, list[str]], int]
+"""``enqueue(kind, keys) -> sent``: sends one sync task per key (after the commit)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PollReport:
+    """What one poll did."""
+
+    kind: str
+    skipped: bool = False
+    seen: int = 0
+    changed: int = 0
+    enqueued: int = 0
+    requeued: int = 0
+    cursor_from: datetime | None = None
+    cursor_to: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as a JSON object (datetimes as ISO strings)."""
+        data = dataclasses.asdict(self)
+        for name in ("cursor_from", "cursor_to"):
+            value = data[name]
+            data[name] = value.isoformat() if value is not None else None
+        return data
+
+
+def _batches(records: Iterable[SnapshotRecord], size: int) -> Iterator[list[SnapshotRecord]]:
+    iterator = iter(records)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def poll_kind(
+    runtime: Runtime,
+    kind: str,
+    enqueue: Enqueue,
+    *,
+    now: Callable[[], datetime] = utcnow,
+    batch_size: int = POLL_BATCH_SIZE,
+) -> PollReport:
+    """Poll ``kind`` once (see the module docstring); a held lock makes it skip."""
+    settings = runtime.settings
+    lock = runtime.locks(f"poll:{kind}", max(settings.poll_interval_seconds, 60.0))
+    if not lock.acquire():
+        log.info("poll of %s skipped: another poll of it is running", kind)
+        return PollReport(kind, skipped=True)
+    try:
+        return _poll(runtime, kind, enqueue, now=now, batch_size=batch_size)
+    finally:
+        lock.release()
+
+
+def _poll(
+    runtime: Runtime,
+    kind: str,
+    enqueue: Enqueue,
+    *,
+    now: Callable[[], datetime],
+    batch_size: int,
+) -> PollReport:
+    settings = runtime.settings
+    signpost = now()
+    with runtime.sessions.begin() as session:
+        cursor = get_cursor(session, kind)
+        cycle_id = start_poll_cycle(session, kind, signpost=signpost, cursor_from=cursor)
+    seen = changed = enqueued = requeued = 0
+    newest: datetime | None = None
+    indexes_ready = False
+
+    def send(keys: list[str]) -> int:
+        nonlocal indexes_ready
+        if not keys:
+            return 0
+        if not indexes_ready:
+            # Before anything is written: ids come from bulk loads, not one lookup per task.
+            refresh_indexes(runtime, KIND_NAMESPACES[kind])
+            indexes_ready = True
+        return enqueue(kind, keys)
+
+    try:
+        with runtime.sessions.begin() as session:
+            lost = stale_work(
+                session,
+                kind=kind,
+                pending_older_than=timedelta(seconds=settings.requeue_after_seconds),
+                claim_older_than=runtime.stale_claim_after,
+                now=signpost,
+            )
+        requeued = send([key for _, key in lost])
+        since = (
+            None if cursor is None else cursor - timedelta(seconds=settings.poll_overlap_seconds)
+        )
+        records = (snapshot_of(record) for record in _changed(runtime, kind, since))
+        for batch in _batches(records, batch_size):
+            with runtime.sessions.begin() as session:
+                keys = store_snapshots(session, kind, batch, now=signpost)
+            seen += len(batch)
+            changed += len(keys)
+            for record in batch:
+                if record.updated_at is not None and (newest is None or record.updated_at > newest):
+                    newest = record.updated_at
+            enqueued += send(keys)
+        cursor_to = cursor if newest is None else min(signpost, newest)
+        if cursor is not None and cursor_to is not None and cursor_to < cursor:
+            cursor_to = cursor  # never backwards (an overlap re-read is older than the cursor)
+        with runtime.sessions.begin() as session:
+            set_cursor(session, kind, cursor_to)
+            finish_poll_cycle(
+                session,
+                cycle_id,
+                status="done",
+                seen=seen,
+                changed=changed,
+                enqueued=enqueued + requeued,
+                cursor_to=cursor_to,
+            )
+    except Exception as exc:
+        with runtime.sessions.begin() as session:
+            finish_poll_cycle(
+                session,
+                cycle_id,
+                status="failed",
+                seen=seen,
+                changed=changed,
+                enqueued=enqueued + requeued,
+                cursor_to=cursor,
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+            )
+        raise
+    return PollReport(
+        kind,
+        seen=seen,
+        changed=changed,
+        enqueued=enqueued,
+        requeued=requeued,
+        cursor_from=cursor,
+        cursor_to=cursor_to,
+    )
+
+
+def _changed(runtime: Runtime, kind: str, since: datetime | None) -> Iterator[Any]:
+    """Records of ``kind`` changed at or after ``since`` (everything when None)."""
+    client = runtime.rackbeat
+    start = since if since is not None else datetime(1970, 1, 1, tzinfo=utcnow().tzinfo)
+    yield from client.changed_since(kind, start)  # type: ignore[arg-type]
+
+
+@shared_task(bind=True, base=PipelineTask, name=POLL_TASK, ignore_result=True)
+def poll(self: PipelineTask, kind: str) -> dict[str, Any]:
+    """Poll ``kind`` and enqueue a sync per changed record (beat sends one per period)."""
+    app = self.app
+
+    def enqueue(kind_: str, keys: list[str]) -> int:
+        return enqueue_sync(app, kind_, keys)
+
+    return poll_kind(self.runtime, kind, enqueue).to_json()

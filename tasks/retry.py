@@ -1,0 +1,31 @@
+"""``rbsync.retry(kind=None, key=None)``: re-drive failed, dead and unknown rows from the ledger.
+
+The rows go back to ``pending`` with a fresh attempt budget and one ``rbsync.sync`` each is
+enqueued after the commit. An ``unknown`` row keeps its intent, so its create is looked up
+before it may be sent again. This is what ``rbsync retry`` and Flower's Retry buttons send.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from ledger import reset_for_retry
+from tasks.base import PipelineTask
+from tasks.enqueue import RETRY_TASK, enqueue_sync
+
+__all__ = ["retry"]
+
+
+@shared_task(bind=True, base=PipelineTask, name=RETRY_TASK, ignore_result=True)
+def retry(self: PipelineTask, kind: str | None = None, key: str | None = None) -> dict[str, Any]:
+    """Reset the matching rows to pending and enqueue them; return the (kind, key) list."""
+    with self.runtime.sessions.begin() as session:
+        rows = reset_for_retry(session, kind=kind, key=None if key is None else str(key))
+    by_kind: dict[str, list[str]] = {}
+    for row_kind, row_key in rows:
+        by_kind.setdefault(row_kind, []).append(row_key)
+    for row_kind, keys in by_kind.items():
+        enqueue_sync(self.app, row_kind, keys)
+    return {"requeued": [[k, v] for k, v in rows]}

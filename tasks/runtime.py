@@ -1,0 +1,140 @@
+"""The per-process wiring of the pipeline: settings, ledger, clients, locks; built once.
+
+A worker process (each prefork child, or the in-process worker of ``rbsync sync --once``) builds
+one :class:`Runtime` the first time a task needs it, from the settings the Celery app was
+created with. Nothing here is built at import time, so a prefork parent never opens a
+connection its children would inherit.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import redis
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger import current_revision, head_revision, make_engine, make_session_factory, upgrade
+from worker.locks import LockFactory, file_locks, redis_locks
+from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from clients import PowerOfficeClient, RackbeatClient
+
+__all__ = [
+    "LedgerNotMigratedError",
+    "Runtime",
+    "build_runtime",
+    "reset_runtimes",
+    "runtime_for",
+    "set_runtime",
+]
+
+_RUNTIME_ATTR = "_rbsync_runtime"
+_build_lock = threading.Lock()
+
+
+class LedgerNotMigratedError(RuntimeError):
+    """The production ledger is not at the newest revision: run ``rbsync db upgrade``."""
+
+
+@dataclass
+class Runtime:
+    """Everything a task needs, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    locks: LockFactory
+    _stack: ExitStack = field(default_factory=ExitStack)
+    _rackbeat: RackbeatClient | None = None
+    _poweroffice: PowerOfficeClient | None = None
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def stale_claim_after(self) -> timedelta:
+        """A claim older than this belongs to a holder that is surely gone (2x the time limit)."""
+        return timedelta(seconds=2 * self.settings.task_time_limit_seconds)
+
+    @property
+    def rackbeat(self) -> RackbeatClient:
+        """The Rackbeat client of this process (built on first use)."""
+        with self._clients_lock:
+            if self._rackbeat is None:
+                from worker.wiring import build_rackbeat_client
+
+                self._rackbeat = self._stack.enter_context(build_rackbeat_client(self.settings))
+            return self._rackbeat
+
+    @property
+    def poweroffice(self) -> PowerOfficeClient:
+        """The PowerOffice Go client of this process (built on first use)."""
+        with self._clients_lock:
+            if self._poweroffice is None:
+                from worker.wiring import build_poweroffice_client
+
+                self._poweroffice = self._stack.enter_context(
+                    build_poweroffice_client(self.settings)
+                )
+            return self._poweroffice
+
+    def close(self) -> None:
+        """Close the clients and the ledger's connections."""
+        self._stack.close()
+        self._rackbeat = None
+        self._poweroffice = None
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Build the wiring for ``settings``; the embedded ledger is migrated on the way."""
+    url = settings.ledger_url
+    if settings.database_url is None:
+        upgrade(url)  # embedded: a SQLite file of our own; keep it current without ceremony
+    elif current_revision(url) != head_revision():
+        raise LedgerNotMigratedError(
+            "the ledger database is not at the newest schema revision; run `rbsync db upgrade`"
+        )
+    engine = make_engine(url)
+    if settings.redis_url:
+        locks = redis_locks(redis.Redis.from_url(settings.redis_url))
+    else:
+        locks = file_locks((settings.data_dir / "locks").resolve())
+    return Runtime(
+        settings=settings, engine=engine, sessions=make_session_factory(engine), locks=locks
+    )
+
+
+def runtime_for(app: Celery) -> Runtime:
+    """The runtime of ``app`` in this process, built from ``app.conf.rbsync_settings``."""
+    existing: Runtime | None = getattr(app, _RUNTIME_ATTR, None)
+    if existing is not None:
+        return existing
+    with _build_lock:
+        existing = getattr(app, _RUNTIME_ATTR, None)
+        if existing is None:
+            settings: Any = app.conf.get("rbsync_settings")
+            if not isinstance(settings, Settings):
+                raise RuntimeError("the Celery app was not built by worker.app.create_app")
+            existing = build_runtime(settings)
+            setattr(app, _RUNTIME_ATTR, existing)
+        return existing
+
+
+def set_runtime(app: Celery, runtime: Runtime | None) -> None:
+    """Install (or with None, drop) the runtime of ``app`` (tests, the in-process worker)."""
+    old: Runtime | None = getattr(app, _RUNTIME_ATTR, None)
+    if old is not None and old is not runtime:
+        old.close()
+    setattr(app, _RUNTIME_ATTR, runtime)
+
+
+def reset_runtimes(app: Celery) -> None:
+    """Forget the runtime inherited over a fork (its sockets belong to the parent)."""
+    setattr(app, _RUNTIME_ATTR, None)

@@ -1,0 +1,136 @@
+"""The Celery app, built from the settings object (tasks live in ``tasks/``).
+
+``create_app(settings)`` is the one place the broker, serialisation, acknowledgement, time
+limits, retry ceilings and events are decided (``docs/pipeline.md`` explains each choice):
+
+- JSON only; no result backend (the ledger is the record of every outcome).
+- ``acks_late`` + ``task_reject_on_worker_lost`` + prefetch 1: a task whose worker dies is
+  delivered again, never lost; the ledger's claim and the lookup before a create make the second
+  run safe.
+- Every countdown (``retry_backoff_max_seconds``) and the hard time limit stay far below the
+  Redis visibility timeout, so Redis never redelivers a message that is merely waiting.
+- Production: Redis broker (``RBSYNC_BROKER_URL``). Embedded (no broker configured): kombu's
+  ``filesystem://`` transport under ``<data_dir>/broker``, shared by every process on this
+  machine and needing no server.
+
+``app`` below is built from the environment for ``celery -A worker.app worker|beat``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+
+from worker.beat import beat_schedule
+from worker.settings import Settings, load_settings
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "EMBEDDED_POLLING_INTERVAL_SECONDS",
+    "TASK_MODULES",
+    "app",
+    "celery_config",
+    "create_app",
+    "embedded_broker_dir",
+]
+
+DEFAULT_QUEUE = "rbsync"
+TASK_MODULES = ("tasks.poll", "tasks.sync", "tasks.retry")
+EMBEDDED_POLLING_INTERVAL_SECONDS = 0.05
+"""How often an idle embedded worker looks for new message files."""
+SOFT_TIME_LIMIT_FRACTION = 0.8
+VISIBILITY_HEADROOM = 4
+"""The visibility timeout must exceed the longest countdown and time limit this many times."""
+
+
+def embedded_broker_dir(settings: Settings) -> Path:
+    """Where the embedded broker keeps its message files."""
+    return (settings.data_dir / "broker").resolve()
+
+
+def _embedded_transport_options(settings: Settings) -> dict[str, Any]:
+    root = embedded_broker_dir(settings)
+    queue = root / "queue"
+    processed = root / "processed"
+    control = root / "control"
+    for folder in (queue, processed, control):
+        folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(queue),
+        "data_folder_out": str(queue),
+        "processed_folder": str(processed),
+        "control_folder": str(control),
+        "store_processed": False,
+        "polling_interval": EMBEDDED_POLLING_INTERVAL_SECONDS,
+    }
+
+
+def _check_ceilings(settings: Settings) -> None:
+    # Redis re-delivers any message unacknowledged for the visibility timeout; a countdown or a
+    # running task that long would be executed twice (celery-reliability.md 3.2).
+    longest = max(settings.retry_backoff_max_seconds, settings.task_time_limit_seconds)
+    if longest * VISIBILITY_HEADROOM > settings.visibility_timeout_seconds:
+        raise ValueError(
+            f"visibility_timeout_seconds={settings.visibility_timeout_seconds:g} must be at "
+            f"least {VISIBILITY_HEADROOM}x the longest countdown or time limit ({longest:g} s)"
+        )
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration for ``settings`` (a plain dict, easy to inspect in tests)."""
+    _check_ceilings(settings)
+    if settings.embedded:
+        broker_url = "filesystem://"
+        transport_options = _embedded_transport_options(settings)
+    else:
+        assert settings.broker_url is not None
+        broker_url = settings.broker_url
+        transport_options = {
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            # kombu >= 5.7: sweep unacked messages of dead workers back promptly.
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 10,
+        }
+    time_limit = settings.task_time_limit_seconds
+    return {
+        "broker_url": broker_url,
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_store_errors_even_if_ignored": False,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": time_limit,
+        "task_soft_time_limit": time_limit * SOFT_TIME_LIMIT_FRACTION,
+        "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_seconds,
+        "worker_enable_soft_shutdown_on_idle": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_default_queue": DEFAULT_QUEUE,
+        "worker_hijack_root_logger": False,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "beat_schedule": beat_schedule(settings),
+        "rbsync_settings": settings,
+    }
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    """A Celery app configured from ``settings`` (the environment when None)."""
+    settings = settings or load_settings()
+    celery_app = Celery("rbsync", include=list(TASK_MODULES), set_as_current=False)
+    celery_app.conf.update(celery_config(settings))
+    return celery_app
+
+
+app = create_app()
