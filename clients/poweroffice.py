@@ -298,11 +298,21 @@ class PowerOfficeClient:
         return self._parse(model, self._json(response), method="POST", path=path)
 
     def _first(
-        self, path: str, model: type[M], params: Mapping[str, str | int], *, settle: bool
+        self,
+        path: str,
+        model: type[M],
+        params: Mapping[str, str | int],
+        matches: Callable[[M], bool],
+        *,
+        settle: bool,
     ) -> M | None:
+        """The first record the filter returns that really matches: a deployment that ignores
+        a filter answers with everything, so what comes back is checked, not trusted."""
+
         def lookup() -> M | None:
             for item in self._iter(path, model, params):
-                return item
+                if matches(item):
+                    return item
             return None
 
         return self._lag.settle(lookup) if settle else lookup()
@@ -411,28 +421,55 @@ class PowerOfficeClient:
 
     def find_product(self, code: str, *, settle: bool = True) -> Product | None:
         """The product with this ``Code`` (``GET /Products?codes=``), or ``None``."""
-        return self._first("Products", Product, {"codes": code}, settle=settle)
+        return self._first(
+            "Products", Product, {"codes": code}, lambda p: p.code == code, settle=settle
+        )
 
     def find_product_group(self, code: str, *, settle: bool = True) -> ProductGroup | None:
-        return self._first("ProductGroups", ProductGroup, {"codes": code}, settle=settle)
+        """The product group with this ``Code`` (``GET /ProductGroups?codes=``), or ``None``."""
+        return self._first(
+            "ProductGroups", ProductGroup, {"codes": code}, lambda g: g.code == code, settle=settle
+        )
 
     def find_customer(self, reference: str, *, settle: bool = True) -> Customer | None:
         """The customer with this ``ExternalImportReference``, or ``None``."""
         return self._first(
-            "Customers", Customer, {"externalImportReference": reference}, settle=settle
+            "Customers",
+            Customer,
+            {"externalImportReference": reference},
+            lambda c: c.external_import_reference == reference,
+            settle=settle,
         )
 
     def find_customer_by_number(self, number: int, *, settle: bool = True) -> Customer | None:
-        return self._first("Customers", Customer, {"customerNos": str(number)}, settle=settle)
+        """The customer with this ``Number`` (``customerNos``), or ``None``."""
+        return self._first(
+            "Customers",
+            Customer,
+            {"customerNos": str(number)},
+            lambda c: c.number == number,
+            settle=settle,
+        )
 
     def find_supplier(self, reference: str, *, settle: bool = True) -> Supplier | None:
         """The supplier with this ``ExternalImportReference``, or ``None``."""
         return self._first(
-            "Suppliers", Supplier, {"externalImportReference": reference}, settle=settle
+            "Suppliers",
+            Supplier,
+            {"externalImportReference": reference},
+            lambda s: s.external_import_reference == reference,
+            settle=settle,
         )
 
     def find_supplier_by_number(self, number: int, *, settle: bool = True) -> Supplier | None:
-        return self._first("Suppliers", Supplier, {"supplierNos": str(number)}, settle=settle)
+        """The supplier with this ``Number`` (``supplierNos``), or ``None``."""
+        return self._first(
+            "Suppliers",
+            Supplier,
+            {"supplierNos": str(number)},
+            lambda s: s.number == number,
+            settle=settle,
+        )
 
     def find_sales_order(
         self, reference: str, *, changed_after: datetime, settle: bool = True
@@ -446,14 +483,13 @@ class PowerOfficeClient:
             "onlyCreatedByCurrentIntegration": "true",
             "lastChangedDateTimeOffsetGreaterThan": format_offset(changed_after),
         }
-
-        def lookup() -> SalesOrder | None:
-            for order in self._iter("SalesOrders", SalesOrder, params):
-                if order.external_import_reference == reference:
-                    return order
-            return None
-
-        return self._lag.settle(lookup) if settle else lookup()
+        return self._first(
+            "SalesOrders",
+            SalesOrder,
+            params,
+            lambda o: o.external_import_reference == reference,
+            settle=settle,
+        )
 
     def find_payment_term(self, credit_days: int) -> PaymentTerm | None:
         """An active payment term with these credit days (R-CUST-9), or ``None``."""
@@ -474,8 +510,9 @@ class PowerOfficeClient:
         """Many products by code in as few requests as the URL length allows."""
         found: dict[str, Product] = {}
         for chunk in _chunks(codes):
+            wanted = set(chunk)
             for product in self._iter("Products", Product, {"codes": ",".join(chunk)}):
-                if product.code is not None:
+                if product.code in wanted:
                     found[product.code] = product
         return found
 

@@ -26,9 +26,7 @@ from clients.models import (
 )
 from clients.rackbeat import RackbeatClient, item_segment
 from clients.retry import RetryPolicy, set_testing
-from sandbox.testing_rackbeat import RackbeatEmulatorHandle, rackbeat_emulator, rackbeat_server
-
-__all__ = ["rackbeat_emulator", "rackbeat_server"]
+from sandbox.testing import RackbeatEmulatorHandle
 
 
 def _client(emulator: RackbeatEmulatorHandle, **options: object) -> RackbeatClient:
