@@ -25,6 +25,14 @@ class FakeTask:
     state: str | None
     args: str | None
     kwargs: str | None = "{}"
+    result: str | None = None
+
+
+def _returned(status: str, error: str = "PowerOffice Go said 400") -> str:
+    """The repr of what rbsync.sync returns (tasks.pipeline.SyncResult.to_json)."""
+    return repr(
+        {"kind": "product", "key": "P-1", "outcome": status, "status": status, "error": error}
+    )
 
 
 @pytest.mark.parametrize(
@@ -51,6 +59,19 @@ class FakeTask:
             RetryRequest("rbsync.retry", {"kind": "invoice"}),
         ),
         (FakeTask("rbsync.retry", "FAILURE", "()"), RETRY_ALL_FAILED),
+        (
+            FakeTask("rbsync.sync", "SUCCESS", "('product', 'P-1')", "{}", _returned("failed")),
+            RetryRequest("rbsync.retry", {"kind": "product", "key": "P-1"}),
+        ),
+        (
+            FakeTask("rbsync.sync", "SUCCESS", "('product', 'P-1')", "{}", _returned("dead")),
+            RetryRequest("rbsync.retry", {"kind": "product", "key": "P-1"}),
+        ),
+        (
+            # Celery cut a long error inside its quotes: the status still reads.
+            FakeTask("rbsync.sync", "SUCCESS", "('bom', 'B')", "{}", _returned("failed", "x...")),
+            RetryRequest("rbsync.retry", {"kind": "bom", "key": "B"}),
+        ),
     ],
 )
 def test_a_failed_rbsync_task_is_re_driven_by_rbsync_retry(
@@ -69,12 +90,24 @@ def test_a_failed_rbsync_task_is_re_driven_by_rbsync_retry(
             "'rbsync.poll' is not an rbsync entity task",
         ),
         (
-            FakeTask("rbsync.sync", "SUCCESS", "('product', 'P-1')"),
-            "the task is SUCCESS, not FAILURE",
+            FakeTask("rbsync.sync", "SUCCESS", "('product', 'P-1')", "{}", _returned("synced")),
+            "the task is SUCCESS and left its entity neither failed, dead nor unknown",
         ),
         (
-            FakeTask("rbsync.sync", "RETRY", "('product', 'P-1')"),
-            "the task is RETRY, not FAILURE",
+            FakeTask("rbsync.sync", "SUCCESS", "('product', 'P-1')", "{}", "{'status': 'fa..."),
+            "the task is SUCCESS and left its entity neither failed, dead nor unknown",
+        ),
+        (
+            FakeTask("rbsync.sync", "SUCCESS", "('product', 'P-1')", "{}", "['failed']"),
+            "the task is SUCCESS and left its entity neither failed, dead nor unknown",
+        ),
+        (
+            FakeTask("rbsync.sync", "SUCCESS", "('product', 'P-1')"),
+            "the task is SUCCESS and left its entity neither failed, dead nor unknown",
+        ),
+        (
+            FakeTask("rbsync.sync", "RETRY", "('product', 'P-1')", "{}", _returned("failed")),
+            "the task is RETRY and left its entity neither failed, dead nor unknown",
         ),
         (
             # Celery's saferepr cuts a long string inside its quotes: still a literal.

@@ -102,16 +102,18 @@ def _publish_until_seen(
     args: str,
     kwargs: str = "{}",
     state: str = "FAILURE",
+    result: str = "None",
 ) -> str:
     """Publish a task's events until Flower has them (its event receiver binds after start)."""
-    task_id = send_task_events(capp, name=name, args=args, kwargs=kwargs, state=state)
+    events = {"name": name, "args": args, "kwargs": kwargs, "state": state, "result": result}
+    task_id = send_task_events(capp, **events)
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         info = client.get(f"/api/task/info/{task_id}")
         if info.status_code == 200 and info.json().get("state") == state:
             return task_id
         time.sleep(0.3)
-        send_task_events(capp, name=name, args=args, kwargs=kwargs, state=state, task_id=task_id)
+        send_task_events(capp, task_id=task_id, **events)
     pytest.fail(f"Flower did not see task {task_id} within {WAIT_SECONDS} s")
 
 
@@ -192,12 +194,36 @@ def test_failed_sync_task_page_has_retry_and_names_kind_and_key(
     assert "rbsync.retry(kind=&#x27;product&#x27;, key=&#x27;P-1&#x27;)" in page.text
 
 
+def test_a_sync_that_returned_a_failed_ledger_status_has_retry(
+    flower: FlowerProcess, capp: Celery
+) -> None:
+    # rbsync.sync records a record's problem and returns; its result names the ledger status.
+    returned = "{'kind': 'product', 'key': 'P-7', 'outcome': 'failed', 'status': 'failed'}"
+    with _client(flower) as client:
+        task_id = _publish_until_seen(
+            client,
+            capp,
+            name="rbsync.sync",
+            args="('product', 'P-7')",
+            state="SUCCESS",
+            result=returned,
+        )
+        page = client.get(f"/task/{task_id}")
+    assert 'id="rbsync-retry"' in page.text
+    assert "rbsync.retry(kind=&#x27;product&#x27;, key=&#x27;P-7&#x27;)" in page.text
+
+
 def test_no_retry_button_for_a_succeeded_or_foreign_task(
     flower: FlowerProcess, capp: Celery
 ) -> None:
     with _client(flower) as client:
         succeeded = _publish_until_seen(
-            client, capp, name="rbsync.sync", args="('product', 'P-2')", state="SUCCESS"
+            client,
+            capp,
+            name="rbsync.sync",
+            args="('product', 'P-2')",
+            state="SUCCESS",
+            result="{'kind': 'product', 'key': 'P-2', 'outcome': 'created', 'status': 'synced'}",
         )
         foreign = _publish_until_seen(client, capp, name="other.task", args="(1,)")
         truncated = _publish_until_seen(

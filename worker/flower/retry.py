@@ -17,8 +17,13 @@ SYNC_TASK = "rbsync.sync"
 POLL_TASK = "rbsync.poll"
 RETRY_TASK = "rbsync.retry"
 
-RETRIABLE_STATE = "FAILURE"
-"""Only a task that ended in failure gets a Retry button (a RETRY is already coming back)."""
+FAILURE_STATE = "FAILURE"
+SUCCESS_STATE = "SUCCESS"
+RESULT_STATUS_KEY = "status"
+"""A sync task records a record's problem in the ledger and *returns* (it never raises for one);
+its result (``tasks.pipeline.SyncResult.to_json``) carries the ledger status it left behind."""
+FAILED_STATUSES = frozenset({"failed", "dead", "unknown"})
+"""Ledger statuses that ``rbsync.retry`` re-drives, and that earn a task page a Retry button."""
 
 TASK_PARAMETERS: dict[str, tuple[str, ...]] = {
     POLL_TASK: ("kind",),
@@ -28,8 +33,8 @@ TASK_PARAMETERS: dict[str, tuple[str, ...]] = {
 """The signatures of rbsync's tasks, to bind Flower's positional and keyword copies to names."""
 
 RE_DRIVEN_TASKS = frozenset({SYNC_TASK, RETRY_TASK})
-"""Failed tasks whose entity the Retry button re-drives. A failed poll needs no button: its
-cursor did not move, so the next beat tick polls the same window again."""
+"""Tasks whose entity the Retry button re-drives. A failed poll needs no button: its cursor did
+not move, so the next beat tick polls the same window again."""
 
 Identity = str | int | None
 
@@ -53,6 +58,8 @@ class TaskView(Protocol):
     def args(self) -> str | None: ...
     @property
     def kwargs(self) -> str | None: ...
+    @property
+    def result(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -119,8 +126,10 @@ def retry_request_for(task: TaskView) -> RetryRequest:
     name = task.name or ""
     if name not in RE_DRIVEN_TASKS:
         raise NotRetriableError(f"{name or 'this task'!r} is not an rbsync entity task")
-    if task.state != RETRIABLE_STATE:
-        raise NotRetriableError(f"the task is {task.state}, not {RETRIABLE_STATE}")
+    if not entity_failed(task):
+        raise NotRetriableError(
+            f"the task is {task.state} and left its entity neither failed, dead nor unknown"
+        )
     identity = bind_arguments(name, task.args, task.kwargs)
     if name == SYNC_TASK and (identity["kind"] is None or identity["key"] is None):
         raise NotRetriableError(f"this {SYNC_TASK} task has no kind or no key")
@@ -128,6 +137,23 @@ def retry_request_for(task: TaskView) -> RetryRequest:
     return RetryRequest(
         RETRY_TASK, {name: value for name, value in identity.items() if value is not None}
     )
+
+
+def entity_failed(task: TaskView) -> bool:
+    """Whether the task failed: it raised (``FAILURE``), or it returned a failed ledger status.
+
+    A result Celery truncated still parses (``saferepr`` keeps the structure and cuts inside
+    strings), and its short ``status`` value survives the cut.
+    """
+    if task.state == FAILURE_STATE:
+        return True
+    if task.state != SUCCESS_STATE or not task.result:
+        return False
+    try:
+        result = ast.literal_eval(task.result)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return isinstance(result, dict) and result.get(RESULT_STATUS_KEY) in FAILED_STATUSES
 
 
 def retry_offer(task: TaskView | None) -> RetryRequest | None:

@@ -111,12 +111,13 @@ def send_task_events(
     state: str = "FAILURE",
     task_id: str | None = None,
     exception: str = "RuntimeError('boom')",
+    result: str = "None",
     hostname: str = TEST_WORKER_HOSTNAME,
 ) -> str:
     """Publish the events a worker would for one task ending in ``state``; returns its id.
 
-    ``args``/``kwargs`` are repr strings, as a worker sends them. Flower sees these exactly as
-    it sees a real worker's events, so its pages can be tested without one.
+    ``args``/``kwargs``/``result`` are repr strings, as a worker sends them. Flower sees these
+    exactly as it sees a real worker's events, so its pages can be tested without one.
     """
     task_id = task_id or str(uuid.uuid4())
     with capp.connection_for_write() as conn:
@@ -144,7 +145,7 @@ def send_task_events(
             )
         elif state == "SUCCESS":
             dispatcher.send(
-                "task-succeeded", uuid=task_id, result="None", runtime=0.01, timestamp=now
+                "task-succeeded", uuid=task_id, result=result, runtime=0.01, timestamp=now
             )
         dispatcher.close()
     return task_id
