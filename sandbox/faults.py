@@ -218,17 +218,23 @@ class FaultMiddleware:
         *,
         too_many_requests: Callable[[], Response],
         error_response: Callable[[int], Response] = default_error_response,
+        normalise_path: Callable[[str], str] | None = None,
     ) -> None:
         self.app = app
         self.injector = injector
         self.too_many_requests = too_many_requests
         self.error_response = error_response
+        # Rules match the canonical path (PowerOffice Go: ``/Demo/v2/X`` is ``/v2/X``).
+        self.normalise_path = normalise_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
-        decision = self.injector.decide(scope["method"], scope["path"])
+        path = scope["path"]
+        if self.normalise_path is not None:
+            path = self.normalise_path(path)
+        decision = self.injector.decide(scope["method"], path)
         if decision.is_clean:
             await self.app(scope, receive, send)
             return

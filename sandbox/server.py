@@ -13,7 +13,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -152,10 +152,12 @@ def serve_forever(
     *,
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
+    on_ready: Callable[[list[RunningServer]], None] | None = None,
 ) -> None:
     """Serve several apps in this process until SIGINT/SIGTERM (or ``stop`` is set).
 
-    ``ready`` is set once every server accepts connections.
+    Once every server accepts connections, ``on_ready`` gets them (their ``url`` and
+    ``port``, useful with port 0) and ``ready`` is set.
     """
     stop_event = stop or threading.Event()
     servers: list[RunningServer] = []
@@ -171,6 +173,8 @@ def serve_forever(
     try:
         for app, port in apps_and_ports:
             servers.append(serve_in_thread(app, host, port))
+        if on_ready is not None:
+            on_ready(list(servers))
         if ready is not None:
             ready.set()
         while not stop_event.wait(0.5):

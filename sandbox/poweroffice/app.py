@@ -81,6 +81,11 @@ class _Route:
     authenticated: bool = True
 
 
+def canonical_path(path: str) -> str:
+    """The path without its ``/Demo`` prefix (fault rules and counters use this form)."""
+    return DEMO_PREFIX.sub("", path, count=1)
+
+
 def _compile(template: str) -> re.Pattern[str]:
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
     return re.compile(f"^{regex}/?$", re.IGNORECASE)
@@ -130,7 +135,7 @@ class PowerOfficeApi:
 
     def match(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | None:
         """The route for ``method`` ``path`` (``/Demo`` stripped), with its path parameters."""
-        path = DEMO_PREFIX.sub("", path, count=1)
+        path = canonical_path(path)
         for route in self.routes:
             if route.method != method:
                 continue
@@ -349,6 +354,7 @@ def create_app(config: PowerOfficeConfig | None = None) -> Starlette:
                 injector=backend.faults,
                 too_many_requests=too_many_requests,
                 error_response=injected_error,
+                normalise_path=canonical_path,
             ),
         ],
     )
