@@ -17,6 +17,7 @@ import pytest
 import redis
 from celery import Celery
 
+from worker.app import DEFAULT_QUEUE
 from worker.flower.testing import FlowerProcess, flower_process, free_port, send_task_events
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,6 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+RBSYNC = str(Path(sys.executable).with_name("rbsync"))
 FLOWER_USER = "ops"
 FLOWER_PASSWORD = "browser-pw-2e8b71"
 BASIC = "Basic " + base64.b64encode(f"{FLOWER_USER}:{FLOWER_PASSWORD}".encode()).decode()
@@ -44,18 +46,6 @@ pytestmark = [
         not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
     ),
 ]
-
-LAUNCH = """
-import logging, sys
-from celery import Celery
-from worker.settings import load_settings
-from worker.flower.config import flower_config
-from worker.flower.server import run_flower
-logging.basicConfig(level=logging.INFO)
-settings = load_settings()
-config = flower_config(settings, port=int(sys.argv[1]))
-run_flower(Celery("rbsync", broker=settings.broker_url), config)
-"""
 
 
 @pytest.fixture
@@ -86,7 +76,7 @@ def flower(tmp_path: Path, redis_url: str) -> Iterator[FlowerProcess]:
         "RBSYNC_DATA_DIR": str(tmp_path / "data"),
     }
     with flower_process(
-        [sys.executable, "-c", LAUNCH, str(port)],
+        [RBSYNC, "flower", "--port", str(port)],
         port=port,
         env=env,
         log_path=tmp_path / "flower.log",
@@ -162,7 +152,7 @@ def test_log_in_open_the_failed_task_and_click_retry(
     finally:
         context.close()
         capp.close()
-    queued = _queued(redis_url, "celery")
+    queued = _queued(redis_url, DEFAULT_QUEUE)
     assert arguments == "kind='product', key='P-1'"
     assert [(name, args, kwargs) for name, _id, args, kwargs in queued] == [
         ("rbsync.retry", [], {"kind": "product", "key": "P-1"})

@@ -20,6 +20,7 @@ import pytest
 import redis
 from celery import Celery
 
+from worker.app import DEFAULT_QUEUE
 from worker.flower.testing import (
     TEST_WORKER_HOSTNAME,
     FlowerProcess,
@@ -40,19 +41,6 @@ SECRETS = {
 }
 RBSYNC = str(Path(sys.executable).with_name("rbsync"))
 WAIT_SECONDS = 20.0
-
-# Until the whole app is wanted, a minimal Celery app on the same broker serves the same Flower.
-LAUNCH = """
-import logging, sys
-from celery import Celery
-from worker.settings import load_settings
-from worker.flower.config import flower_config
-from worker.flower.server import run_flower
-logging.basicConfig(level=logging.INFO)
-settings = load_settings()
-config = flower_config(settings, port=int(sys.argv[1]))
-run_flower(Celery("rbsync", broker=settings.broker_url), config)
-"""
 
 
 def _env(tmp_path: Path, redis_url: str) -> dict[str, str]:
@@ -76,7 +64,7 @@ def capp(redis_url: str) -> Iterator[Celery]:
 def flower(tmp_path: Path, redis_url: str) -> Iterator[FlowerProcess]:
     port = free_port()
     with flower_process(
-        [sys.executable, "-c", LAUNCH, str(port)],
+        [RBSYNC, "flower", "--port", str(port)],
         port=port,
         env=_env(tmp_path, redis_url),
         log_path=tmp_path / "flower.log",
@@ -117,7 +105,7 @@ def _publish_until_seen(
     pytest.fail(f"Flower did not see task {task_id} within {WAIT_SECONDS} s")
 
 
-def _queued_messages(redis_url: str, queue: str = "celery") -> list[dict[str, object]]:
+def _queued_messages(redis_url: str, queue: str = DEFAULT_QUEUE) -> list[dict[str, object]]:
     """The messages waiting in a kombu Redis queue, as (name, id, args, kwargs)."""
     client = redis.Redis.from_url(redis_url)
     try:
@@ -324,7 +312,7 @@ def test_retry_all_failed_sends_one_unfiltered_rbsync_retry(
 def test_task_history_survives_a_restart(tmp_path: Path, redis_url: str, capp: Celery) -> None:
     env = _env(tmp_path, redis_url)
     port = free_port()
-    launch = [sys.executable, "-c", LAUNCH, str(port)]
+    launch = [RBSYNC, "flower", "--port", str(port)]
     log_path = tmp_path / "flower.log"
     with (
         flower_process(launch, port=port, env=env, log_path=log_path, cwd=tmp_path) as first,
