@@ -17,6 +17,15 @@ from ledger.claims import (
 )
 from ledger.cursors import all_cursors, get_cursor, set_cursor
 from ledger.engine import make_engine, make_session_factory
+from ledger.initial_sync import (
+    InitialItemStatus,
+    InitialSyncItem,
+    initial_item_counts,
+    initial_items,
+    record_initial_intent,
+    record_initial_outcome,
+    unit_links,
+)
 from ledger.migrate import current_revision, head_revision, upgrade
 from ledger.models import (
     ACTIVE_STATUSES,
@@ -61,6 +70,8 @@ __all__ = [
     "EntityLink",
     "Finish",
     "IndexLoad",
+    "InitialItemStatus",
+    "InitialSyncItem",
     "Kind",
     "PollCycle",
     "RemoteLink",
@@ -82,12 +93,16 @@ __all__ = [
     "get_link",
     "head_revision",
     "index_is_fresh",
+    "initial_item_counts",
+    "initial_items",
     "last_poll_cycle",
     "last_poll_cycles",
     "load_index",
     "make_engine",
     "make_session_factory",
     "put_remote_id",
+    "record_initial_intent",
+    "record_initial_outcome",
     "record_intent",
     "remote_id",
     "remote_ids",
@@ -98,6 +113,7 @@ __all__ = [
     "start_attempt",
     "start_poll_cycle",
     "store_snapshots",
+    "unit_links",
     "upgrade",
     "utcnow",
 ]
