@@ -1,9 +1,9 @@
-"""PowerOffice Go v2 DTO field tables, generated from the spec file poweroffice-v2-fields.md.
+"""PowerOffice Go v2 DTO field tables, from the spec file poweroffice-v2-fields.md.
 
-Generated mechanically (do not edit by hand): ``Field(kind, ref, read_only, max_length)``
-per DTO, the enums and the PATCH DTO field lists. ``kind`` is one of string, integer,
-number, boolean, date, datetime, uuid, enum (``ref`` = enum name), object (``ref`` = DTO
-name) and array (``ref`` = item kind or DTO name).
+Generated mechanically by ``scripts/gen_poweroffice_dtos.py`` (do not edit by hand):
+``Field(kind, ref, read_only, max_length)`` per DTO, the enums and the PATCH DTO field lists.
+``kind`` is one of string, integer, number, boolean, date, datetime, uuid, enum (``ref`` = enum
+name), object (``ref`` = DTO name) and array (``ref`` = item kind or DTO name).
 """
 
 from __future__ import annotations
