@@ -445,3 +445,23 @@ def test_delete_refuses_a_product_in_use(api: httpx.Client, customer_and_product
     assert api.delete(f"SalesOrders/{order['Id']}").status_code == 200
     assert api.delete(f"Products/{product_id}").status_code == 200
     assert api.get(f"Products/{product_id}").status_code == 404
+
+
+def test_sales_order_patch_reaches_the_header_but_not_the_lines(
+    api: httpx.Client, customer_and_product: int
+) -> None:
+    order = api.post("SalesOrders/Complete", json=_order(customer_and_product)).json()
+    ok = api.patch(
+        f"SalesOrders/{order['Id']}",
+        json=[{"op": "replace", "path": "/CustomerReference", "value": "Ola Nordmann"}],
+        headers=PATCH,
+    )
+    assert ok.status_code == 200
+    assert ok.json()["CustomerReference"] == "Ola Nordmann"
+    lines = api.patch(
+        f"SalesOrders/{order['Id']}",
+        json=[{"op": "remove", "path": "/SalesOrderLines/0"}],
+        headers=PATCH,
+    )
+    assert lines.status_code == 400
+    assert api.get(f"SalesOrders/{order['Id']}/Complete").json()["LineCount"] == 2

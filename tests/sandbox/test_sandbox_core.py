@@ -253,3 +253,14 @@ def test_server_url_port_and_stop() -> None:
         server.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/items/1", timeout=2)
+
+
+def test_latency_rule_adds_its_delay_and_counts_each_hit() -> None:
+    injector = FaultInjector(
+        [FaultRule(route="GET *", latency_ms=250), FaultRule(route="GET /x", latency_ms=50)]
+    )
+    decision = injector.decide("GET", "/x")
+    assert decision.latency_s == pytest.approx(0.3)
+    assert not decision.too_many_requests
+    assert decision.error_status is None
+    assert [rule["injected"] for rule in injector.snapshot()] == [1, 1]
