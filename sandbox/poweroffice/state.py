@@ -419,7 +419,19 @@ class PowerOfficeState:
             "ProductGroups", "Code", record,
             "Code '{value}' is already in use on (product group) Id = {id}.",
         )  # fmt: skip
+        if existing is not None and existing.get("Code") != record.get("Code"):
+            self._regroup_products(existing.get("Code"), record)
         return record
+
+    def _regroup_products(self, old_code: str | None, group: Record) -> None:
+        """Products show their group's code (read-only): follow a renamed group."""
+        if old_code is None:
+            return
+        products = self.tables["Products"]
+        for product_id in products.find_current("ProductGroupCode", old_code):
+            product = products.current(product_id)
+            if product is not None and product.get("ProductGroupId") == group["Id"]:
+                products.put(product_id, {**product, "ProductGroupCode": group["Code"]})
 
     def _product(
         self, values: dict[str, Any], existing: Record | None, by_integration: bool

@@ -465,3 +465,18 @@ def test_sales_order_patch_reaches_the_header_but_not_the_lines(
     )
     assert lines.status_code == 400
     assert api.get(f"SalesOrders/{order['Id']}/Complete").json()["LineCount"] == 2
+
+
+def test_products_follow_a_renamed_product_group(api: httpx.Client) -> None:
+    group = _product_group(api, "40")
+    product = api.post("Products", json={"Name": "Lim", "ProductGroupId": group["Id"]}).json()
+    renamed = api.patch(
+        f"ProductGroups/{group['Id']}",
+        json=[{"op": "replace", "path": "/Code", "value": "41"}],
+        headers=PATCH,
+    )
+    assert renamed.status_code == 200
+    assert api.get(f"Products/{product['Id']}").json()["ProductGroupCode"] == "41"
+    assert [p["Id"] for p in api.get("Products", params={"productGroupCodes": "41"}).json()] == [
+        product["Id"]
+    ]
