@@ -64,8 +64,21 @@ def _poweroffice_prepare(url: str, app: Any) -> tuple[str, dict[str, str]]:
     return f"{url}/v2/Products/{product_id}", headers
 
 
+# --- Rackbeat --------------------------------------------------------------------------------
+def _rackbeat_app() -> Any:
+    from sandbox.rackbeat import RackbeatConfig, create_app
+
+    return create_app(RackbeatConfig(scale=100_000, rate_limit_enabled=False))
+
+
+def _rackbeat_prepare(url: str, app: Any) -> tuple[str, dict[str, str]]:
+    emulator = app.state.emulator
+    return f"{url}/api/products/10500", {"Authorization": f"Bearer {emulator.knobs.token}"}
+
+
 TARGETS: dict[str, Target] = {
     "poweroffice": Target("poweroffice", _poweroffice_app, _poweroffice_prepare),
+    "rackbeat": Target("rackbeat", _rackbeat_app, _rackbeat_prepare),
 }
 
 
