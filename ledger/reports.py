@@ -15,6 +15,7 @@ __all__ = [
     "attempts_of",
     "counts_by_kind_and_status",
     "failures",
+    "links_of",
     "reset_for_retry",
     "rows_for_retry",
     "stale_work",
@@ -152,3 +153,21 @@ def attempts_of(session: Session, kind: str, key: str, *, limit: int = 50) -> li
             .limit(limit)
         )
     )
+
+
+def links_of(session: Session, pairs: Collection[tuple[str, str]]) -> list[EntityLink]:
+    """The rows of the given (kind, key) pairs that exist, ordered by kind and key."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, key in pairs:
+        by_kind.setdefault(kind, []).append(key)
+    rows: list[EntityLink] = []
+    for kind, keys in sorted(by_kind.items()):
+        for start in range(0, len(keys), 500):
+            rows.extend(
+                session.scalars(
+                    sa.select(EntityLink).where(
+                        EntityLink.kind == kind, EntityLink.key.in_(keys[start : start + 500])
+                    )
+                )
+            )
+    return sorted(rows, key=lambda row: (row.kind, row.key))

@@ -343,14 +343,13 @@ class _Run:
         """An invoice line's item (product or BOM) exists in PowerOffice Go; its id."""
         with self.runtime.sessions() as session:
             known = remote_ids(session, NS_PRODUCT, [code]).get(code)
-            if known is not None:
-                return known
-            for kind in ("product", "bom"):
-                link = get_link(session, kind, code)
-                if link is not None:
-                    if link.remote_id is not None:
-                        return link.remote_id
-                    return self._sync_dependency(kind, code)
+            links = [get_link(session, kind, code) for kind in ("product", "bom")]
+        if known is not None:
+            return known
+        # No session is held past this point: the nested sync writes (SQLite has one writer).
+        for link in links:
+            if link is not None:
+                return link.remote_id or self._sync_dependency(link.kind, code)
         for kind in ("product", "bom"):
             fetched = fetch_snapshot(self.runtime, kind, code)
             if fetched is not None:

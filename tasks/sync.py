@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from celery import shared_task
+from sqlalchemy.exc import OperationalError
 
 from tasks.base import PipelineTask, retry_countdown
 from tasks.enqueue import SYNC_TASK, enqueue_sync
@@ -24,9 +25,19 @@ def sync(self: PipelineTask, kind: str, key: str) -> dict[str, Any]:
     settings = runtime.settings
     retries = int(self.request.retries or 0)
     token = self.request.id or f"local-{uuid.uuid4().hex}"
-    result = sync_entity(
-        runtime, kind, str(key), token, final_attempt=retries >= settings.sync_max_retries
-    )
+    try:
+        result = sync_entity(
+            runtime, kind, str(key), token, final_attempt=retries >= settings.sync_max_retries
+        )
+    except OperationalError as exc:
+        # The ledger itself was unreachable or locked: the row may still say in_flight (this
+        # task id may reclaim it), so simply come back later.
+        if retries >= settings.sync_max_retries:
+            raise
+        countdown = retry_countdown(
+            retries, base=settings.retry_backoff_seconds, ceiling=settings.retry_backoff_max_seconds
+        )
+        raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc
     if result.reopened:
         # New content arrived while we held the row: the poll's message found it busy.
         enqueue_sync(self.app, kind, [str(key)])
