@@ -29,6 +29,7 @@ from ledger.models import Base
 from ledger.types import UTCDateTime, utcnow
 
 __all__ = [
+    "FINAL_ITEM_STATUSES",
     "InitialItemStatus",
     "InitialSyncItem",
     "initial_item_counts",
