@@ -18,7 +18,13 @@ import redis
 from celery import Celery
 
 from worker.app import DEFAULT_QUEUE
-from worker.flower.testing import FlowerProcess, flower_process, free_port, send_task_events
+from worker.flower.testing import (
+    FlowerProcess,
+    flower_process,
+    free_port,
+    running_process,
+    send_task_events,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -160,3 +166,161 @@ def test_log_in_open_the_failed_task_and_click_retry(
     new_id = queued[0][1]
     assert sent_text == f"Retry sent as task {new_id}"
     assert url_after == f"{flower.base_url}/task/{task_id}?rbsync_retry_sent={new_id}"
+
+
+# --- the whole way: a real worker fails a sync, the browser retries it, the entity is synced ---
+
+CELERY = str(Path(sys.executable).with_name("celery"))
+WORKER_NAME = "e2e-worker@localhost"
+SYNC_WAIT_SECONDS = 90.0
+SECRETS = {
+    "RACKBEAT_API_TOKEN": "rb-e2e-token-secret-7d21",
+    "POWEROFFICE_APPLICATION_KEY": "po-e2e-app-secret-93aa",
+    "POWEROFFICE_CLIENT_KEY": "po-e2e-client-secret-11fe",
+    "POWEROFFICE_SUBSCRIPTION_KEY": "po-e2e-sub-secret-5c0d",
+}
+DATABASE_PASSWORD = "db-e2e-secret-4b9f"  # the test server trusts loopback: any password works
+PRODUCT_CREATE = "POST /v2/Products"
+
+
+def _wait_for(what: str, probe: Any, seconds: float = SYNC_WAIT_SECONDS) -> Any:
+    """Poll ``probe()`` until it returns something truthy; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {seconds} s waiting for {what}")
+
+
+def _task_info(page: Any, flower: FlowerProcess, task_id: str) -> dict[str, Any] | None:
+    response = page.request.get(
+        f"{flower.base_url}/api/task/info/{task_id}", headers={"Authorization": BASIC}
+    )
+    return dict(response.json()) if response.status == 200 else None
+
+
+def _failed_sync_of(page: Any, flower: FlowerProcess, key: str) -> str | None:
+    """The id of an ``rbsync.sync`` task for ``key`` that returned the ledger status failed."""
+    response = page.request.get(
+        f"{flower.base_url}/api/tasks?taskname=rbsync.sync&state=SUCCESS",
+        headers={"Authorization": BASIC},
+    )
+    for task_id, task in response.json().items():
+        if f"'{key}'" in task["args"] and "'status': 'failed'" in (task["result"] or ""):
+            return str(task_id)
+    return None
+
+
+def _poweroffice_codes(poweroffice: Any) -> set[str]:
+    products = poweroffice.state()["resources"]["Products"]
+    return {str(product.get("Code")) for product in products}
+
+
+def _simple_product_number(rackbeat: Any) -> str:
+    numbers = [str(p["number"]) for p in rackbeat.state()["products"]]
+    return next(n for n in numbers if n.replace("-", "").isalnum())
+
+
+@pytest.mark.postgres
+def test_a_failed_sync_retried_from_the_browser_ends_synced(
+    playwright: Any,
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    rackbeat_emulator: Any,
+    poweroffice_emulator: Any,
+) -> None:
+    from ledger.migrate import upgrade
+
+    rackbeat_emulator.configure(token=SECRETS["RACKBEAT_API_TOKEN"])
+    poweroffice_emulator.configure(
+        application_key=SECRETS["POWEROFFICE_APPLICATION_KEY"],
+        client_key=SECRETS["POWEROFFICE_CLIENT_KEY"],
+        subscription_key=SECRETS["POWEROFFICE_SUBSCRIPTION_KEY"],
+    )
+    # The cause of the failure: PowerOffice Go refuses every new product.
+    poweroffice_emulator.set_faults([{"route": PRODUCT_CREATE, "error_rate": 1.0, "status": 400}])
+    key = _simple_product_number(rackbeat_emulator)
+    database_url = postgres_url.replace("://postgres@", f"://postgres:{DATABASE_PASSWORD}@")
+    upgrade(database_url)
+    env = {
+        "RBSYNC_DATABASE_URL": database_url,
+        "RBSYNC_BROKER_URL": redis_url,
+        "RBSYNC_REDIS_URL": redis_url,
+        "RBSYNC_DATA_DIR": str(tmp_path / "data"),
+        "RBSYNC_FLOWER_BASIC_AUTH": f"{FLOWER_USER}:{FLOWER_PASSWORD}",
+        "RACKBEAT_BASE_URL": rackbeat_emulator.base_url,
+        "POWEROFFICE_BASE_URL": poweroffice_emulator.base_url,
+        "POWEROFFICE_TOKEN_URL": poweroffice_emulator.token_url,
+        **SECRETS,
+    }
+    port = free_port()
+    worker_command = [
+        CELERY, "-A", "worker.app", "worker", "--pool=solo", "--loglevel=INFO",
+        "--task-events", "--without-mingle", "--without-gossip", f"--hostname={WORKER_NAME}",
+    ]  # fmt: skip
+    capp = Celery("e2e-sender", broker=redis_url)
+    pages: dict[str, str] = {}
+    with (
+        flower_process(
+            [RBSYNC, "flower", "--port", str(port)],
+            port=port,
+            env=env,
+            log_path=tmp_path / "flower.log",
+            cwd=tmp_path,
+        ) as flower,
+        running_process(worker_command, env=env, log_path=tmp_path / "worker.log", cwd=tmp_path),
+    ):
+        context = _browser(playwright, tmp_path / "profile")
+        try:
+            page = context.new_page()
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            # Flower must be listening to events before the worker runs the task.
+            _failed_task_seen_by_flower(page, capp, flower)
+            capp.send_task("rbsync.sync", args=["product", key], queue=DEFAULT_QUEUE)
+            # The sync may run twice (a first fetch of the record re-opens the row); the task
+            # to retry is the one that left the row failed.
+            sync_id = _wait_for(
+                "the worker to leave the entity failed",
+                lambda: _failed_sync_of(page, flower, key),
+            )
+            page.goto(f"{flower.base_url}/tasks")
+            page.fill("input[type='search']", key)
+            page.click(f"a[href='/task/{sync_id}']")
+            page.wait_for_url(f"**/task/{sync_id}")
+            arguments = page.inner_text("xpath=//dt[text()='Arguments']/following-sibling::dd")
+            result = page.inner_text("xpath=//dt[text()='Result']/following-sibling::dd")
+            pages["task"] = page.content()
+
+            poweroffice_emulator.clear_faults()  # fix the cause first, then retry
+            page.click("#rbsync-retry")
+            page.wait_for_selector("#rbsync-retry-sent")
+            pages["after-retry"] = page.content()
+            _wait_for(
+                "the product in PowerOffice Go",
+                lambda: key in _poweroffice_codes(poweroffice_emulator),
+            )
+
+            for path in ("/", "/tasks", f"/worker/{WORKER_NAME}", "/broker", "/api/tasks"):
+                pages[path] = page.goto(f"{flower.base_url}{path}").text()
+        finally:
+            context.close()
+            capp.close()
+    logs = {
+        "flower": (tmp_path / "flower.log").read_text(),
+        "worker": (tmp_path / "worker.log").read_text(),
+    }
+
+    assert arguments == f"kind='product', key='{key}'"
+    assert "'status': 'failed'" in result
+    assert key in _poweroffice_codes(poweroffice_emulator)
+    assert "Retry sent as task" in pages["after-retry"]
+    # The worker's Config tab was rendered, with the settings masked.
+    worker_page = pages[f"/worker/{WORKER_NAME}"]
+    assert "rbsync_settings" in worker_page
+    assert "rackbeat_api_token=&#x27;**********&#x27;" in worker_page
+    for secret in [*SECRETS.values(), FLOWER_PASSWORD, DATABASE_PASSWORD]:
+        leaks = [name for name, text in {**pages, **logs}.items() if secret in text]
+        assert leaks == [], f"a secret is in {leaks}"

@@ -78,6 +78,29 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT
 
 
 @contextmanager
+def running_process(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    cwd: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` (output appended to ``log_path``) until the block ends, then stop it."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603 - the command is the caller's own
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            cwd=cwd,
+        )
+    try:
+        yield process
+    finally:
+        stop_process(process)
+
+
+@contextmanager
 def flower_process(
     command: Sequence[str],
     *,
@@ -87,19 +110,9 @@ def flower_process(
     cwd: Path | None = None,
 ) -> Iterator[FlowerProcess]:
     """Run ``command`` (a Flower launcher) until the block ends; it must listen on ``port``."""
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - the command is the caller's own launcher
-            list(command),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
-            cwd=cwd,
-        )
-    try:
+    with running_process(command, env=env, log_path=log_path, cwd=cwd) as process:
         wait_for_port(port, process)
         yield FlowerProcess(process=process, port=port, log_path=log_path)
-    finally:
-        stop_process(process)
 
 
 def send_task_events(
