@@ -22,7 +22,6 @@ from sandbox.ratelimit import RateLimiter
 
 __all__ = ["PowerOfficeBackend"]
 
-RATE_WINDOW_SECONDS = 1.0
 _RUNTIME_ONLY: set[str] = {"faults"}
 
 
@@ -38,7 +37,7 @@ class PowerOfficeBackend:
         self._faults = FaultInjector(self.config.faults, seed=self.config.fault_seed)
         self.limiter = RateLimiter(
             self.config.rate_limit_per_second,
-            RATE_WINDOW_SECONDS,
+            self.config.rate_limit_window_seconds,
             enabled=self.config.rate_limit_enabled,
             clock=self.clock.monotonic,
         )
@@ -91,7 +90,9 @@ class PowerOfficeBackend:
             merged = {**self.config.model_dump(), **knobs}
             self.config = PowerOfficeConfig.model_validate(merged)
             self.limiter.configure(
-                limit=self.config.rate_limit_per_second, enabled=self.config.rate_limit_enabled
+                limit=self.config.rate_limit_per_second,
+                period=self.config.rate_limit_window_seconds,
+                enabled=self.config.rate_limit_enabled,
             )
             return self.config_snapshot()
 
@@ -99,7 +100,9 @@ class PowerOfficeBackend:
         with self.lock:
             self.config = self._initial.model_copy(deep=True)
             self.limiter.configure(
-                limit=self.config.rate_limit_per_second, enabled=self.config.rate_limit_enabled
+                limit=self.config.rate_limit_per_second,
+                period=self.config.rate_limit_window_seconds,
+                enabled=self.config.rate_limit_enabled,
             )
             self._faults.set_rules(self.config.faults)
             self._faults.reseed(self.config.fault_seed)

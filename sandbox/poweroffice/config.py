@@ -31,7 +31,9 @@ class PowerOfficeConfig(BaseModel):
     """Seconds a new access token lives (``expires_in``)."""
     rate_limit_enabled: bool = True
     rate_limit_per_second: int = Field(10, ge=1)
-    """Requests per second per subscription key, all client keys together."""
+    """Requests per window per subscription key, all client keys together."""
+    rate_limit_window_seconds: float = Field(1.0, gt=0)
+    """The window of the limit: 1 s is the real service; tests may widen it to be exact."""
     retry_after_header: bool = True
     """Send ``Retry-After`` with the gateway's 429 (undocumented: switchable)."""
     replica_lag_seconds: float = Field(0.0, ge=0)

@@ -163,7 +163,7 @@ def test_replica_lag_hides_writes_until_it_passes(
     api: httpx.Client, poweroffice_emulator: PowerOfficeEmulatorHandle
 ) -> None:
     po = poweroffice_emulator
-    po.configure(replica_lag_seconds=2.0)
+    po.configure(replica_lag_seconds=30.0)  # long: a busy machine never outruns it
     created = api.post("Products", json={"Code": "LAG-1", "Name": "Treg"})
     assert created.status_code == 200
     product_id = created.json()["Id"]
@@ -171,7 +171,7 @@ def test_replica_lag_hides_writes_until_it_passes(
     assert api.get("Products", params={"codes": "LAG-1"}).status_code == 204
     # The primary already has it: a second create is refused although reads cannot see it.
     assert api.post("Products", json={"Code": "LAG-1", "Name": "Treg"}).status_code == 400
-    po.advance_clock(2.0)
+    po.advance_clock(30.0)
     assert api.get(f"Products/{product_id}").status_code == 200
     assert [p["Id"] for p in api.get("Products", params={"codes": "LAG-1"}).json()] == [product_id]
     patched = api.patch(
@@ -181,7 +181,7 @@ def test_replica_lag_hides_writes_until_it_passes(
     )
     assert patched.json()["Name"] == "Ny"
     assert api.get(f"Products/{product_id}").json()["Name"] == "Treg"
-    po.advance_clock(2.0)
+    po.advance_clock(30.0)
     assert api.get(f"Products/{product_id}").json()["Name"] == "Ny"
 
 
