@@ -24,6 +24,7 @@ __all__ = [
     "FINAL_STATUSES",
     "Finish",
     "claim",
+    "claim_current_version",
     "end_attempt",
     "finish",
     "record_intent",
@@ -80,6 +81,20 @@ def claim(
         .execution_options(synchronize_session=False)
     )
     return session.scalars(stmt).one_or_none()
+
+
+def claim_current_version(session: Session, link_id: int, token: str) -> None:
+    """Mark the row's current snapshot as the one this claim works on.
+
+    For a holder that stored the snapshot itself (a manual enqueue fetched it): that snapshot
+    is not "new content that arrived while held".
+    """
+    session.execute(
+        sa.update(EntityLink)
+        .where(EntityLink.id == link_id, EntityLink.claim_token == token)
+        .values(claimed_version=EntityLink.snapshot_version)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def record_intent(session: Session, link_id: int, token: str, intent: str) -> None:

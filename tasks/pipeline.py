@@ -32,6 +32,7 @@ from ledger import (
     EntityLink,
     Status,
     claim,
+    claim_current_version,
     end_attempt,
     ensure_link,
     finish,
@@ -214,6 +215,7 @@ class _Run:
             snapshot = fetched.snapshot
             with runtime.sessions.begin() as session:
                 store_snapshots(session, self.kind, [fetched])
+                claim_current_version(session, link.id, self.token)
         reference = handler.reference(self.key)
         remote_id = link.remote_id or handler.known(runtime, self.key, reference)
         adopted = False
