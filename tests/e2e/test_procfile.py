@@ -1,0 +1,110 @@
+"""The Procfile, run by honcho against Redis, PostgreSQL and both emulators: a sync completes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from worker.flower.testing import free_port, running_process, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PROCFILE = ROOT / "Procfile"
+BIN = Path(sys.executable).parent
+SYNC_WAIT_SECONDS = 120.0
+POLL_INTERVAL_SECONDS = "3"
+
+
+def _procfile() -> dict[str, str]:
+    processes = {}
+    for line in PROCFILE.read_text(encoding="utf-8").splitlines():
+        name, colon, command = line.partition(":")
+        if colon and not line.startswith("#"):
+            processes[name] = command.strip()
+    return processes
+
+
+def test_the_procfile_has_worker_beat_flower_and_the_sandbox() -> None:
+    processes = _procfile()
+    assert list(processes) == ["worker", "beat", "flower", "sandbox"]
+    assert processes["worker"].startswith("celery -A worker.app worker ")
+    assert "--task-events" in processes["worker"]
+    assert "exec celery -A worker.app beat " in processes["beat"]
+    assert processes["flower"] == "rbsync flower"
+    assert processes["sandbox"] == "rbsync sandbox"
+
+
+def _products_synced(rackbeat: Any, poweroffice: Any) -> bool:
+    wanted = {str(product["number"]) for product in rackbeat.state()["products"]}
+    have = {str(p.get("Code")) for p in poweroffice.state()["resources"]["Products"]}
+    return bool(wanted) and wanted <= have
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_honcho_runs_the_procfile_and_beat_driven_polls_sync_the_products(
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    rackbeat_emulator: Any,
+    poweroffice_emulator: Any,
+) -> None:
+    rackbeat_emulator.reset(seed=1, scale=5)
+    flower_port = free_port()
+    env = {
+        "PATH": f"{BIN}:/usr/bin:/bin",
+        "RBSYNC_DATABASE_URL": postgres_url,
+        "RBSYNC_BROKER_URL": redis_url,
+        "RBSYNC_REDIS_URL": redis_url,
+        "RBSYNC_DATA_DIR": str(tmp_path / "data"),
+        "RBSYNC_POLL_INTERVAL_SECONDS": POLL_INTERVAL_SECONDS,
+        "RBSYNC_WORKER_CONCURRENCY": "2",
+        "RBSYNC_FLOWER_BASIC_AUTH": "ops:procfile-pw",
+        "RBSYNC_FLOWER_PORT": str(flower_port),
+        "RACKBEAT_BASE_URL": rackbeat_emulator.base_url,
+        "RACKBEAT_API_TOKEN": rackbeat_emulator.token,
+        "POWEROFFICE_BASE_URL": poweroffice_emulator.base_url,
+        "POWEROFFICE_TOKEN_URL": poweroffice_emulator.token_url,
+        "POWEROFFICE_APPLICATION_KEY": poweroffice_emulator.application_key,
+        "POWEROFFICE_CLIENT_KEY": poweroffice_emulator.client_key,
+        "POWEROFFICE_SUBSCRIPTION_KEY": poweroffice_emulator.subscription_key,
+    }
+    # The release step first, as a platform would run it.
+    migrate = subprocess.run(
+        [str(BIN / "rbsync"), "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    empty_env_file = tmp_path / "empty.env"
+    empty_env_file.write_text("", encoding="utf-8")
+    honcho = [
+        str(BIN / "honcho"), "--procfile", str(PROCFILE), "--app-root", str(ROOT),
+        "--env", str(empty_env_file), "start", "worker", "beat", "flower",
+    ]  # fmt: skip
+    log_path = tmp_path / "honcho.log"
+    with running_process(honcho, env=env, log_path=log_path, cwd=tmp_path) as process:
+        wait_for_port(flower_port, process, timeout=60)
+        deadline = time.monotonic() + SYNC_WAIT_SECONDS
+        while time.monotonic() < deadline and process.poll() is None:
+            if _products_synced(rackbeat_emulator, poweroffice_emulator):
+                break
+            time.sleep(1.0)
+        still_running = process.poll() is None
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    assert still_running, log[-3000:]
+    assert _products_synced(rackbeat_emulator, poweroffice_emulator), log[-3000:]
+    assert [f"{name}.1 started" in log for name in ("worker", "beat", "flower")] == [True] * 3
+    # The products came by the scheduled route: beat -> rbsync.poll -> rbsync.sync.
+    assert "Scheduler: Sending due task poll-product (rbsync.poll)" in log
+    secrets = [env[name] for name in env if name.endswith(("_KEY", "_TOKEN", "_BASIC_AUTH"))]
+    assert [secret for secret in secrets if secret in log] == []
