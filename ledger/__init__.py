@@ -59,7 +59,14 @@ from ledger.reports import (
     rows_for_retry,
     stale_work,
 )
-from ledger.snapshots import SnapshotRecord, content_hash, ensure_link, get_link, store_snapshots
+from ledger.snapshots import (
+    SnapshotRecord,
+    content_hash,
+    ensure_link,
+    get_link,
+    mark_enqueued,
+    store_snapshots,
+)
 from ledger.types import utcnow
 
 __all__ = [
@@ -104,6 +111,7 @@ __all__ = [
     "load_index",
     "make_engine",
     "make_session_factory",
+    "mark_enqueued",
     "put_remote_id",
     "record_initial_intent",
     "record_initial_outcome",

@@ -22,6 +22,7 @@ __all__ = [
     "content_hash",
     "ensure_link",
     "get_link",
+    "mark_enqueued",
     "store_snapshots",
 ]
 
@@ -57,7 +58,9 @@ def store_snapshots(
     A changed row gets the new snapshot, a bumped ``snapshot_version``, a fresh attempt budget
     and status ``pending`` (a row ``in_flight`` keeps its status: its holder sees the bumped
     version when it finishes and hands the row back to pending). Unchanged rows only get the
-    newer ``updated_at``. The caller commits, *then* enqueues the returned keys.
+    newer ``updated_at``. The caller commits, *then* enqueues the returned keys, *then* marks
+    them with :func:`mark_enqueued`: a crash in between leaves ``enqueued_at`` empty, and the
+    next poll's sweep (``ledger.reports.stale_work``) enqueues them.
     """
     now = now or utcnow()
     by_key: dict[str, SnapshotRecord] = {}
@@ -109,7 +112,8 @@ def store_snapshots(
                 "snapshot_version": version + 1,
                 "status": status if in_flight else Status.PENDING.value,
                 "attempts": attempts if in_flight else 0,
-                "enqueued_at": now,
+                # The outbox flag: set by mark_enqueued only once the message is published.
+                "enqueued_at": None,
                 "updated_at": now,
             }
         )
@@ -159,3 +163,18 @@ def _new_row(
         "created_at": now,
         "updated_at": now,
     }
+
+
+def mark_enqueued(
+    session: Session, kind: str, keys: Iterable[str], *, now: datetime | None = None
+) -> None:
+    """Record that a sync message for each (kind, key) was published."""
+    wanted = list(keys)
+    now = now or utcnow()
+    for start in range(0, len(wanted), 500):
+        session.execute(
+            sa.update(EntityLink)
+            .where(EntityLink.kind == kind, EntityLink.key.in_(wanted[start : start + 500]))
+            .values(enqueued_at=now)
+            .execution_options(synchronize_session=False)
+        )

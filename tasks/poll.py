@@ -7,7 +7,9 @@ The rules (``docs/pipeline.md``, "Cursor rules"):
 - Rackbeat is asked for records changed at or after ``cursor - overlap`` (inclusive, so equal
   timestamps at the boundary are read again; the content hash makes the re-read free).
 - Records are stored in batches; each batch is **committed before** its changed keys are
-  enqueued, so a worker never looks for a row that is not there yet.
+  enqueued, so a worker never looks for a row that is not there yet; the rows are marked
+  enqueued only after the messages are out (a transactional outbox: a crash in between leaves
+  them unmarked, and the next poll's sweep enqueues them).
 - The cursor moves once, at the end, to ``min(signpost, newest updated_at seen)``: only after
   every record up to it is committed. A crash mid-poll leaves it where it was, and the next
   poll reads the same records again (nothing lost, nothing re-sent: unchanged content is not
@@ -33,6 +35,7 @@ from ledger import (
     SnapshotRecord,
     finish_poll_cycle,
     get_cursor,
+    mark_enqueued,
     set_cursor,
     stale_work,
     start_poll_cycle,
@@ -129,7 +132,10 @@ def _poll(
             # Before anything is written: ids come from bulk loads, not one lookup per task.
             refresh_indexes(runtime, KIND_NAMESPACES[kind])
             indexes_ready = True
-        return enqueue(kind, keys)
+        sent = enqueue(kind, keys)
+        with runtime.sessions.begin() as session:
+            mark_enqueued(session, kind, keys)
+        return sent
 
     try:
         with runtime.sessions.begin() as session:

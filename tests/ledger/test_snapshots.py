@@ -2,15 +2,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger import (
+    EntityLink,
     SnapshotRecord,
     Status,
     claim,
     content_hash,
     ensure_link,
     get_link,
+    mark_enqueued,
     store_snapshots,
 )
 
@@ -37,7 +40,18 @@ def test_new_records_are_stored_pending_and_reported(sessions: sessionmaker[Sess
         assert link.snapshot == {"number": "A", "name": "a", "updated_at": T0.isoformat()}
         assert link.snapshot_version == 1
         assert link.source_updated_at == T0
-        assert link.enqueued_at == T0
+        assert link.enqueued_at is None  # the outbox flag: set once the message is out
+
+
+def test_mark_enqueued_sets_the_outbox_flag(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        store_snapshots(s, "product", [rec("A", "a"), rec("B", "b")], now=T0)
+        mark_enqueued(s, "product", ["A"], now=T0)
+    with sessions() as s:
+        a, b = get_link(s, "product", "A"), get_link(s, "product", "B")
+        assert a is not None
+        assert b is not None
+        assert (a.enqueued_at, b.enqueued_at) == (T0, None)
 
 
 def test_unchanged_content_is_not_reported_but_updated_at_moves(
@@ -57,11 +71,7 @@ def test_unchanged_content_is_not_reported_but_updated_at_moves(
 def test_changed_content_reopens_a_synced_row(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         store_snapshots(s, "customer", [rec("1", "old")], now=T0)
-        s.execute(
-            __import__("sqlalchemy")
-            .update(__import__("ledger").EntityLink)
-            .values(status=Status.SYNCED, attempts=3)
-        )
+        s.execute(sa.update(EntityLink).values(status=Status.SYNCED, attempts=3))
     with sessions.begin() as s:
         assert store_snapshots(s, "customer", [rec("1", "new", 1)], now=T0) == ["1"]
     with sessions() as s:

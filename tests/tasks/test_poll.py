@@ -1,0 +1,134 @@
+"""Cursor rules of the poll: boundaries, changes during a poll, a crash mid-poll, the lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import emulator_settings  # type: ignore[import-not-found]
+
+from ledger import get_cursor, get_link, last_poll_cycle
+from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from tasks.poll import poll_kind
+from tasks.runtime import Runtime, build_runtime
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def __call__(self, kind: str, keys: list[str]) -> int:
+        self.keys.extend(keys)
+        return len(keys)
+
+
+@pytest.fixture
+def strict_runtime(
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+    tmp_path: Path,
+) -> Any:
+    """No overlap at all: the boundary must hold by itself (inclusive ``updated_at_from``)."""
+    rackbeat_emulator.configure(rate_limit_enabled=False)
+    rt = build_runtime(
+        emulator_settings(
+            rackbeat_emulator, poweroffice_emulator, tmp_path, poll_overlap_seconds=0.0
+        )
+    )
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def test_equal_timestamps_at_the_boundary_are_not_lost(
+    strict_runtime: Runtime, rackbeat_emulator: RackbeatEmulatorHandle
+) -> None:
+    rackbeat_emulator.configure(frozen_time="2025-06-01T12:00:00+00:00")
+    first = Collect()
+    poll_kind(strict_runtime, "product", first)
+    assert len(first.keys) == 50
+    rackbeat_emulator.touch("products", "10001", name="first change")
+    second = Collect()
+    poll_kind(strict_runtime, "product", second)
+    assert second.keys == ["10001"]
+    with strict_runtime.sessions() as s:
+        cursor = get_cursor(s, "product")
+    assert cursor is not None
+    assert cursor.isoformat() == "2025-06-01T12:00:00+00:00"
+    # Same second as the cursor (the clock is frozen): still found, and only the new change.
+    rackbeat_emulator.touch("products", "10002", name="same second")
+    third = Collect()
+    poll_kind(strict_runtime, "product", third)
+    assert third.keys == ["10002"]
+
+
+def test_a_record_changed_during_the_poll_is_read_by_the_next(
+    runtime: Runtime, rackbeat_emulator: RackbeatEmulatorHandle
+) -> None:
+    touched: list[str] = []
+
+    def enqueue_and_change(kind: str, keys: list[str]) -> int:
+        if not touched:  # after the first batch is committed, a user edits a record read in it
+            rackbeat_emulator.touch("products", keys[0], name="edited mid-poll")
+            touched.append(keys[0])
+        return len(keys)
+
+    report = poll_kind(runtime, "product", enqueue_and_change, batch_size=10)
+    assert report.seen == 50
+    with runtime.sessions() as s:
+        cursor = get_cursor(s, "product")
+        cycle = last_poll_cycle(s, "product")
+    assert cycle is not None
+    assert cursor is not None
+    assert cursor <= cycle.started_at  # never past the signpost
+    again = Collect()
+    poll_kind(runtime, "product", again)
+    assert again.keys == [touched[0]]
+    with runtime.sessions() as s:
+        link = get_link(s, "product", touched[0])
+    assert link is not None
+    assert link.snapshot is not None
+    assert link.snapshot["name"] == "edited mid-poll"
+
+
+def test_a_crash_mid_poll_loses_nothing(runtime: Runtime) -> None:
+    class Crash(Exception):
+        pass
+
+    def crash_after_commit(kind: str, keys: list[str]) -> int:
+        raise Crash("worker killed between the ledger commit and the enqueue")
+
+    with pytest.raises(Crash):
+        poll_kind(runtime, "product", crash_after_commit, batch_size=10)
+    with runtime.sessions() as s:
+        assert get_cursor(s, "product") is None  # the cursor did not move
+        cycle = last_poll_cycle(s, "product")
+    assert cycle is not None
+    assert (cycle.status, cycle.seen, cycle.changed) == ("failed", 10, 10)
+    assert "worker killed" in (cycle.error or "")
+    recovered = Collect()
+    report = poll_kind(runtime, "product", recovered)
+    # The 10 committed but never enqueued come back through the outbox sweep, the other 40
+    # as new content; each exactly once.
+    assert sorted(recovered.keys) == sorted(set(recovered.keys))
+    assert len(recovered.keys) == 50
+    assert (report.requeued, report.enqueued) == (10, 40)
+
+
+def test_only_one_poll_per_kind_at_a_time(runtime: Runtime) -> None:
+    held = runtime.locks("poll:customer", 60)
+    assert held.acquire()
+    try:
+        blocked = Collect()
+        report = poll_kind(runtime, "customer", blocked)
+        assert report.skipped is True
+        assert blocked.keys == []
+        other_kind = Collect()
+        assert poll_kind(runtime, "supplier", other_kind).skipped is False
+    finally:
+        held.release()
+    after = Collect()
+    assert poll_kind(runtime, "customer", after).skipped is False
+    assert len(after.keys) == 8
