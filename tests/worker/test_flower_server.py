@@ -354,3 +354,27 @@ def test_no_secret_on_any_page_or_in_the_log(flower: FlowerProcess, capp: Celery
         assert [secret in text for text in texts] == [False] * len(texts), secret
     assert "Flower for rbsync on http://127.0.0.1:" in flower.log()
     assert f"basic auth users: {FLOWER_USER};" in flower.log()
+
+
+def test_behind_a_url_prefix_pages_and_retry_live_under_it(tmp_path: Path, redis_url: str) -> None:
+    port = free_port()
+    with (
+        flower_process(
+            [RBSYNC, "flower", "--port", str(port), "--url-prefix", "/flower/"],
+            port=port,
+            env=_env(tmp_path, redis_url),
+            log_path=tmp_path / "flower.log",
+            cwd=tmp_path,
+        ) as flower,
+        _client(flower) as client,
+    ):
+        tasks_page = client.get("/flower/tasks")
+        assert 'action="/flower/rbsync/retry-failed"' in tasks_page.text
+        response = client.post(
+            "/flower/rbsync/retry-failed", data={"_xsrf": _xsrf_field(tasks_page.text)}
+        )
+        unprefixed = client.get("/tasks")
+    sent = _queued_messages(redis_url)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/flower/tasks?rbsync_retry_sent={sent[0]['id']}"
+    assert unprefixed.status_code == 404
