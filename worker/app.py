@@ -87,11 +87,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     else:
         assert settings.broker_url is not None
         broker_url = settings.broker_url
+        # kombu >= 5.7: sweep the unacked messages of dead workers back promptly (a fifth of
+        # the visibility timeout, at most every 10 s).
+        sweep = max(1, min(10, int(settings.visibility_timeout_seconds / 5)))
         transport_options = {
             "visibility_timeout": settings.visibility_timeout_seconds,
-            # kombu >= 5.7: sweep unacked messages of dead workers back promptly.
-            "unacked_restore_interval": 10,
-            "unacked_restore_throttle": 10,
+            "unacked_restore_interval": sweep,
+            "unacked_restore_throttle": 1,  # the interval alone sets the sweep period
         }
     time_limit = settings.task_time_limit_seconds
     return {
