@@ -378,3 +378,31 @@ def test_behind_a_url_prefix_pages_and_retry_live_under_it(tmp_path: Path, redis
     assert response.status_code == 303
     assert response.headers["Location"] == f"/flower/tasks?rbsync_retry_sent={sent[0]['id']}"
     assert unprefixed.status_code == 404
+
+
+def test_insecure_no_auth_starts_open_warns_and_still_demands_the_xsrf_token(
+    tmp_path: Path, redis_url: str
+) -> None:
+    env = _env(tmp_path, redis_url)
+    del env["RBSYNC_FLOWER_BASIC_AUTH"]
+    port = free_port()
+    with (
+        flower_process(
+            [RBSYNC, "flower", "--port", str(port), "--insecure-no-auth"],
+            port=port,
+            env=env,
+            log_path=tmp_path / "flower.log",
+            cwd=tmp_path,
+        ) as flower,
+        _client(flower, auth=False) as anonymous,
+    ):
+        tasks_page = anonymous.get("/tasks")
+        without_token = anonymous.post("/rbsync/retry-failed")
+        with_token = anonymous.post(
+            "/rbsync/retry-failed", data={"_xsrf": _xsrf_field(tasks_page.text)}
+        )
+    assert tasks_page.status_code == 200
+    assert [without_token.status_code, with_token.status_code] == [403, 303]
+    assert "Flower runs WITHOUT authentication (--insecure-no-auth)" in flower.log()
+    assert "basic auth users: none;" in flower.log()
+    assert len(_queued_messages(redis_url)) == 1
