@@ -20,6 +20,25 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _options(
+    log_level: str = typer.Option(
+        "warning",
+        "--log-level",
+        envvar="RBSYNC_LOG_LEVEL",
+        help="debug, info, warning or error (logs go to stderr, secrets redacted).",
+    ),
+) -> None:
+    """Keep PowerOffice Go in step with Rackbeat (see `rbsync demo` for a first look)."""
+    from worker.commands._common import CliError, set_log_level
+
+    try:
+        set_log_level(log_level)
+    except CliError as exc:
+        typer.echo(f"rbsync: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def _register() -> None:
     from worker.commands import register_all
 

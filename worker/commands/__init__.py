@@ -8,11 +8,31 @@ __all__ = ["register_all"]
 
 
 def register_all(app: typer.Typer) -> None:
-    """Register every command module's commands on ``app``."""
-    from worker.commands import config_cmd, db_cmd, flower_cmd, sandbox_cmd, sync_cmd
+    """Register every command module's commands on ``app`` (the order of ``rbsync --help``)."""
+    from worker.commands import (
+        check_cmd,
+        config_cmd,
+        db_cmd,
+        demo_cmd,
+        enqueue_cmd,
+        failures_cmd,
+        flower_cmd,
+        initial_sync_cmd,
+        retry_cmd,
+        sandbox_cmd,
+        status_cmd,
+        sync_cmd,
+    )
 
-    config_cmd.register(app)
+    demo_cmd.register(app)
+    check_cmd.register(app)
+    status_cmd.register(app)
+    failures_cmd.register(app)
+    retry_cmd.register(app)
+    enqueue_cmd.register(app)
+    sync_cmd.register(app)
+    initial_sync_cmd.register(app)
+    db_cmd.register(app)
     flower_cmd.register(app)
     sandbox_cmd.register(app)
-    sync_cmd.register(app)
-    db_cmd.register(app)
+    config_cmd.register(app)

@@ -1,0 +1,284 @@
+"""What every ``rbsync`` command shares: error handling, settings, logging, the ledger.
+
+Decorate a command with :func:`cli_command`. Errors an operator can act on -- bad settings, a
+missing credential, an unreachable API, database or broker, refused credentials, a ledger not
+migrated -- end as **one line** on stderr (``rbsync <command>: <what> ...``) and exit code
+:data:`EXIT_ERROR` (2), never a traceback. Commands raise :class:`CliError` for their own
+such errors. Exit code :data:`EXIT_FAILED` (1) means "ran, but some work failed".
+
+:func:`load_cli_settings` builds the settings and installs the redacting log handler
+(``worker.logs``), so no secret can reach a log line from then on.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from worker.logs import configure_logging
+from worker.settings import Settings, load_settings, mask_url_password
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from tasks.runtime import Runtime
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_FAILED",
+    "KINDS",
+    "NUMERIC_KEY_KINDS",
+    "CliError",
+    "cli_app",
+    "cli_command",
+    "describe_error",
+    "ensure_broker",
+    "fail",
+    "ledger_location",
+    "ledger_runtime",
+    "load_cli_settings",
+    "log_level",
+    "make_console",
+    "set_log_level",
+    "stderr_is_terminal",
+    "titled_table",
+    "validate_keys",
+    "validate_kind",
+]
+
+EXIT_FAILED = 1
+"""The command ran, but some of its work failed (e.g. an entity ended failed or dead)."""
+EXIT_ERROR = 2
+"""The command could not do its work: bad settings, an unreachable service, refused keys."""
+
+KINDS = ("product", "bom", "customer", "invoice", "supplier")
+"""The entity kinds, in the order they are shown (dependencies first)."""
+NUMERIC_KEY_KINDS = frozenset({"customer", "invoice", "supplier"})
+"""Kinds keyed by a Rackbeat number; products and BOMs are keyed by their item number."""
+
+_log_level: int = logging.WARNING
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class CliError(Exception):
+    """An error the operator can act on: printed as one line, exit code 2."""
+
+
+def fail(message: str) -> NoReturn:
+    """Stop the command with ``message`` (one line, exit code 2)."""
+    raise CliError(message)
+
+
+def set_log_level(level: int | str) -> None:
+    """The level commands log at (the global ``--log-level`` option)."""
+    global _log_level  # noqa: PLW0603 - one CLI invocation per process
+    value = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(value, int):
+        fail(f"unknown log level {level!r}; use debug, info, warning or error")
+    _log_level = value
+
+
+def log_level() -> int:
+    """The level set by ``--log-level`` (warning by default)."""
+    return _log_level
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = getattr(info, "validation_alias", None) if info is not None else None
+    choices = getattr(alias, "choices", None)
+    if choices:
+        first = choices[0]
+        if isinstance(first, str):
+            return first
+    return f"RBSYNC_{field.upper()}"
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    # Input values are left out on purpose: a mistyped value may well be a secret.
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = error.get("loc") or ()
+        field = str(loc[0]) if loc else "?"
+        problems.append(f"{_env_name(field)}: {error.get('msg', 'invalid')}")
+    return "bad settings: " + "; ".join(problems)
+
+
+def load_cli_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (and ``.env``), with logging redacting their secrets."""
+    try:
+        settings = load_settings(**overrides)
+    except ValidationError as exc:
+        configure_logging(None, level=_log_level)
+        raise CliError(_settings_problem(exc)) from exc
+    configure_logging(settings, level=_log_level)
+    return settings
+
+
+def describe_error(exc: BaseException) -> str | None:  # noqa: PLR0911 - one branch per family
+    """One line for an error an operator can act on; None for anything else (a bug)."""
+    import kombu.exceptions
+    import redis.exceptions
+    import sqlalchemy.exc
+
+    from clients import AuthenticationError, ClientError, NetworkError
+
+    if isinstance(exc, CliError):
+        return str(exc)
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        return _settings_problem(exc)
+    if isinstance(exc, AuthenticationError):
+        return f"credentials refused: {exc}"
+    if isinstance(exc, NetworkError):
+        return f"cannot reach the API: {exc}"
+    if isinstance(exc, ClientError):
+        return f"API error: {exc}"
+    from tasks.runtime import LedgerNotMigratedError
+    from worker.wiring import MissingSettingError
+
+    if isinstance(exc, MissingSettingError):
+        return f"missing setting: {exc}"
+    if isinstance(exc, LedgerNotMigratedError):
+        return str(exc)
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return f"cannot use the ledger database: {detail}"
+    if isinstance(exc, sqlalchemy.exc.ArgumentError):
+        return f"bad RBSYNC_DATABASE_URL: {exc}"
+    if isinstance(exc, redis.exceptions.RedisError):
+        return f"cannot use Redis: {_first_line(exc)}"
+    if isinstance(exc, kombu.exceptions.OperationalError):
+        return f"cannot reach the broker: {_first_line(exc)}"
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {_first_line(exc)}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def cli_command(func: Callable[P, R]) -> Callable[P, R]:
+    """Run a command with the shared error handling (one line, exit code 2, no traceback)."""
+
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            typer.echo(f"rbsync {_name(func)}: interrupted", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            message = describe_error(exc)
+            if message is None:
+                raise
+            log.debug("rbsync %s failed", _name(func), exc_info=True)
+            typer.echo(f"rbsync {_name(func)}: {_one_line(message)}", err=True)
+            raise typer.Exit(EXIT_ERROR) from None
+
+    return run
+
+
+def _name(func: Callable[..., Any]) -> str:
+    return getattr(func, "__name__", "command").replace("_", "-")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def validate_kind(kind: str) -> str:
+    """``kind`` when it is one of :data:`KINDS`, else a :class:`CliError` naming them."""
+    value = kind.strip().lower()
+    if value not in KINDS:
+        fail(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return value
+
+
+def validate_keys(kind: str, keys: list[str]) -> list[str]:
+    """The keys, stripped; customers, invoices and suppliers must be numbers."""
+    cleaned = [key.strip() for key in keys]
+    for key in cleaned:
+        if not key:
+            fail(f"an empty {kind} key was given")
+        if kind in NUMERIC_KEY_KINDS and not key.isdigit():
+            fail(f"{kind} key {key!r} is not a number ({kind}s are keyed by their Rackbeat number)")
+    return cleaned
+
+
+def cli_app(settings: Settings) -> Celery:
+    """The Celery app for ``settings``; a setting it refuses becomes a :class:`CliError`."""
+    from worker.app import create_app
+
+    try:
+        return create_app(settings)
+    except ValueError as exc:
+        raise CliError(f"bad settings: {exc}") from exc
+
+
+def ensure_broker(app: Celery, settings: Settings) -> None:
+    """Fail with one line, fast, when the broker cannot be reached."""
+    import kombu.exceptions
+
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=5)
+    except (kombu.exceptions.OperationalError, OSError) as exc:
+        where = mask_url_password(settings.broker_url or "the embedded broker")
+        raise CliError(f"cannot reach the broker at {where}: {_first_line(exc)}") from exc
+
+
+@contextmanager
+def ledger_runtime(settings: Settings) -> Iterator[Runtime]:
+    """The ledger (and clients, on first use) for these settings; closed afterwards.
+
+    Embedded mode migrates its SQLite file on the way; production needs ``rbsync db upgrade``.
+    """
+    from tasks.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def ledger_location(settings: Settings) -> str:
+    """Where the ledger is, for humans (password masked)."""
+    return mask_url_password(settings.ledger_url)
+
+
+def stderr_is_terminal() -> bool:
+    """Whether progress bars may be drawn."""
+    return sys.stderr.isatty()
+
+
+PIPE_WIDTH = 160
+"""Columns of tables written to a pipe or file (a terminal uses its own width)."""
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A rich console: no syntax highlighting; wide when not writing to a terminal."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else PIPE_WIDTH
+    return Console(file=stream, highlight=False, width=width, stderr=stderr)
+
+
+def titled_table(title: str) -> Table:
+    """A table whose title sits left above it and never wraps (wider than its columns)."""
+    return Table(title=title, title_justify="left", min_width=len(title))

@@ -1,0 +1,124 @@
+"""``rbsync retry``: re-drive failed, dead and unknown rows from the ledger.
+
+The same re-drive as the ``rbsync.retry`` task (and Flower's Retry buttons): the matching rows
+go back to ``pending`` with a fresh attempt budget -- an ``unknown`` row keeps its intent, so
+its create is looked up first -- and, after that commit, one ``rbsync.sync`` per row goes to
+the broker for the running workers. ``--now`` runs the syncs here instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from worker.commands._common import (
+    EXIT_FAILED,
+    cli_app,
+    cli_command,
+    ensure_broker,
+    fail,
+    ledger_runtime,
+    load_cli_settings,
+    make_console,
+    validate_keys,
+    validate_kind,
+)
+from worker.commands.enqueue_cmd import print_results, sync_inline
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+__all__ = ["register", "retry"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to ``app``."""
+    app.command("retry")(retry)
+
+
+def _list_rows(heading: str, rows: list[tuple[str, str]], *, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps([[k, v] for k, v in rows]))
+        return
+    console = make_console()
+    console.print(heading)
+    for row_kind, row_key in rows:
+        console.print(f"  {row_kind} {row_key}")
+
+
+def _enqueue_rows(app: Celery, rows: list[tuple[str, str]], *, as_json: bool) -> None:
+    """One ``rbsync.sync`` per row, for the workers (after the reset was committed)."""
+    from tasks import enqueue_sync
+
+    by_kind: dict[str, list[str]] = {}
+    for row_kind, row_key in rows:
+        by_kind.setdefault(row_kind, []).append(row_key)
+    for row_kind, keys in by_kind.items():
+        enqueue_sync(app, row_kind, keys)
+    if as_json:
+        typer.echo(json.dumps({"requeued": [[k, v] for k, v in rows]}))
+        return
+    _list_rows(f"Reset {len(rows)} row(s) to pending and enqueued them:", rows, as_json=False)
+    typer.echo("The running workers take them; follow with `rbsync status`.")
+
+
+@cli_command
+def retry(  # noqa: PLR0917 - Typer arguments and options
+    kind: Annotated[
+        str | None, typer.Argument(help="Only this kind (product, bom, customer, ...).")
+    ] = None,
+    key: Annotated[str | None, typer.Argument(help="Only this key (needs KIND).")] = None,
+    all_failed: Annotated[
+        bool, typer.Option("--all", help="Every failed, dead and unknown row of every kind.")
+    ] = False,
+    now: Annotated[
+        bool, typer.Option("--now", help="Run the syncs in this process instead of the workers.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list the rows a retry would take.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Retry one key (KIND KEY), a whole kind (KIND) or every failure (--all).
+
+    Takes the failed, dead and unknown rows from the ledger, resets them to pending with a
+    fresh retry budget and enqueues one sync each for the running workers (or, with --now,
+    syncs them here). Rows that are synced, skipped or still in progress are left alone.
+    """
+    from ledger import reset_for_retry, rows_for_retry
+
+    if kind is None and not all_failed:
+        fail("say what to retry: KIND KEY, KIND, or --all")
+    if kind is not None and all_failed:
+        fail("give either KIND [KEY] or --all, not both")
+    wanted_kind = validate_kind(kind) if kind is not None else None
+    wanted_key = validate_keys(wanted_kind, [key])[0] if key is not None and wanted_kind else None
+    settings = load_cli_settings()
+    with ledger_runtime(settings) as runtime:
+        if dry_run:
+            with runtime.sessions() as session:
+                rows = rows_for_retry(session, kind=wanted_kind, key=wanted_key)
+            _list_rows(f"{len(rows)} row(s) would be retried:", rows, as_json=as_json)
+            return
+        app = None
+        if not now:
+            app = cli_app(settings)
+            # Before any row changes: a broker that is down must not leave rows reset but
+            # unsent (a poll would re-send them after RBSYNC_REQUEUE_AFTER_SECONDS anyway).
+            ensure_broker(app, settings)
+        with runtime.sessions.begin() as session:
+            rows = reset_for_retry(session, kind=wanted_kind, key=wanted_key)
+        if not rows:
+            what = " ".join(p for p in (wanted_kind, wanted_key) if p) or "any kind"
+            message = f"nothing to retry: no failed, dead or unknown row of {what}"
+            typer.echo(json.dumps({"requeued": []}) if as_json else message)
+            return
+        if app is not None:
+            _enqueue_rows(app, rows, as_json=as_json)
+            return
+        results = sync_inline(runtime, rows)
+    print_results(results, as_json=as_json)
+    if any(r.status not in ("synced", "skipped") for r in results):
+        raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,132 @@
+"""``rbsync status``: the ledger at a glance -- counts by kind and status, cursors, last polls."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from worker.commands._common import (
+    KINDS,
+    cli_command,
+    ledger_location,
+    ledger_runtime,
+    load_cli_settings,
+    make_console,
+    titled_table,
+)
+
+__all__ = ["STATUS_COLUMNS", "gather_status", "register", "status"]
+
+STATUS_COLUMNS = ("pending", "in_flight", "synced", "skipped", "unknown", "failed", "dead")
+"""The ledger statuses, in the order ``status`` shows them."""
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to ``app``."""
+    app.command("status")(status)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def gather_status(sessions: Any) -> dict[str, Any]:
+    """The status as plain JSON-ready values (what ``--json`` prints)."""
+    from ledger import all_cursors, counts_by_kind_and_status, last_poll_cycles
+
+    with sessions() as session:
+        counts = counts_by_kind_and_status(session)
+        cursors = all_cursors(session)
+        polls = last_poll_cycles(session)
+    kinds = [k for k in KINDS if k in counts or k in cursors or k in polls]
+    kinds += sorted(set(counts) - set(KINDS))
+    result: dict[str, Any] = {"kinds": {}}
+    for kind in kinds:
+        poll = polls.get(kind)
+        result["kinds"][kind] = {
+            "counts": {s: counts.get(kind, {}).get(s, 0) for s in STATUS_COLUMNS},
+            "total": sum(counts.get(kind, {}).values()),
+            "cursor": _iso(cursors.get(kind)),
+            "last_poll": None
+            if poll is None
+            else {
+                "status": poll.status,
+                "started_at": _iso(poll.started_at),
+                "finished_at": _iso(poll.finished_at),
+                "seen": poll.seen,
+                "changed": poll.changed,
+                "enqueued": poll.enqueued,
+                "error": poll.error,
+            },
+        }
+    return result
+
+
+def _short(moment: str | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.replace("T", " ")[:19]
+
+
+@cli_command
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Show the ledger: entities per kind and status, each kind's cursor and its last poll.
+
+    What to do about each status: pending/in_flight are in progress; unknown is retried (looked
+    up first); failed and dead need a look (`rbsync failures`) and then `rbsync retry`;
+    skipped rows were left alone on purpose (the reason is in `rbsync failures --status
+    skipped`).
+    """
+    settings = load_cli_settings()
+    with ledger_runtime(settings) as runtime:
+        data = gather_status(runtime.sessions)
+    data["ledger"] = ledger_location(settings)
+    data["mode"] = "embedded" if settings.embedded else "production"
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    console = make_console()
+    console.print(f"Ledger: {data['ledger']} ({data['mode']} mode)")
+    if not data["kinds"]:
+        console.print("The ledger is empty: no poll has run yet (try `rbsync sync --once`).")
+        return
+    table = titled_table("Entities by kind and status")
+    table.add_column("kind")
+    for column in STATUS_COLUMNS:
+        table.add_column(column, justify="right")
+    table.add_column("total", justify="right")
+    totals = dict.fromkeys(STATUS_COLUMNS, 0)
+    for kind, info in data["kinds"].items():
+        counts = info["counts"]
+        for column in STATUS_COLUMNS:
+            totals[column] += counts[column]
+        table.add_row(kind, *(str(counts[c]) for c in STATUS_COLUMNS), str(info["total"]))
+    table.add_row(
+        "all", *(str(totals[c]) for c in STATUS_COLUMNS), str(sum(totals.values())), style="bold"
+    )
+    console.print(table)
+    polls = titled_table("Cursors and last polls")
+    for column in ("kind", "cursor", "last poll", "status", "seen", "changed", "enqueued"):
+        polls.add_column(
+            column, justify="right" if column in {"seen", "changed", "enqueued"} else "left"
+        )
+    for kind, info in data["kinds"].items():
+        poll = info["last_poll"] or {}
+        status_text = poll.get("status", "-")
+        if poll.get("error"):
+            status_text += f": {poll['error']}"
+        polls.add_row(
+            kind,
+            _short(info["cursor"]),
+            _short(poll.get("started_at")),
+            status_text,
+            str(poll.get("seen", "-")),
+            str(poll.get("changed", "-")),
+            str(poll.get("enqueued", "-")),
+        )
+    console.print(polls)

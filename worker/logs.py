@@ -1,0 +1,154 @@
+"""Logging for rbsync processes, with every secret redacted on the way out.
+
+:func:`configure_logging` installs one handler on the root logger whose formatter runs the
+whole formatted record (message, arguments and traceback alike) through a
+:class:`SecretRedactor`. The redactor knows the configured secrets (API token, application,
+client and subscription keys, their Basic-auth form, passwords inside URLs, Flower's
+credentials) and, by pattern, any ``Bearer``/``Basic`` credential or
+``Ocp-Apim-Subscription-Key`` header value, which covers access tokens fetched at run time.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+from pydantic import SecretStr
+
+from worker.settings import Settings
+
+__all__ = [
+    "LOG_FORMAT",
+    "REDACTED",
+    "RedactingFormatter",
+    "SecretRedactor",
+    "configure_logging",
+    "secrets_of",
+]
+
+REDACTED = "**********"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MIN_SECRET_LENGTH = 4
+"""Shorter values would mask ordinary words; real keys and tokens are far longer."""
+
+_HEADER_PATTERNS = (
+    # An access token fetched at run time is no configured secret: catch it by its header.
+    re.compile(r"(?i)(\bBearer\s+)[A-Za-z0-9\-._~+/]+=*"),
+    re.compile(r"(?i)(\bBasic\s+)[A-Za-z0-9+/]+=*"),
+    re.compile(r"(?i)(Ocp-Apim-Subscription-Key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+    re.compile(r"(?i)(access_token['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+    # user:password@host inside any URL.
+    re.compile(r"(://[^/\s:@]*:)[^@\s/]+(?=@)"),
+)
+
+_NOISE = (("kombu.connection", "No hostname was supplied"),)
+"""(logger, message prefix) of warnings that say nothing to an operator: kombu warns so on
+every connection of the embedded (filesystem) broker, which has no host by design."""
+
+_handler: logging.Handler | None = None
+
+
+class SecretRedactor:
+    """Replaces known secrets and credential-shaped substrings with :data:`REDACTED`."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted(
+            {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
+        )
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        for pattern in _HEADER_PATTERNS:
+            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+        return text
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(
+            record.name == name and str(record.msg).startswith(prefix) for name, prefix in _NOISE
+        )
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter whose every output line has passed through a :class:`SecretRedactor`."""
+
+    def __init__(self, redactor: SecretRedactor, fmt: str = LOG_FORMAT) -> None:
+        super().__init__(fmt)
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor(super().format(record))
+
+
+def secrets_of(settings: Settings | None) -> list[str]:
+    """Every secret value in ``settings`` (plus derived forms a log line could carry)."""
+    if settings is None:
+        return []
+    found: list[str] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+    application = settings.poweroffice_application_key
+    client = settings.poweroffice_client_key
+    if application is not None and client is not None:
+        pair = f"{application.get_secret_value()}:{client.get_secret_value()}"
+        found.append(base64.b64encode(pair.encode()).decode())
+    if settings.flower_basic_auth is not None:
+        for credential in settings.flower_basic_auth.get_secret_value().split(","):
+            found.extend(part for part in credential.split(":", 1)[1:] if part)
+    for url in (settings.database_url, settings.broker_url, settings.redis_url):
+        password = _url_password(url)
+        if password:
+            found.append(password)
+    return [s for s in found if s]
+
+
+def _url_password(url: str | None) -> str | None:
+    if not url or "://" not in url:
+        return None
+    rest = url.split("://", 1)[1]
+    if "@" not in rest:
+        return None
+    creds = rest.rsplit("@", 1)[0]
+    return creds.split(":", 1)[1] if ":" in creds else None
+
+
+def configure_logging(
+    settings: Settings | None = None,
+    *,
+    level: int | str = logging.WARNING,
+    stream: TextIO | None = None,
+) -> logging.Handler:
+    """Send every log record through one redacting handler on the root logger.
+
+    Calling it again (e.g. once the settings are known) replaces the handler it installed
+    before; handlers installed by others (pytest's capture) are left alone.
+    """
+    global _handler  # noqa: PLW0603 - one handler per process, replaced on reconfiguration
+    root = logging.getLogger()
+    if _handler is not None:
+        root.removeHandler(_handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(RedactingFormatter(SecretRedactor(secrets_of(settings))))
+    handler.addFilter(_DropNoise())
+    root.addHandler(handler)
+    root.setLevel(level)
+    # httpx logs every request at INFO; keep it for --log-level debug.
+    quiet = _as_int(level) > logging.DEBUG
+    logging.getLogger("httpx").setLevel(logging.WARNING if quiet else logging.DEBUG)
+    _handler = handler
+    return handler
+
+
+def _as_int(level: int | str) -> int:
+    if isinstance(level, int):
+        return level
+    value = logging.getLevelName(level.upper())
+    return value if isinstance(value, int) else logging.INFO
