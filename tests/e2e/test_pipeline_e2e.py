@@ -1,0 +1,336 @@
+"""End to end with a real ``celery -A worker.app worker`` process.
+
+Production mode (Redis broker, PostgreSQL ledger) and the embedded default (filesystem broker,
+SQLite ledger), both against the two emulators over HTTP. The emulators' write counters are the
+proof: every entity ends synced, skipped or failed with a reason, and nothing is duplicated --
+also when the worker is SIGKILLed mid-create, creates are committed and then dropped, 5xx/429
+come in bursts and reads lag behind writes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ledger import EntityLink, counts_by_kind_and_status, make_engine, make_session_factory
+from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from worker.app import create_app
+from worker.settings import Settings
+
+BIN = Path(sys.executable).parent
+CELERY = str(BIN / "celery")
+RBSYNC = str(BIN / "rbsync")
+KINDS = ("product", "bom", "customer", "invoice", "supplier")
+SEEDED = {
+    "product": {"synced": 50},
+    "bom": {"synced": 2},
+    "customer": {"synced": 8},
+    "invoice": {"synced": 5},
+    "supplier": {"synced": 4, "skipped": 1},
+}
+SEEDED_CREATES = {
+    "Products": 52,
+    "ProductGroups": 9,
+    "Customers": 8,
+    "SalesOrders": 5,
+    "Suppliers": 4,
+    "ContactGroups": 1,
+}
+FINAL = ("synced", "skipped", "failed", "dead")
+READY_SECONDS = 60.0
+SETTLE_SECONDS = 150.0
+
+
+def emulator_env(
+    rb: RackbeatEmulatorHandle, po: PowerOfficeEmulatorHandle, data_dir: Path
+) -> dict[str, str]:
+    """Everything a worker needs, with short ceilings so that redelivery is quick."""
+    return {
+        "RACKBEAT_BASE_URL": rb.base_url,
+        "RACKBEAT_API_TOKEN": rb.token,
+        "POWEROFFICE_BASE_URL": po.base_url,
+        "POWEROFFICE_TOKEN_URL": po.token_url,
+        "POWEROFFICE_APPLICATION_KEY": po.application_key,
+        "POWEROFFICE_CLIENT_KEY": po.client_key,
+        "POWEROFFICE_SUBSCRIPTION_KEY": po.subscription_key,
+        "RBSYNC_DATA_DIR": str(data_dir),
+        "RBSYNC_RACKBEAT_REQUESTS_PER_SECOND": "1000",
+        "RBSYNC_POWEROFFICE_REQUESTS_PER_SECOND": "1000",
+        "RBSYNC_VISIBILITY_TIMEOUT_SECONDS": "16",
+        "RBSYNC_TASK_TIME_LIMIT_SECONDS": "4",
+        "RBSYNC_RETRY_BACKOFF_SECONDS": "0.2",
+        "RBSYNC_RETRY_BACKOFF_MAX_SECONDS": "2",
+        "RBSYNC_SYNC_MAX_RETRIES": "10",
+    }
+
+
+class Deployment:
+    """One configuration of rbsync: its environment, ledger and a way to send tasks."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.env = {**os.environ, **env}
+        for name in ("RBSYNC_BROKER_URL", "RBSYNC_DATABASE_URL", "RBSYNC_REDIS_URL"):
+            if name not in env:
+                self.env.pop(name, None)
+        self.workdir = workdir
+        self.settings = Settings(_env_file=None, **_settings_values(env))  # type: ignore[call-arg]
+        self.app = create_app(self.settings)
+        self.engine = make_engine(self.settings.ledger_url)
+        self.sessions = make_session_factory(self.engine)
+        self.logs: list[Path] = []
+
+    def upgrade(self) -> str:
+        done = subprocess.run(
+            [RBSYNC, "db", "upgrade"],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    @contextmanager
+    def worker(self, name: str) -> Iterator[subprocess.Popen[bytes]]:
+        """A real worker process (prefork, 2 children) until the block ends."""
+        log_path = self.workdir / f"{name}.log"
+        self.logs.append(log_path)
+        command = [
+            CELERY, "-A", "worker.app", "worker", "--pool=prefork", "--concurrency=2",
+            "--loglevel=INFO", "--without-mingle", "--without-gossip",
+            f"--hostname={name}@localhost",
+        ]  # fmt: skip
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                env=self.env,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: SIGKILL takes the children too
+            )
+        try:
+            wait_for(
+                f"worker {name} to be ready",
+                lambda: process.poll() is None and b" ready." in log_path.read_bytes(),
+                READY_SECONDS,
+                alive=process,
+            )
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+
+    def poll(self, *kinds: str) -> None:
+        with self.app.producer_or_acquire() as producer:
+            for kind in kinds or KINDS:
+                self.app.send_task("rbsync.poll", args=[kind], producer=producer)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        with self.sessions() as s:
+            return counts_by_kind_and_status(s)
+
+    def poll_cycles_done(self) -> int:
+        with self.sessions() as s:
+            return int(
+                s.scalar(sa.text("SELECT count(*) FROM poll_cycles WHERE status = 'done'")) or 0
+            )
+
+    def settled(self, expected_rows: int) -> bool:
+        counts = self.counts()
+        total = sum(sum(c.values()) for c in counts.values())
+        final = sum(n for c in counts.values() for status, n in c.items() if status in FINAL)
+        return total == expected_rows and final == total
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _settings_values(env: dict[str, str]) -> dict[str, Any]:
+    names = {
+        "RACKBEAT_BASE_URL": "rackbeat_base_url",
+        "RACKBEAT_API_TOKEN": "rackbeat_api_token",
+        "POWEROFFICE_BASE_URL": "poweroffice_base_url",
+        "POWEROFFICE_TOKEN_URL": "poweroffice_token_url",
+        "POWEROFFICE_APPLICATION_KEY": "poweroffice_application_key",
+        "POWEROFFICE_CLIENT_KEY": "poweroffice_client_key",
+        "POWEROFFICE_SUBSCRIPTION_KEY": "poweroffice_subscription_key",
+        "RBSYNC_DATABASE_URL": "database_url",
+        "RBSYNC_BROKER_URL": "broker_url",
+        "RBSYNC_REDIS_URL": "redis_url",
+    }
+    values: dict[str, Any] = {}
+    for key, value in env.items():
+        if key in names:
+            values[names[key]] = value
+        elif key.startswith("RBSYNC_"):
+            values[key.removeprefix("RBSYNC_").lower()] = value
+    return values
+
+
+def wait_for(
+    what: str,
+    probe: Callable[[], Any],
+    seconds: float = SETTLE_SECONDS,
+    *,
+    alive: subprocess.Popen[bytes] | None = None,
+) -> Any:
+    """Poll ``probe()`` until truthy; fail after ``seconds`` (or when ``alive`` exits)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        if alive is not None and alive.poll() is not None:
+            pytest.fail(f"the process exited ({alive.returncode}) while waiting for {what}")
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {seconds:g} s waiting for {what}")
+
+
+def creates(po: PowerOfficeEmulatorHandle) -> dict[str, int]:
+    return {k: v["created"] for k, v in po.counters()["writes"].items() if v["created"]}
+
+
+def po_product(po: PowerOfficeEmulatorHandle, code: str) -> dict[str, Any]:
+    return next(p for p in po.state()["resources"]["Products"] if p["Code"] == code)
+
+
+def assert_no_duplicates(po: PowerOfficeEmulatorHandle) -> None:
+    """Each natural key exists once in PowerOffice Go, and nothing was refused as a duplicate."""
+    state = po.state()["resources"]
+    codes = [p["Code"] for p in state["Products"]]
+    assert len(codes) == len(set(codes))
+    for resource in ("Customers", "Suppliers", "SalesOrders"):
+        refs = [r["ExternalImportReference"] for r in state[resource]]
+        assert len(refs) == len(set(refs)), resource
+    assert po.counters()["duplicates_refused"] == 0
+
+
+@pytest.fixture
+def production(
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+    postgres_url: str,
+    redis_url: str,
+    tmp_path: Path,
+) -> Iterator[Deployment]:
+    rackbeat_emulator.configure(rate_limit_enabled=False)
+    poweroffice_emulator.configure(rate_limit_enabled=False)
+    env = emulator_env(rackbeat_emulator, poweroffice_emulator, tmp_path / "data")
+    env |= {
+        "RBSYNC_BROKER_URL": redis_url,
+        "RBSYNC_REDIS_URL": redis_url,
+        "RBSYNC_DATABASE_URL": postgres_url,
+    }
+    deployment = Deployment(env, tmp_path)
+    assert "at revision" in deployment.upgrade()
+    try:
+        yield deployment
+    finally:
+        deployment.close()
+
+
+@pytest.fixture
+def embedded(
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+    tmp_path: Path,
+) -> Iterator[Deployment]:
+    rackbeat_emulator.configure(rate_limit_enabled=False)
+    poweroffice_emulator.configure(rate_limit_enabled=False)
+    deployment = Deployment(
+        emulator_env(rackbeat_emulator, poweroffice_emulator, tmp_path / "data"), tmp_path
+    )
+    deployment.upgrade()
+    try:
+        yield deployment
+    finally:
+        deployment.close()
+
+
+def _sync_change_and_idle(
+    deployment: Deployment,
+    rackbeat: RackbeatEmulatorHandle,
+    poweroffice: PowerOfficeEmulatorHandle,
+) -> None:
+    with deployment.worker("e2e"):
+        deployment.poll()
+        wait_for("the seeded dataset to settle", lambda: deployment.settled(70))
+        assert deployment.counts() == SEEDED
+        assert creates(poweroffice) == SEEDED_CREATES
+        assert_no_duplicates(poweroffice)
+
+        # An unchanged catalogue: five polls, not one PowerOffice Go request.
+        poweroffice.reset_counters()
+        done = deployment.poll_cycles_done()
+        deployment.poll()
+        wait_for("five more polls", lambda: deployment.poll_cycles_done() == done + 5)
+        assert poweroffice.counters()["requests"] == {}
+
+        # One changed field: one PATCH, of that field only (a hand edit of another field in
+        # PowerOffice Go survives it).
+        product = next(
+            p for p in poweroffice.state()["resources"]["Products"] if p["Code"] == "10002"
+        )
+        with poweroffice.client() as po:
+            po.patch(
+                f"Products/{product['Id']}",
+                json=[{"op": "replace", "path": "/Description", "value": "edited in PO"}],
+                headers={"Content-Type": "application/json-patch+json"},
+            ).raise_for_status()
+        poweroffice.reset_counters()
+        rackbeat.touch("products", "10002", name="Renamed in Rackbeat")
+        deployment.poll("product")
+
+        def renamed() -> bool:
+            with deployment.sessions() as s:
+                written = s.scalar(
+                    sa.select(EntityLink.written).where(
+                        EntityLink.kind == "product", EntityLink.key == "10002"
+                    )
+                )
+            return bool(written and written.get("Name") == "Renamed in Rackbeat")
+
+        wait_for("the renamed product to be written", renamed)
+        assert poweroffice.counters()["requests"] == {"PATCH /v2/Products/{id}": 1}
+        after = next(
+            p for p in poweroffice.state()["resources"]["Products"] if p["Code"] == "10002"
+        )
+        assert (after["Name"], after["Description"]) == ("Renamed in Rackbeat", "edited in PO")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_production_worker_syncs_updates_and_idles(
+    production: Deployment,
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    _sync_change_and_idle(production, rackbeat_emulator, poweroffice_emulator)
+
+
+@pytest.mark.slow
+def test_embedded_worker_syncs_updates_and_idles(
+    embedded: Deployment,
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    _sync_change_and_idle(embedded, rackbeat_emulator, poweroffice_emulator)
