@@ -182,6 +182,29 @@ def test_failed_sync_task_page_has_retry_and_names_kind_and_key(
     assert "rbsync.retry(kind=&#x27;product&#x27;, key=&#x27;P-1&#x27;)" in page.text
 
 
+def test_the_task_list_shows_kind_and_key(flower: FlowerProcess, capp: Celery) -> None:
+    with _client(flower) as client:
+        task_id = _publish_until_seen(client, capp, name="rbsync.sync", args="('bom', 'B-12')")
+        page = client.get("/tasks")
+        table = client.get(
+            "/tasks/datatable",
+            params={
+                "draw": 1,
+                "start": 0,
+                "length": 10,
+                "search[value]": "B-12",
+                "order[0][column]": 0,
+                "order[0][dir]": "asc",
+                "columns[0][data]": "name",
+            },
+        )
+    assert '<th data-column="args">args</th>' in page.text
+    rows = table.json()["data"]
+    assert [(row["uuid"], row["name"], row["args"]) for row in rows] == [
+        (task_id, "rbsync.sync", "kind='bom', key='B-12'")
+    ]
+
+
 def test_a_sync_that_returned_a_failed_ledger_status_has_retry(
     flower: FlowerProcess, capp: Celery
 ) -> None:

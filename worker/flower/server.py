@@ -25,6 +25,9 @@ from worker.flower.templates import RbsyncTemplateLoader
 
 logger = logging.getLogger(__name__)
 
+TASKS_COLUMNS = "name,uuid,state,args,received,runtime,worker"
+"""The task list's columns: Flower's default plus ``args``, which reads ``kind=…, key=…``."""
+
 
 def rbsync_handlers(url_prefix: str = "") -> list[Any]:
     """Tornado rules for rbsync's endpoints (named, so templates can ``reverse_url`` them)."""
@@ -53,6 +56,7 @@ def build_flower(capp: Celery, config: FlowerConfig) -> Any:
     options.db = str(config.state_db)
     options.state_save_interval = config.state_save_interval_ms
     options.format_task = readable_task
+    options.tasks_columns = TASKS_COLUMNS
     options.url_prefix = config.url_prefix or None
     options.read_only = False
 
