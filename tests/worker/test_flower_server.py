@@ -376,7 +376,7 @@ def test_no_secret_on_any_page_or_in_the_log(flower: FlowerProcess, capp: Celery
     for secret in [*SECRETS.values(), FLOWER_PASSWORD]:
         assert [secret in text for text in texts] == [False] * len(texts), secret
     assert "Flower for rbsync on http://127.0.0.1:" in flower.log()
-    assert f"basic auth users: {FLOWER_USER};" in flower.log()
+    assert f"(login as: {FLOWER_USER};" in flower.log()
 
 
 def test_behind_a_url_prefix_pages_and_retry_live_under_it(tmp_path: Path, redis_url: str) -> None:
@@ -427,5 +427,5 @@ def test_insecure_no_auth_starts_open_warns_and_still_demands_the_xsrf_token(
     assert tasks_page.status_code == 200
     assert [without_token.status_code, with_token.status_code] == [403, 303]
     assert "Flower runs WITHOUT authentication (--insecure-no-auth)" in flower.log()
-    assert "basic auth users: none;" in flower.log()
+    assert "(login as: anyone, no login;" in flower.log()
     assert len(_queued_messages(redis_url)) == 1

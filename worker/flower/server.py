@@ -87,11 +87,11 @@ def run_flower(capp: Celery, config: FlowerConfig) -> None:
     if config.insecure:
         logger.warning("Flower runs WITHOUT authentication (--insecure-no-auth): loopback only!")
     logger.info(
-        "Flower for rbsync on http://%s:%s/%s (basic auth users: %s; state in %s; broker %s)",
+        "Flower for rbsync on http://%s:%s/%s (login as: %s; state in %s; broker %s)",
         config.address,
         port,
         config.url_prefix,
-        ", ".join(config.users) or "none",
+        ", ".join(config.users) or "anyone, no login",
         config.state_db,
         broker,
     )
