@@ -13,7 +13,7 @@ from clients.errors import (
     RateLimitWaitError,
 )
 from clients.http import Scrubber, build_http_client, send
-from clients.ratelimit import InProcessRateLimiter, SlotUnavailableError
+from clients.ratelimit import CATCH_UP_FRACTION, InProcessRateLimiter, SlotUnavailableError
 
 
 def _raising(exc_type: type[httpx.TransportError]) -> httpx.MockTransport:
@@ -82,16 +82,23 @@ def test_the_client_sends_a_descriptive_user_agent_and_explicit_timeouts() -> No
 
 
 def test_every_request_takes_a_limiter_slot() -> None:
-    slots: list[float] = []
-    limiter = InProcessRateLimiter(5.0, clock=lambda: 100.0, sleep=slots.append)
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = InProcessRateLimiter(5.0, clock=lambda: now[0], sleep=sleep)
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
     with build_http_client(
         base_url="http://api.test/", transport=transport, limiter=limiter
     ) as client:
         for _ in range(3):
             send(client, client.build_request("GET", "x"), scrub=Scrubber())
-    # The first request goes at once; the next two wait for their slots (0.2 s apart at 5/s).
-    assert slots == [pytest.approx(0.2), pytest.approx(0.4)]
+    # The first request goes at once; the next ones wait for their slots at 5 requests/s
+    # (the first interval of a fresh stream is shortened by the catch-up).
+    assert slept == [pytest.approx(0.2 * (1 - CATCH_UP_FRACTION)), pytest.approx(0.2)]
 
 
 def test_a_limiter_without_a_slot_is_a_retriable_error_naming_the_request() -> None:

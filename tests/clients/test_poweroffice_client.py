@@ -335,8 +335,9 @@ def test_429_without_retry_after_header_reads_the_body(
 def test_the_client_limiter_keeps_the_gateway_quiet(
     poweroffice_emulator: PowerOfficeEmulatorHandle,
 ) -> None:
-    # The gateway's real limit (10/s) is on; 25 calls through our limiter at 9.7/s get no 429.
-    limiter = InProcessRateLimiter(9.7)
+    # The gateway's real limit (10/s) is on; 25 requests in a burst through our limiter at
+    # 8/s (a wide margin: this machine is shared) meet no 429.
+    limiter = InProcessRateLimiter(8.0)
     with _client(poweroffice_emulator, limiter=limiter) as po:
         for _ in range(24):
             po.client_integration_information()
