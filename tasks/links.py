@@ -21,6 +21,7 @@ from tasks.runtime import Runtime
 from worker.locks import Lock
 
 __all__ = [
+    "IN_DOUBT",
     "KIND_NAMESPACES",
     "LOCK_WAIT_SECONDS",
     "NS_CONTACT_GROUP",
@@ -126,25 +127,37 @@ def index_fresh(runtime: Runtime, namespace: str) -> bool:
         return index_is_fresh(session, namespace, max_age=max_age)
 
 
+IN_DOUBT = "?"
+"""A ``remote_links`` value meaning "a create was sent and its outcome is unknown"."""
+
+
 def _ensure(
     runtime: Runtime,
     namespace: str,
     code: str,
-    find: Callable[[], int | None],
+    find: Callable[[bool], int | None],
     create: Callable[[], int],
 ) -> int:
+    """The id of ``code``: from the ledger, else looked up, else created -- exactly once.
+
+    The intent is written before the create (``IN_DOUBT``); a create that ended ambiguously
+    leaves it there, so the next caller looks the record up instead of trusting an index that
+    was loaded before the create may have landed.
+    """
     with runtime.sessions() as session:
         known = remote_id(session, namespace, code)
-    if known is not None:
+    if known is not None and known != IN_DOUBT:
         return int(known)
     lock = locked(runtime, f"create:{namespace}:{code}")
     try:
         with runtime.sessions() as session:
             known = remote_id(session, namespace, code)
-        if known is not None:
+        if known is not None and known != IN_DOUBT:
             return int(known)  # another worker created it while we waited
-        ident = find()
+        ident = find(known == IN_DOUBT)
         if ident is None:
+            with runtime.sessions.begin() as session:
+                put_remote_id(session, namespace, code, IN_DOUBT)
             ident = create()
         with runtime.sessions.begin() as session:
             put_remote_id(session, namespace, code, str(ident))
@@ -157,8 +170,8 @@ def ensure_product_group(runtime: Runtime, code: str, payload: ProductGroupPost)
     """R-PROD-4: the id of product group ``code``, created (with its accounts) when missing."""
     po = runtime.poweroffice
 
-    def find() -> int | None:
-        if index_fresh(runtime, NS_PRODUCT_GROUP):
+    def find(in_doubt: bool) -> int | None:
+        if not in_doubt and index_fresh(runtime, NS_PRODUCT_GROUP):
             return None  # the fresh bulk index did not have it: no lookup request needed
         found = po.find_product_group(code)
         return found.id if found is not None else None
@@ -173,7 +186,7 @@ def ensure_contact_group(runtime: Runtime, name: str, payload: ContactGroupPost)
     """R-SUP-9: the id of the contact group called ``name``, created when missing."""
     po = runtime.poweroffice
 
-    def find() -> int | None:
+    def find(in_doubt: bool) -> int | None:  # noqa: ARG001 - a scan either way
         found = po.find_contact_group(name)
         return found.id if found is not None else None
 
@@ -187,7 +200,7 @@ def ensure_payment_term(runtime: Runtime, days: int, payload: PaymentTermPost) -
     """R-CUST-9: the id of the payment term with ``days`` credit days, created when missing."""
     po = runtime.poweroffice
 
-    def find() -> int | None:
+    def find(in_doubt: bool) -> int | None:  # noqa: ARG001 - a scan either way
         found = po.find_payment_term(days)
         return found.id if found is not None else None
 

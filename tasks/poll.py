@@ -30,7 +30,10 @@ from itertools import islice
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.exc import OperationalError
 
+from clients import RetriableError
 from ledger import (
     SnapshotRecord,
     finish_poll_cycle,
@@ -42,8 +45,9 @@ from ledger import (
     store_snapshots,
     utcnow,
 )
-from tasks.base import PipelineTask
+from tasks.base import PipelineTask, retry_countdown
 from tasks.enqueue import POLL_TASK, enqueue_sync
+from tasks.errors import LockTimeoutError
 from tasks.links import KIND_NAMESPACES, refresh_indexes
 from tasks.runtime import Runtime
 from tasks.snapshot import snapshot_of
@@ -97,7 +101,8 @@ def poll_kind(
 ) -> PollReport:
     """Poll ``kind`` once (see the module docstring); a held lock makes it skip."""
     settings = runtime.settings
-    lock = runtime.locks(f"poll:{kind}", max(settings.poll_interval_seconds, 60.0))
+    # The lock outlives the poll's hard time limit, so a poll killed by it frees it too.
+    lock = runtime.locks(f"poll:{kind}", settings.poll_time_limit_seconds + 5)
     if not lock.acquire():
         log.info("poll of %s skipped: another poll of it is running", kind)
         return PollReport(kind, skipped=True)
@@ -213,4 +218,16 @@ def poll(self: PipelineTask, kind: str) -> dict[str, Any]:
     def enqueue(kind_: str, keys: list[str]) -> int:
         return enqueue_sync(app, kind_, keys)
 
-    return poll_kind(self.runtime, kind, enqueue).to_json()
+    settings = self.runtime.settings
+    try:
+        return poll_kind(self.runtime, kind, enqueue).to_json()
+    except (RetriableError, OperationalError, LockTimeoutError, SoftTimeLimitExceeded) as exc:
+        # Nothing is lost by a failed poll (the cursor stayed); run it again soon, bounded.
+        retries = int(self.request.retries or 0)
+        if retries >= settings.sync_max_retries:
+            raise
+        countdown = retry_countdown(
+            retries, base=settings.retry_backoff_seconds, ceiling=settings.retry_backoff_max_seconds
+        )
+        log.warning("poll of %s failed (%s); retry %d in %.1f s", kind, exc, retries + 1, countdown)
+        raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc

@@ -23,7 +23,7 @@ from typing import Any
 
 from celery import Celery
 
-from worker.beat import beat_schedule
+from worker.beat import POLL_TASK, beat_schedule
 from worker.settings import Settings, load_settings
 
 __all__ = [
@@ -76,6 +76,11 @@ def _check_ceilings(settings: Settings) -> None:
             f"visibility_timeout_seconds={settings.visibility_timeout_seconds:g} must be at "
             f"least {VISIBILITY_HEADROOM}x the longest countdown or time limit ({longest:g} s)"
         )
+    if settings.poll_time_limit_seconds > settings.visibility_timeout_seconds:
+        raise ValueError(
+            f"poll_time_limit_seconds={settings.poll_time_limit_seconds:g} must not exceed "
+            f"visibility_timeout_seconds={settings.visibility_timeout_seconds:g}"
+        )
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -113,6 +118,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_time_limit": time_limit,
         "task_soft_time_limit": time_limit * SOFT_TIME_LIMIT_FRACTION,
+        "task_annotations": {
+            POLL_TASK: {
+                "time_limit": settings.poll_time_limit_seconds,
+                "soft_time_limit": settings.poll_time_limit_seconds * SOFT_TIME_LIMIT_FRACTION,
+            }
+        },
         "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_seconds,
         "worker_enable_soft_shutdown_on_idle": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     """Redis redelivers an unacknowledged message after this; every countdown stays far below."""
     task_time_limit_seconds: float = Field(300.0, gt=0)
     """Hard limit per task (the soft limit is 80 % of it); far below the visibility timeout."""
+    poll_time_limit_seconds: float = Field(900.0, gt=0)
+    """Hard limit of one poll (a first poll of a large catalogue takes minutes); its lock lasts
+    as long, and it must not exceed the visibility timeout."""
     sync_max_retries: int = Field(6, ge=0)
     """Celery retries of one sync task (tier two), after the client's own in-process retries."""
     retry_backoff_seconds: float = Field(2.0, gt=0)

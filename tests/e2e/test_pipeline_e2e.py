@@ -68,6 +68,7 @@ def emulator_env(
         "RBSYNC_POWEROFFICE_REQUESTS_PER_SECOND": "1000",
         "RBSYNC_VISIBILITY_TIMEOUT_SECONDS": "16",
         "RBSYNC_TASK_TIME_LIMIT_SECONDS": "4",
+        "RBSYNC_POLL_TIME_LIMIT_SECONDS": "16",
         "RBSYNC_RETRY_BACKOFF_SECONDS": "0.2",
         "RBSYNC_RETRY_BACKOFF_MAX_SECONDS": "2",
         "RBSYNC_SYNC_MAX_RETRIES": "10",
@@ -152,6 +153,17 @@ class Deployment:
             return int(
                 s.scalar(sa.text("SELECT count(*) FROM poll_cycles WHERE status = 'done'")) or 0
             )
+
+    def diagnose(self) -> str:
+        """Ledger counts, unsettled rows and the end of the worker logs (for a failure)."""
+        with self.sessions() as s:
+            rows = s.execute(
+                sa.select(EntityLink.kind, EntityLink.key, EntityLink.status, EntityLink.last_error)
+                .where(EntityLink.status.not_in(FINAL))
+                .limit(10)
+            ).all()
+        tails = [log.read_text(errors="replace")[-3000:] for log in self.logs if log.exists()]
+        return f"counts {self.counts()}\nunsettled {rows}\n" + "\n".join(tails)
 
     def settled(self, expected_rows: int) -> bool:
         counts = self.counts()
@@ -334,3 +346,85 @@ def test_embedded_worker_syncs_updates_and_idles(
     poweroffice_emulator: PowerOfficeEmulatorHandle,
 ) -> None:
     _sync_change_and_idle(embedded, rackbeat_emulator, poweroffice_emulator)
+
+
+# --- faults: each ends with every entity settled and 0 duplicates in PowerOffice Go ----------
+
+FAULTS: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
+    # A create is handled (the record exists), then the connection drops: 20 % of writes.
+    "commit_then_drop_20pct": ([{"route": "POST /v2/*", "commit_then_drop_rate": 0.2}], {}),
+    # A quarter of all requests answer 503, and 25 requests in a row answer 429.
+    "5xx_and_429_bursts": (
+        [{"route": "* /v2/*", "error_rate": 0.25, "status": 503}, {"route": "*", "burst_429": 25}],
+        {},
+    ),
+    # Reads lag writes by a second, while creates are dropped after commit: the lookup after
+    # an ambiguous create must wait the lag out or it would create a second record.
+    "replica_lag": (
+        [{"route": "POST /v2/*", "commit_then_drop_rate": 0.3}],
+        {"replica_lag_seconds": 1.0},
+    ),
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_faults_end_settled_without_duplicates(
+    fault: str,
+    production: Deployment,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    rules, knobs = FAULTS[fault]
+    if knobs:
+        poweroffice_emulator.configure(**knobs)
+    poweroffice_emulator.set_faults(rules)
+    with production.worker("faulty"):
+        production.poll()
+        try:
+            wait_for(f"the dataset to settle under {fault}", lambda: production.settled(70))
+        except pytest.fail.Exception:
+            print(production.diagnose())
+            raise
+    assert production.counts() == SEEDED
+    assert creates(poweroffice_emulator) == SEEDED_CREATES
+    assert_no_duplicates(poweroffice_emulator)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_worker_sigkilled_mid_create_and_restarted(
+    production: Deployment,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    # Slow creates, so that the kill lands while product POSTs are in flight.
+    poweroffice_emulator.set_faults([{"route": "POST /v2/Products", "latency_ms": 1500}])
+
+    def creates_in_flight() -> bool:
+        with production.sessions() as s:
+            held = s.scalar(
+                sa.select(sa.func.count())
+                .select_from(EntityLink)
+                .where(EntityLink.status == "in_flight", EntityLink.intent.is_not(None))
+            )
+        return bool(held)
+
+    with production.worker("doomed") as doomed:
+        production.poll("product")
+        wait_for("a product create in flight", creates_in_flight, 60)
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait(timeout=10)
+    poweroffice_emulator.clear_faults()
+    with production.worker("restarted"):
+        # The killed worker's messages come back after the visibility timeout (16 s here).
+        wait_for("the products to settle after the kill", lambda: production.settled(50))
+    assert production.counts() == {"product": {"synced": 50}}
+    assert creates(poweroffice_emulator)["Products"] == 50
+    assert_no_duplicates(poweroffice_emulator)
+    with production.sessions() as s:
+        retried = s.scalar(
+            sa.select(sa.func.count()).select_from(EntityLink).where(EntityLink.attempts > 1)
+        )
+    assert retried >= 1  # at least one create was cut off by the kill and run again
