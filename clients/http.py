@@ -16,6 +16,7 @@ import email.utils
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Iterable
 from importlib import metadata
 
@@ -80,23 +81,32 @@ def user_agent() -> str:
 
 
 class Scrubber:
-    """Removes known secrets from any text that may end up in an exception or a log line."""
+    """Removes known secrets from any text that may end up in an exception or a log line.
+
+    ``secrets`` (the configured keys) are kept for good; secrets added later (access tokens,
+    renewed every few minutes) only the latest :data:`RECENT_SECRETS`, so a long-running
+    worker does not collect them without bound.
+    """
 
     MASK = "***"
+    RECENT_SECRETS = 8
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: set[str] = set()
-        for secret in secrets:
-            self.add(secret)
+        self._fixed = {secret for secret in secrets if self._long_enough(secret)}
+        self._recent: deque[str] = deque(maxlen=self.RECENT_SECRETS)
+
+    @staticmethod
+    def _long_enough(secret: str) -> bool:
+        # Very short values would mask ordinary words; real keys and tokens are long.
+        return len(secret) >= 6
 
     def add(self, secret: str) -> None:
         """Remember one more secret (e.g. a freshly fetched access token)."""
-        # Very short values would mask ordinary words; real keys and tokens are long.
-        if len(secret) >= 6:
-            self._secrets.add(secret)
+        if self._long_enough(secret) and secret not in self._recent:
+            self._recent.append(secret)
 
     def __call__(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in sorted({*self._fixed, *self._recent}, key=len, reverse=True):
             text = text.replace(secret, self.MASK)
         return text
 
@@ -180,9 +190,13 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         try:
             return max(0.0, float(header))
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(header) if header else None
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - time.time())
+            pass
+        try:
+            parsed = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            parsed = None  # not a date either: fall back to the body, then to our backoff
+        if parsed is not None:
+            return max(0.0, parsed.timestamp() - time.time())
     match = _TRY_AGAIN.search(_body_text(response))
     return float(match.group(1)) if match else None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-__all__ = ["PageNumberPaginator", "PaginationLoopError", "RackbeatPaginator"]
+__all__ = ["PageNumberPaginator", "PaginationLoopError", "RackbeatPaginator", "has_last_page"]
 
 
 class PaginationLoopError(RuntimeError):
@@ -29,23 +29,34 @@ def _int(value: Any, default: int) -> int:
 
 
 class RackbeatPaginator:
-    """Walks ``page = 1..pages`` of a Rackbeat list envelope."""
+    """Walks ``page = 1..pages`` of a Rackbeat list envelope (``limit`` records a page)."""
 
-    def __init__(self, *, start: int = 1) -> None:
+    def __init__(self, *, limit: int, start: int = 1) -> None:
+        self.limit = limit
         self.page = start
         self._seen: set[int] = set()
 
     def advance(self, envelope: Mapping[str, Any], item_count: int) -> bool:
-        """Take the page just read; return True and move ``page`` on when there is another."""
+        """Take the page just read; return True and move ``page`` on when there is another.
+
+        Without ``pages`` in the envelope, a full page means there may be another.
+        """
         page = _int(envelope.get("page"), self.page)
-        pages = _int(envelope.get("pages"), page)
         if page in self._seen:
             raise PaginationLoopError(f"page {page} came back twice (asked for page {self.page})")
         self._seen.add(page)
-        if item_count == 0 or page >= pages:
+        if item_count == 0 or has_last_page(envelope, page, item_count, self.limit):
             return False
         self.page = page + 1
         return True
+
+
+def has_last_page(envelope: Mapping[str, Any], page: int, item_count: int, limit: int) -> bool:
+    """Whether the Rackbeat page just read was the last one."""
+    pages = envelope.get("pages")
+    if pages is None:
+        return item_count < limit
+    return page >= _int(pages, page)
 
 
 class PageNumberPaginator:

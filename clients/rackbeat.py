@@ -56,7 +56,7 @@ from clients.models import (
     RackbeatUnitCreate,
     invoice_email_of,
 )
-from clients.paging import PaginationLoopError, RackbeatPaginator
+from clients.paging import PaginationLoopError, RackbeatPaginator, has_last_page
 from clients.retry import RetryPolicy
 
 __all__ = [
@@ -272,7 +272,7 @@ class RackbeatClient:
         self, resource: _Resource, params: Mapping[str, str | int] | None = None
     ) -> Iterator[list[Any]]:
         """The raw items of a list, one page at a time."""
-        paginator = RackbeatPaginator()
+        paginator = RackbeatPaginator(limit=self._page_size)
         while True:
             query = {**dict(resource.filters), **(params or {})}
             query.update(page=paginator.page, limit=self._page_size)
@@ -507,8 +507,9 @@ class RackbeatClient:
                 seen[key] = updated or _UNDATED
                 if updated is not None and updated > cursor:
                     cursor, advanced = updated, True
-            pages = int(envelope.get("pages") or 0)
-            if len(items) < self._page_size or page >= pages:
+            if len(items) < self._page_size or has_last_page(
+                envelope, page, len(items), self._page_size
+            ):
                 return
             # Restart just before the newest timestamp (keyset); only a page that moved
             # nothing forward (all one timestamp) steps on by offset.

@@ -90,6 +90,18 @@ def test_error_carries_status_method_path_request_id_and_a_scrubbed_excerpt() ->
     )
 
 
+def test_the_scrubber_keeps_only_recent_tokens_but_every_configured_key() -> None:
+    scrub = Scrubber(["configured-key-1"])
+    tokens = [f"access-token-{n:03d}" for n in range(20)]
+    for token in tokens:
+        scrub.add(token)
+    text = " ".join(["configured-key-1", *tokens])
+    masked = scrub(text).split()
+    assert masked[0] == "***"
+    assert masked[-Scrubber.RECENT_SECRETS :] == ["***"] * Scrubber.RECENT_SECRETS
+    assert masked[1] == "access-token-000"
+
+
 def test_body_excerpt_is_bounded() -> None:
     error = error_from_response(_response(422, body="x" * 5000), Scrubber())
     assert len(error.body_excerpt) == 300
@@ -111,6 +123,12 @@ def test_retry_after_from_the_poweroffice_gateway_body() -> None:
 def test_retry_after_as_http_date_in_the_past_is_zero() -> None:
     response = _response(503, **{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
     assert retry_after_seconds(response) == 0.0
+
+
+def test_a_garbled_retry_after_falls_back_to_the_body_then_to_none() -> None:
+    assert retry_after_seconds(_response(429, **{"Retry-After": "soon"})) is None
+    body = "Rate limit is exceeded. Try again in 2 seconds."
+    assert retry_after_seconds(_response(429, body=body, **{"Retry-After": "soon"})) == 2.0
 
 
 def test_no_retry_hint_is_none() -> None:

@@ -8,7 +8,7 @@ from clients.paging import PageNumberPaginator, PaginationLoopError, RackbeatPag
 
 
 def test_rackbeat_walks_to_the_last_page() -> None:
-    paginator = RackbeatPaginator()
+    paginator = RackbeatPaginator(limit=200)
     assert paginator.advance({"page": 1, "pages": 3}, 200) is True
     assert paginator.page == 2
     assert paginator.advance({"page": 2, "pages": 3}, 200) is True
@@ -17,15 +17,18 @@ def test_rackbeat_walks_to_the_last_page() -> None:
 
 
 def test_rackbeat_stops_at_an_empty_page() -> None:
-    assert RackbeatPaginator().advance({"page": 1, "pages": 9}, 0) is False
+    assert RackbeatPaginator(limit=200).advance({"page": 1, "pages": 9}, 0) is False
 
 
-def test_rackbeat_single_page_without_metadata() -> None:
-    assert RackbeatPaginator().advance({}, 5) is False
+def test_rackbeat_without_page_metadata_a_full_page_means_read_on() -> None:
+    paginator = RackbeatPaginator(limit=5)
+    assert paginator.advance({}, 5) is True
+    assert paginator.page == 2
+    assert paginator.advance({"page": 2}, 4) is False
 
 
 def test_rackbeat_refuses_a_page_it_has_seen() -> None:
-    paginator = RackbeatPaginator()
+    paginator = RackbeatPaginator(limit=200)
     paginator.advance({"page": 1, "pages": 5}, 20)
     with pytest.raises(PaginationLoopError, match="page 1 came back twice"):
         paginator.advance({"page": 1, "pages": 5}, 20)
