@@ -54,7 +54,6 @@ from clients.models import (
     RackbeatSupplierGroupCreate,
     RackbeatUnit,
     RackbeatUnitCreate,
-    invoice_email_of,
 )
 from clients.paging import PaginationLoopError, RackbeatPaginator, has_last_page
 from clients.retry import RetryPolicy
@@ -417,15 +416,7 @@ class RackbeatClient:
         if customer.invoice_email is not None or customer.contacts:
             return customer
         contacts = list(self.iter_customer_contacts(customer.number))
-        if not contacts:
-            return customer
-        completed = customer.model_copy(update={"contacts": contacts})
-        log.debug(
-            "customer %s: invoice e-mail from contacts: %s",
-            customer.number,
-            invoice_email_of(completed) is not None,
-        )
-        return completed
+        return customer.model_copy(update={"contacts": contacts}) if contacts else customer
 
     # --- change detection -----------------------------------------------------------------
 
@@ -463,7 +454,8 @@ class RackbeatClient:
         Ascending ``updated_at`` order. A record may be yielded by a later poll again (the
         caller's overlap and content fingerprint make that free); within one call, never twice.
         """
-        since = _aware(since) or since
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=NAIVE_TIMEZONE)
         records = (
             self._changed_by_filter(kind, since)
             if self.filter_honoured(kind)
