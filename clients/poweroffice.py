@@ -39,6 +39,7 @@ from clients.models import (
     Customer,
     CustomerPost,
     GeneralLedgerAccount,
+    OutboundModel,
     PatchOperation,
     PaymentTerm,
     PaymentTermPost,
@@ -292,9 +293,8 @@ class PowerOfficeClient:
         response = self._call("GET", path)
         return self._parse(model, self._json(response), method="GET", path=path)
 
-    def _create(self, path: str, model: type[M], payload: BaseModel) -> M:
-        body = payload.model_dump(mode="json", by_alias=True, exclude_none=True)
-        response = self._call("POST", path, json=body)
+    def _create(self, path: str, model: type[M], payload: OutboundModel) -> M:
+        response = self._call("POST", path, json=payload.to_wire())
         return self._parse(model, self._json(response), method="POST", path=path)
 
     def _first(

@@ -36,6 +36,7 @@ from clients.errors import MalformedResponseError, NotFoundError
 from clients.http import Scrubber, send
 from clients.models import (
     InboundModel,
+    OutboundModel,
     RackbeatCustomer,
     RackbeatCustomerContact,
     RackbeatCustomerCreate,
@@ -267,6 +268,15 @@ class RackbeatClient:
                 path=path,
             ) from exc
 
+    def _items(self, resource: _Resource, envelope: Any) -> list[Any]:
+        """The records of one list page (the envelope's plural key)."""
+        items = envelope.get(resource.list_key) if isinstance(envelope, Mapping) else None
+        if not isinstance(items, list):
+            raise MalformedResponseError(
+                f"the list has no {resource.list_key!r} array", method="GET", path=resource.path
+            )
+        return items
+
     def _pages(
         self, resource: _Resource, params: Mapping[str, str | int] | None = None
     ) -> Iterator[list[Any]]:
@@ -276,13 +286,7 @@ class RackbeatClient:
             query = {**dict(resource.filters), **(params or {})}
             query.update(page=paginator.page, limit=self._page_size)
             envelope = self._call("GET", resource.path, params=query)
-            items = envelope.get(resource.list_key) if isinstance(envelope, Mapping) else None
-            if not isinstance(items, list):
-                raise MalformedResponseError(
-                    f"the list has no {resource.list_key!r} array",
-                    method="GET",
-                    path=resource.path,
-                )
+            items = self._items(resource, envelope)
             yield items
             try:
                 more = paginator.advance(envelope, len(items))
@@ -312,9 +316,8 @@ class RackbeatClient:
             )
         return self._parse(resource.model, data, method="GET", path=path)
 
-    def _create(self, resource: _Resource, payload: BaseModel) -> Any:
-        body = payload.model_dump(mode="json", by_alias=True, exclude_none=True)
-        envelope = self._call("POST", resource.path, json=body)
+    def _create(self, resource: _Resource, payload: OutboundModel) -> Any:
+        envelope = self._call("POST", resource.path, json=payload.to_wire())
         data = envelope.get(resource.item_key) if isinstance(envelope, Mapping) else None
         if not isinstance(data, Mapping):
             raise MalformedResponseError(
@@ -440,9 +443,7 @@ class RackbeatClient:
             "page": 1,
         }
         envelope = self._call("GET", resource.path, params=query)
-        items = envelope.get(resource.list_key) if isinstance(envelope, Mapping) else None
-        total = envelope.get("total") if isinstance(envelope, Mapping) else None
-        honoured = not items and not total
+        honoured = not self._items(resource, envelope) and not envelope.get("total")
         if not honoured:
             log.info("Rackbeat %s ignores updated_at_from: scanning instead", resource.path)
         self._filter_probes[resource.path] = (honoured, now)
@@ -479,13 +480,7 @@ class RackbeatClient:
                 "page": page,
             }
             envelope = self._call("GET", resource.path, params=query)
-            items = envelope.get(resource.list_key) if isinstance(envelope, Mapping) else None
-            if not isinstance(items, list):
-                raise MalformedResponseError(
-                    f"the list has no {resource.list_key!r} array",
-                    method="GET",
-                    path=resource.path,
-                )
+            items = self._items(resource, envelope)
             advanced = False
             for item in items:
                 record = self._parse(resource.model, item, method="GET", path=resource.path)
