@@ -2,7 +2,7 @@
 
 Decorate a command with :func:`cli_command`. Errors an operator can act on -- bad settings, a
 missing credential, an unreachable API, database or broker, refused credentials, a ledger not
-migrated -- end as **one line** on stderr (``rbsync <command>: <what> ...``) and exit code
+migrated -- end as **one line** on stderr (``rbsync: <what> ...``) and exit code
 :data:`EXIT_ERROR` (2), never a traceback. Commands raise :class:`CliError` for their own
 such errors. Exit code :data:`EXIT_FAILED` (1) means "ran, but some work failed".
 
@@ -181,21 +181,17 @@ def cli_command(func: Callable[P, R]) -> Callable[P, R]:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
-            typer.echo(f"rbsync {_name(func)}: interrupted", err=True)
+            typer.echo("rbsync: interrupted", err=True)
             raise typer.Exit(130) from None
         except Exception as exc:
             message = describe_error(exc)
             if message is None:
                 raise
-            log.debug("rbsync %s failed", _name(func), exc_info=True)
-            typer.echo(f"rbsync {_name(func)}: {_one_line(message)}", err=True)
+            log.debug("%s failed", getattr(func, "__name__", "command"), exc_info=True)
+            typer.echo(f"rbsync: {_one_line(message)}", err=True)
             raise typer.Exit(EXIT_ERROR) from None
 
     return run
-
-
-def _name(func: Callable[..., Any]) -> str:
-    return getattr(func, "__name__", "command").replace("_", "-")
 
 
 def _one_line(text: str) -> str:

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from worker.settings import load_settings
+from worker.commands._common import cli_command, load_cli_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
     app.command("config")(show_config)
 
 
+@cli_command
 def show_config() -> None:
     """Print the effective settings (environment + .env) as JSON, secrets masked."""
-    settings = load_settings()
+    settings = load_cli_settings()
     typer.echo(json.dumps(settings.safe_dump(), indent=2, default=str))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from worker.settings import load_settings, mask_url_password
+from worker.commands._common import cli_command, describe_error, load_cli_settings
+from worker.settings import mask_url_password
 
 __all__ = ["db", "register"]
 
@@ -17,19 +18,21 @@ def register(app: typer.Typer) -> None:
 
 
 @db.command("upgrade")
+@cli_command
 def upgrade() -> None:
     """Create or migrate the ledger (RBSYNC_DATABASE_URL, else the embedded SQLite file)."""
     from ledger import current_revision, head_revision
     from ledger import upgrade as run_upgrade
 
-    settings = load_settings()
+    settings = load_cli_settings()
     url = settings.ledger_url
     try:
         run_upgrade(url)
         revision = current_revision(url)
     except Exception as exc:
+        detail = describe_error(exc) or type(exc).__name__
         typer.echo(
-            f"error: cannot migrate {mask_url_password(url)}: {type(exc).__name__}", err=True
+            f"rbsync db upgrade: cannot migrate {mask_url_password(url)}: {detail}", err=True
         )
         raise typer.Exit(2) from exc
     typer.echo(f"ledger {mask_url_password(url)} at revision {revision} (head {head_revision()})")

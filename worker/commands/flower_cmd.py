@@ -6,8 +6,9 @@ import logging
 
 import typer
 
+from worker.commands._common import cli_command, load_cli_settings, log_level
 from worker.flower.config import DEFAULT_ADDRESS, FlowerConfigError, flower_config
-from worker.settings import load_settings
+from worker.logs import configure_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -15,6 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command("flower")(flower)
 
 
+@cli_command
 def flower(
     address: str = typer.Option(
         DEFAULT_ADDRESS, help="Address to listen on (0.0.0.0 in a container)."
@@ -32,7 +34,7 @@ def flower(
     Needs RBSYNC_FLOWER_BASIC_AUTH (user:password) unless --insecure-no-auth is given; keeps its
     state in RBSYNC_FLOWER_DB (default RBSYNC_DATA_DIR/flower-state) across restarts.
     """
-    settings = load_settings()
+    settings = load_cli_settings()
     try:
         config = flower_config(
             settings, address=address, port=port, insecure=insecure_no_auth, url_prefix=url_prefix
@@ -40,9 +42,7 @@ def flower(
     except FlowerConfigError as exc:
         typer.echo(f"rbsync flower: {exc}", err=True)
         raise typer.Exit(2) from exc
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings, level=min(log_level(), logging.INFO))
 
     from worker.app import create_app
     from worker.flower.server import run_flower

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from worker.commands._common import cli_command
+
 if TYPE_CHECKING:
     from sandbox.faults import FaultRule
 
@@ -39,6 +41,7 @@ def _rules(raw: list[str] | None, flag: str) -> list[FaultRule]:
     return rules
 
 
+@cli_command
 def sandbox(
     *,
     rackbeat_port: Annotated[

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
 
-from worker.settings import load_settings
+from worker.commands._common import cli_command, load_cli_settings
 
 __all__ = ["register", "sync"]
 
@@ -17,6 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command("sync")(sync)
 
 
+@cli_command
 def sync(
     once: Annotated[
         bool, typer.Option("--once", help="Poll every kind once and process all it produced.")
@@ -45,8 +45,7 @@ def sync(
         raise typer.Exit(2)
     from worker.inprocess import run_once
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = load_settings()
+    settings = load_cli_settings()
     try:
         report = run_once(settings, kinds=kind or None, timeout=timeout, concurrency=concurrency)
     except ValueError as exc:
