@@ -478,6 +478,14 @@ class _Run:
         if not _copied(product):
             return _Outcome(SKIPPED, reason="archived in PowerOffice Go")
         group = self._group_of(product)
+        rackbeat = self.runtime.rackbeat
+        code = (product.code or "").strip()
+        if code in existing:
+            # Linked as it is: its Rackbeat group and unit are left alone.
+            if self.dry_run:
+                return _Outcome(LINKED, number=code)
+            record = rackbeat.get("product", code)
+            return self._link_product(product, group, record, _adopted(row), None)
         if group is None:
             return _Outcome(
                 FAILED,
@@ -502,12 +510,6 @@ class _Run:
             unit_number=unit_number,
         )
         number = payload.number
-        rackbeat = self.runtime.rackbeat
-        if number in existing:
-            if self.dry_run:
-                return _Outcome(LINKED, number=number, reason=warning)
-            record = rackbeat.get("product", number)
-            return self._link_product(product, group, record, _adopted(row), warning)
         if self.dry_run:
             return _Outcome(CREATED, number=number, reason=warning)
         created = self._create(
@@ -525,17 +527,20 @@ class _Run:
     def _link_product(
         self,
         product: Product,
-        group: ProductGroup,
+        group: ProductGroup | None,
         record: RackbeatProduct,
         outcome: str,
         warning: str | None,
     ) -> _Outcome:
         snapshot = snapshot_of(record)
-        mapped = _mapped(lambda: map_product(parse_product(snapshot.snapshot), group_id=group.id))
+        mapped = (
+            _mapped(lambda: map_product(parse_product(snapshot.snapshot), group_id=group.id))
+            if group is not None
+            else None
+        )
+        # The group's own link (str(group.number) -> its PowerOffice Go id) was written when
+        # the group was copied (``_group_linked``).
         links = [(NS_PRODUCT, record.number, str(product.id))]
-        if record.group is not None:
-            # The ongoing sync finds a product's group by str(group.number).
-            links.append((NS_PRODUCT_GROUP, str(record.group.number), str(group.id)))
         return self._link(
             "product",
             str(product.id),
@@ -587,7 +592,6 @@ class _Run:
         skip = _contact_skip(customer, "customer")
         if skip is not None or number is None:
             return skip or _Outcome(SKIPPED)
-        payload = customer_create_for(customer)
         rackbeat = self.runtime.rackbeat
         number_from_rackbeat = self.runtime.settings.customer_number_from_rackbeat
 
@@ -600,6 +604,7 @@ class _Run:
                 return _Outcome(LINKED, number=str(number))
             record = rackbeat.get("customer", number)
             return self._link_contact("customer", customer.id, record, mapping, _adopted(row))
+        payload = customer_create_for(customer)
         if self.dry_run:
             return _Outcome(CREATED, number=str(number))
         created = self._create(

@@ -286,6 +286,37 @@ def test_records_rackbeat_already_has_are_linked_not_duplicated(
     assert {int(k) for k in linked} >= rackbeat_customers
 
 
+def test_a_product_rackbeat_already_has_is_linked_and_left_as_it_is(
+    runtime: Runtime,
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    poweroffice_emulator.reset(seed=SEED, scale=SCALE)
+    twin = PoData(runtime).products[2]
+    with rackbeat_emulator.client() as http:
+        answer = http.post(
+            "products",
+            json={"number": twin.code, "name": "Rackbeat's own", "group": 1010, "sales_price": 1},
+        )
+        assert answer.status_code == 201
+    rackbeat_emulator.reset_counters()
+
+    report = run_initial_sync(runtime, kinds=["products"])
+
+    assert report.summary["products"].created == 99
+    assert report.summary["products"].linked == 1
+    assert rackbeat_emulator.counters()["writes"]["products"]["created"] == 99
+    with rackbeat_emulator.client() as http:
+        product = http.get(f"products/{twin.code}").json()["product"]
+    assert (product["name"], product["group"]["number"]) == ("Rackbeat's own", 1010)
+    with runtime.sessions() as session:
+        link = session.scalar(sa.select(EntityLink).where(EntityLink.key == twin.code))
+        group_link = session.get(RemoteLink, (NS_PRODUCT_GROUP, "1010"))
+    assert link is not None
+    assert (link.remote_id, link.status) == (str(twin.id), "synced")
+    assert group_link is None
+
+
 def test_a_rackbeat_record_linked_to_another_poweroffice_record_is_left_alone(
     runtime: Runtime, seeded: PoData, rackbeat_emulator: RackbeatEmulatorHandle
 ) -> None:
