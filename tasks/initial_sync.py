@@ -413,6 +413,7 @@ class _Run:
 
     def _step_products(self) -> None:
         products = self._guard(self._products)
+        self._guard(self._poweroffice_groups)
         rackbeat = self.runtime.rackbeat
         existing = self._guard(lambda: {p.number for p in rackbeat.iter_products(fields="number")})
         rows = self._rows("product")
@@ -981,15 +982,19 @@ class _Run:
             self._po_products = list(self.runtime.poweroffice.iter_products())
         return self._po_products
 
-    def _group_of(self, product: Product) -> ProductGroup | None:
+    def _poweroffice_groups(self) -> dict[int, ProductGroup]:
         if self._po_groups is None:
             self._po_groups = {g.id: g for g in self.runtime.poweroffice.iter_product_groups()}
+        return self._po_groups
+
+    def _group_of(self, product: Product) -> ProductGroup | None:
+        groups = self._poweroffice_groups()
         if product.product_group_id is not None:
-            found = self._po_groups.get(product.product_group_id)
+            found = groups.get(product.product_group_id)
             if found is not None:
                 return found
         if product.product_group_code:
-            for group in self._po_groups.values():
+            for group in groups.values():
                 if group.code == product.product_group_code:
                     return group
         return None

@@ -98,3 +98,26 @@ def test_the_task_does_not_start_while_another_initial_sync_runs(
         "error": "another initial sync is running; try again when it ends",
     }
     assert poweroffice_emulator.counters()["requests"] == {}
+
+
+def test_a_slice_stopped_by_an_unreachable_api_is_retried_within_its_budget(
+    settings: Settings,
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    poweroffice_emulator.reset(seed=1, scale=1)
+    rackbeat_emulator.set_faults([{"route": "GET /api/units", "burst_429": 1000}])
+    budgeted = settings.model_copy(update={"sync_max_retries": 2})
+    app = create_app(budgeted)
+    runtime = build_runtime(budgeted)
+    set_runtime(app, runtime)
+    try:
+        result = app.tasks[INITIAL_SYNC_TASK].apply(kwargs={"kinds": ["units"]})
+    finally:
+        set_runtime(app, None)
+
+    assert result.state == "FAILURE"
+    # Three runs (the first and two retries), each trying the list as often as the client's
+    # retry policy allows (5 tries): then the task fails, visible in Flower.
+    assert rackbeat_emulator.counters()["requests"]["GET /api/units"] == 3 * 5
+    assert rackbeat_emulator.counters()["writes"] == {}
