@@ -94,6 +94,7 @@ def initial_sync(
         typer.Option(
             "--kinds",
             "-k",
+            metavar="KINDS",
             help="units, products, suppliers, customers (repeatable or comma-separated; "
             "default: all, in that order).",
         ),
@@ -107,9 +108,11 @@ def initial_sync(
 ) -> None:
     """Copy PowerOffice Go's units, products, suppliers and customers into Rackbeat (optional).
 
-    Records that Rackbeat already has (same number) are linked, not duplicated; every link is
-    recorded so that the ongoing sync updates them afterwards. Stopped half-way, a second run
-    continues and creates nothing twice.
+    Records Rackbeat already has (same number) are linked, not duplicated.
+
+    Every link is recorded, so the ongoing sync updates these records afterwards.
+
+    Stopped half-way, a second run continues where it stopped and creates nothing twice.
     """
     from tasks.initial_sync import (
         InitialSyncBusyError,
