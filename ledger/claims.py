@@ -36,6 +36,9 @@ FINAL_STATUSES = frozenset(
 )
 """Statuses a holder may leave a row in when it lets go."""
 
+LINKS: sa.Table = EntityLink.__table__  # type: ignore[assignment]
+ATTEMPTS: sa.Table = Attempt.__table__  # type: ignore[assignment]
+
 _REOPEN_ON_NEW_CONTENT = frozenset({Status.SYNCED, Status.SKIPPED, Status.FAILED, Status.DEAD})
 
 
@@ -56,31 +59,36 @@ def claim(
     stale_after: timedelta,
     now: datetime | None = None,
 ) -> EntityLink | None:
-    """Take (kind, key) for ``token`` (a task id); the claimed row, or None when held."""
+    """Take (kind, key) for ``token`` (a task id); the claimed row, or None when held.
+
+    The row comes back as a detached ``EntityLink`` built from the UPDATE's RETURNING (a plain
+    Core statement: this runs once per entity and per attempt, so it stays cheap).
+    """
     now = now or utcnow()
+    table = LINKS
     stmt = (
-        sa.update(EntityLink)
+        sa.update(table)
         .where(
-            EntityLink.kind == kind,
-            EntityLink.key == key,
+            table.c.kind == kind,
+            table.c.key == key,
             sa.or_(
-                EntityLink.status != Status.IN_FLIGHT,
-                EntityLink.claim_token == token,
-                EntityLink.claimed_at < now - stale_after,
+                table.c.status != Status.IN_FLIGHT,
+                table.c.claim_token == token,
+                table.c.claimed_at < now - stale_after,
             ),
         )
         .values(
             status=Status.IN_FLIGHT,
             claim_token=token,
             claimed_at=now,
-            claimed_version=EntityLink.snapshot_version,
-            attempts=EntityLink.attempts + 1,
+            claimed_version=table.c.snapshot_version,
+            attempts=table.c.attempts + 1,
             updated_at=now,
         )
-        .returning(EntityLink)
-        .execution_options(synchronize_session=False)
+        .returning(*table.c)
     )
-    return session.scalars(stmt).one_or_none()
+    row = session.execute(stmt).one_or_none()
+    return None if row is None else EntityLink(**row._asdict())
 
 
 def claim_current_version(session: Session, link_id: int, token: str) -> None:
@@ -184,10 +192,13 @@ def start_attempt(
     session: Session, link_id: int, task_id: str | None, *, now: datetime | None = None
 ) -> int:
     """Open an attempt row; return its id."""
-    attempt = Attempt(link_id=link_id, task_id=task_id, started_at=now or utcnow())
-    session.add(attempt)
-    session.flush()
-    return attempt.id
+    table = ATTEMPTS
+    attempt_id = session.execute(
+        sa.insert(table)
+        .values(link_id=link_id, task_id=task_id, started_at=now or utcnow())
+        .returning(table.c.id)
+    ).scalar_one()
+    return int(attempt_id)
 
 
 def end_attempt(

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
 from clients import PermanentError
 from clients.models.poweroffice import (
     CustomerPost,
@@ -89,7 +91,7 @@ class KindHandler(Protocol):
         """The code / ExternalImportReference a create of ``key`` carries."""
         ...
 
-    def known(self, runtime: Runtime, key: str, reference: str) -> str | None:
+    def known(self, session: Session, key: str, reference: str) -> str | None:
         """The PowerOffice Go id the ledger's bulk indexes hold for this record, if any."""
         ...
 
@@ -140,9 +142,8 @@ class ItemHandler:
     def reference(self, key: str) -> str:
         return key
 
-    def known(self, runtime: Runtime, key: str, reference: str) -> str | None:  # noqa: ARG002
-        with runtime.sessions() as session:
-            return remote_ids(session, NS_PRODUCT, [reference]).get(reference)
+    def known(self, session: Session, key: str, reference: str) -> str | None:  # noqa: ARG002
+        return remote_ids(session, NS_PRODUCT, [reference]).get(reference)
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
         found = runtime.poweroffice.find_product(reference)
@@ -183,9 +184,8 @@ class CustomerHandler:
     def reference(self, key: str) -> str:
         return customer_reference(int(key))
 
-    def known(self, runtime: Runtime, key: str, reference: str) -> str | None:  # noqa: ARG002
-        with runtime.sessions() as session:
-            return remote_ids(session, NS_CUSTOMER, [reference]).get(reference)
+    def known(self, session: Session, key: str, reference: str) -> str | None:  # noqa: ARG002
+        return remote_ids(session, NS_CUSTOMER, [reference]).get(reference)
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
         found = runtime.poweroffice.find_customer(reference)
@@ -239,12 +239,11 @@ class SupplierHandler:
     def reference(self, key: str) -> str:
         return supplier_reference(int(key))
 
-    def known(self, runtime: Runtime, key: str, reference: str) -> str | None:
-        with runtime.sessions() as session:
-            by_reference = remote_ids(session, NS_SUPPLIER, [reference]).get(reference)
-            if by_reference is not None:
-                return by_reference
-            return remote_ids(session, NS_SUPPLIER_NUMBER, [key]).get(key)
+    def known(self, session: Session, key: str, reference: str) -> str | None:
+        by_reference = remote_ids(session, NS_SUPPLIER, [reference]).get(reference)
+        if by_reference is not None:
+            return by_reference
+        return remote_ids(session, NS_SUPPLIER_NUMBER, [key]).get(key)
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:
         po = runtime.poweroffice
@@ -290,9 +289,8 @@ class InvoiceHandler:
     def reference(self, key: str) -> str:
         return invoice_reference(int(key))
 
-    def known(self, runtime: Runtime, key: str, reference: str) -> str | None:  # noqa: ARG002
-        with runtime.sessions() as session:
-            return remote_ids(session, NS_INVOICE, [reference]).get(reference)
+    def known(self, session: Session, key: str, reference: str) -> str | None:  # noqa: ARG002
+        return remote_ids(session, NS_INVOICE, [reference]).get(reference)
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:
         found = runtime.poweroffice.find_sales_order(

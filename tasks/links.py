@@ -144,9 +144,13 @@ def _ensure(
     leaves it there, so the next caller looks the record up instead of trusting an index that
     was loaded before the create may have landed.
     """
+    memo = runtime.dependency_ids.get((namespace, code))
+    if memo is not None:
+        return memo
     with runtime.sessions() as session:
         known = remote_id(session, namespace, code)
     if known is not None and known != IN_DOUBT:
+        runtime.dependency_ids[(namespace, code)] = int(known)
         return int(known)
     lock = locked(runtime, f"create:{namespace}:{code}")
     try:
@@ -161,6 +165,7 @@ def _ensure(
             ident = create()
         with runtime.sessions.begin() as session:
             put_remote_id(session, namespace, code, str(ident))
+        runtime.dependency_ids[(namespace, code)] = ident
         return ident
     finally:
         lock.release()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -37,7 +38,7 @@ from ledger import (
     ensure_link,
     finish,
     get_link,
-    put_remote_id,
+    index_is_fresh,
     record_intent,
     remote_ids,
     start_attempt,
@@ -57,7 +58,7 @@ from mapping import (
 )
 from tasks.errors import DependencyFailedError, DependencyPendingError, LockTimeoutError
 from tasks.kinds import HANDLERS, KindHandler
-from tasks.links import NS_PRODUCT, index_fresh
+from tasks.links import NS_PRODUCT
 from tasks.runtime import Runtime
 from tasks.snapshot import fetch_snapshot
 
@@ -137,22 +138,25 @@ def sync_entity(
     if kind not in HANDLERS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(HANDLERS)}")
     handler = HANDLERS[kind]
+    reference = handler.reference(key)
+    max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
+    # One transaction: the claim, its attempt row, and what the ledger knows of the remote id.
     with runtime.sessions.begin() as session:
         link = claim(session, kind, key, token, stale_after=runtime.stale_claim_after)
         if link is None:
             existing = get_link(session, kind, key)
             if existing is not None:
                 return SyncResult(kind, key, Outcome.BUSY, existing.status)
-    if link is None:
-        # A manual enqueue of a key the ledger has never seen: make its row, then claim it.
-        with runtime.sessions.begin() as session:
+            # A manual enqueue of a key the ledger has never seen: make its row, claim it.
             ensure_link(session, kind, key)
             link = claim(session, kind, key, token, stale_after=runtime.stale_claim_after)
-        if link is None:
-            return SyncResult(kind, key, Outcome.BUSY, Status.IN_FLIGHT.value)
-    with runtime.sessions.begin() as session:
+            if link is None:
+                return SyncResult(kind, key, Outcome.BUSY, Status.IN_FLIGHT.value)
         attempt_id = start_attempt(session, link.id, token)
-    return _Run(runtime, handler, link, token, attempt_id, final_attempt).run()
+        known = link.remote_id or handler.known(session, key, reference)
+        fresh = index_is_fresh(session, handler.namespace, max_age=max_age)
+    run = _Run(runtime, handler, link, token, attempt_id, final_attempt, known=known, fresh=fresh)
+    return run.run()
 
 
 @dataclasses.dataclass
@@ -163,6 +167,10 @@ class _Run:
     token: str
     attempt_id: int
     final_attempt: bool
+    known: str | None = None
+    """The remote id the ledger knew when the row was claimed (its own, or a bulk index's)."""
+    fresh: bool = False
+    """Whether the bulk index of this kind was fresh then (an absence in it can be trusted)."""
     intent_recorded: bool = False
     http_status: int | None = None
 
@@ -217,10 +225,10 @@ class _Run:
                 store_snapshots(session, self.kind, [fetched])
                 claim_current_version(session, link.id, self.token)
         reference = handler.reference(self.key)
-        remote_id = link.remote_id or handler.known(runtime, self.key, reference)
+        remote_id = self.known
         adopted = False
         in_doubt = link.intent is not None
-        if remote_id is None and (in_doubt or not index_fresh(runtime, handler.namespace)):
+        if remote_id is None and (in_doubt or not self.fresh):
             # An earlier create may have landed (ambiguous end), or no fresh bulk index can
             # vouch that the record is absent: look it up before any create.
             remote_id = handler.find(runtime, link, reference)
@@ -228,7 +236,6 @@ class _Run:
         mapped = handler.prepare(runtime, link, snapshot, remote_id, self._ensure)
         if adopted and remote_id is not None and isinstance(mapped, MappedRecord):
             # Our own earlier create did land: record it as written, send nothing.
-            self._remember(remote_id, mapped.reference)
             return self._finish(
                 Status.SYNCED,
                 Outcome.LINKED,
@@ -279,8 +286,6 @@ class _Run:
                 warnings=decision.warnings,
                 details=decision.manual,
             )
-        if remote_id is not None:
-            self._remember(remote_id, self.handler.reference(self.key))
         return self._finish(
             Status.SKIPPED,
             Outcome.SKIPPED,
@@ -295,7 +300,6 @@ class _Run:
             record_intent(session, self.link.id, self.token, decision.reference)
         self.intent_recorded = True
         remote_id = self.handler.create(self.runtime, decision)
-        self._remember(remote_id, decision.reference)
         return self._finish(
             Status.SYNCED,
             Outcome.CREATED,
@@ -313,7 +317,6 @@ class _Run:
         except AmbiguousWriteError as exc:
             # A PATCH of absolute values is idempotent: simply send it again later.
             raise _RetryError(Status.PENDING, exc) from exc
-        self._remember(remote_id, self.handler.reference(self.key))
         return self._finish(
             Status.SYNCED,
             Outcome.UPDATED,
@@ -334,9 +337,9 @@ class _Run:
         reference = handler.reference(key)
         with self.runtime.sessions() as session:
             link = get_link(session, kind, key)
+            known = handler.known(session, key, reference)
         if link is not None and link.remote_id is not None:
             return link.remote_id
-        known = handler.known(self.runtime, key, reference)
         if known is not None:
             return known
         return self._sync_dependency(kind, key)
@@ -370,10 +373,6 @@ class _Run:
 
     # --- recording ------------------------------------------------------------------------
 
-    def _remember(self, remote_id: str, reference: str) -> None:
-        with self.runtime.sessions.begin() as session:
-            put_remote_id(session, self.handler.namespace, reference, remote_id)
-
     def _finish(
         self,
         status: Status,
@@ -387,6 +386,11 @@ class _Run:
         details: Mapping[str, Any] | None = None,
         http_status: int | None = None,
     ) -> SyncResult:
+        """Write the outcome and the attempt row in one transaction.
+
+        The remote id lands on the row itself; dependants look there (and in the bulk
+        indexes), so there is no second copy to keep in step.
+        """
         warning_list = None if warnings is None else [_warning(w) for w in warnings]
         with self.runtime.sessions.begin() as session:
             done = finish(

@@ -56,6 +56,9 @@ class Runtime:
     _rackbeat: RackbeatClient | None = None
     _poweroffice: PowerOfficeClient | None = None
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
+    dependency_ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Ids of shared dependencies (product groups, contact group, payment terms) this process
+    already resolved: they never change once created, so no ledger read per record."""
 
     @property
     def stale_claim_after(self) -> timedelta:

@@ -1,0 +1,319 @@
+"""Pipeline benchmark: a real worker process, Redis, PostgreSQL and both emulators.
+
+Prints (never asserts):
+
+1. PowerOffice Go requests per created/updated entity on a full push (target <= 1.02);
+2. Rackbeat and PowerOffice Go requests of a poll with no changes (target 1 per kind and 0);
+3. entities/s end to end, emulator limits off (target >= 300/s on a 2-core machine): from the
+   moment the polls are sent until the ledger shows every row settled;
+4. with ``--rss-products N``: peak RSS of the worker (largest process, and the whole process
+   tree) while it syncs N products (target <= 250 MB at 100,000).
+
+Usage (from the checkout, services running as in DEVELOPERS.md)::
+
+    .venv/bin/python bench/pipeline.py --scale 2000
+    .venv/bin/python bench/pipeline.py --scale 0 --rss-products 100000
+
+The emulators run in their own process (``rbsync sandbox``); the Redis database and the
+PostgreSQL database are private to the run and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+import sqlalchemy as sa
+
+BIN = Path(sys.executable).parent
+CELERY = str(BIN / "celery")
+RBSYNC = str(BIN / "rbsync")
+KINDS = ("product", "bom", "customer", "invoice", "supplier")
+FINAL = ("synced", "skipped", "failed", "dead")
+PG_SERVER = os.environ.get(
+    "RBSYNC_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_SERVER = os.environ.get("RBSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+@contextmanager
+def redis_db() -> Iterator[str]:
+    """A Redis logical database claimed like the tests claim theirs (lock key in db 0)."""
+    lock = redis.Redis.from_url(f"{REDIS_SERVER}/0")
+    token = uuid.uuid4().hex
+    for number in range(15, 0, -1):
+        if lock.set(f"rbsync:test:db:{number}", token, nx=True, ex=7200):
+            break
+    else:
+        raise SystemExit("no free Redis database")
+    url = f"{REDIS_SERVER}/{number}"
+    redis.Redis.from_url(url).flushdb()
+    try:
+        yield url
+    finally:
+        redis.Redis.from_url(url).flushdb()
+        if lock.get(f"rbsync:test:db:{number}") == token.encode():
+            lock.delete(f"rbsync:test:db:{number}")
+
+
+@contextmanager
+def postgres_db() -> Iterator[str]:
+    name = f"rbsync_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def process(
+    command: list[str], env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def wait_for(what: str, probe: Callable[[], Any], seconds: float, step: float = 0.2) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(step)
+    raise SystemExit(f"timed out after {seconds:g} s waiting for {what}")
+
+
+def rss_of_tree(root: int) -> tuple[int, int]:
+    """(largest process RSS, total RSS) in bytes of ``root`` and its descendants."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            parents[int(entry)] = ppid
+    tree = {root}
+    changed = True
+    while changed:
+        changed = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                changed = True
+    sizes = []
+    for pid in tree:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        if match:
+            sizes.append(int(match.group(1)) * 1024)
+    return (max(sizes, default=0), sum(sizes))
+
+
+class RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.largest = 0
+        self.total = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            largest, total = rss_of_tree(self.pid)
+            self.largest = max(self.largest, largest)
+            self.total = max(self.total, total)
+            self._stop.wait(0.25)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+
+    def start_sandbox(self, scale: int) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+        log_path = self.workdir / "sandbox.log"
+        cm = process(
+            [RBSYNC, "sandbox", "--rackbeat-port", "0", "--poweroffice-port", "0",
+             "--scale", str(scale), "--no-rate-limits"],
+            dict(os.environ),
+            log_path,
+        )  # fmt: skip
+        proc = cm.__enter__()
+        self._sandbox_cm = cm
+        text = wait_for(
+            "the emulators",
+            lambda: (t := log_path.read_text()) if "Ctrl-C" in log_path.read_text() else None,
+            600,
+        )
+        env = dict(re.findall(r"^export (\w+)=(.*)$", text, re.MULTILINE))
+        return proc, env
+
+    def stop_sandbox(self) -> None:
+        self._sandbox_cm.__exit__(None, None, None)
+
+
+def admin(base: str, path: str, method: str = "GET") -> Any:
+    root = base.split("/api/", maxsplit=1)[0].split("/Demo/", maxsplit=1)[0]
+    response = httpx.request(method, f"{root}/_sandbox/{path}", timeout=60)
+    response.raise_for_status()
+    return response.json()
+
+
+def run(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="rbsync-bench-"))
+    log(f"workdir {workdir} (logs)")
+    bench = Bench(args, workdir)
+    scale = args.rss_products if args.rss_products else args.scale
+    kinds = ("product",) if args.rss_products else KINDS
+    t = time.monotonic()
+    _, sandbox_env = bench.start_sandbox(scale)
+    log(f"emulators up with scale {scale} in {time.monotonic() - t:.1f} s")
+    try:
+        with redis_db() as redis_url, postgres_db() as database_url:
+            env = {
+                **os.environ,
+                **sandbox_env,
+                "RBSYNC_BROKER_URL": redis_url,
+                "RBSYNC_REDIS_URL": redis_url,
+                "RBSYNC_DATABASE_URL": database_url,
+                "RBSYNC_DATA_DIR": str(workdir / "data"),
+                "RBSYNC_RACKBEAT_REQUESTS_PER_SECOND": "100000",
+                "RBSYNC_POWEROFFICE_REQUESTS_PER_SECOND": "100000",
+            }
+            subprocess.run([RBSYNC, "db", "upgrade"], env=env, check=True, capture_output=True)
+            engine = sa.create_engine(
+                database_url.replace("postgresql://", "postgresql+psycopg://")
+            )
+            from celery import Celery
+
+            sender = Celery("bench", broker=redis_url)
+            sender.conf.task_default_queue = "rbsync"
+
+            def send_polls() -> None:
+                for kind in kinds:
+                    sender.send_task("rbsync.poll", args=[kind], queue="rbsync")
+
+            def query(sql: str) -> Any:
+                with engine.connect() as conn:
+                    return conn.execute(sa.text(sql)).all()
+
+            def cycles_done() -> int:
+                return int(query("SELECT count(*) FROM poll_cycles WHERE status = 'done'")[0][0])
+
+            def settled_rows() -> int | None:
+                if cycles_done() < len(kinds):
+                    return None
+                rows = query("SELECT status, count(*) FROM entity_links GROUP BY status")
+                total = sum(n for _, n in rows)
+                final = sum(n for s, n in rows if s in FINAL)
+                return total if total == final and total > 0 else None
+
+            worker_cmd = [
+                CELERY, "-A", "worker.app", "worker", f"--pool={args.pool}",
+                f"--concurrency={args.concurrency}", "--loglevel=WARNING",
+                "--without-mingle", "--without-gossip", "--hostname=bench@localhost",
+            ]  # fmt: skip
+            with process(worker_cmd, env, workdir / "worker.log") as worker:
+                time.sleep(3)  # boot (not measured)
+                po_base = sandbox_env["POWEROFFICE_BASE_URL"]
+                rb_base = sandbox_env["RACKBEAT_BASE_URL"]
+                admin(po_base, "counters/reset", "POST")
+                admin(rb_base, "counters/reset", "POST")
+                with RssSampler(worker.pid) as rss:
+                    t0 = time.monotonic()
+                    send_polls()
+                    total = wait_for("the full push to settle", settled_rows, args.timeout, 0.5)
+                    elapsed = time.monotonic() - t0
+                statuses = dict(query("SELECT status, count(*) FROM entity_links GROUP BY status"))
+                po = admin(po_base, "counters")
+                po_requests = sum(
+                    n for route, n in po["requests"].items() if "/OAuth/" not in route
+                )
+                written = statuses.get("synced", 0)
+                log(f"full push: {total} entities ({statuses}) in {elapsed:.1f} s "
+                    f"= {total / elapsed:.0f} entities/s end to end")  # fmt: skip
+                log(f"PowerOffice Go requests: {po_requests} for {written} created/updated "
+                    f"entities = {po_requests / max(1, written):.3f} per entity")  # fmt: skip
+                log(f"  by route: {po['requests']}")
+                log(f"peak worker RSS: largest process {rss.largest / 2**20:.0f} MB, "
+                    f"whole tree {rss.total / 2**20:.0f} MB")  # fmt: skip
+                if not args.rss_products:
+                    admin(po_base, "counters/reset", "POST")
+                    admin(rb_base, "counters/reset", "POST")
+                    done = cycles_done()
+                    send_polls()
+                    wait_for("the no-change polls", lambda: cycles_done() == done + len(kinds), 300)
+                    time.sleep(1)
+                    rb = admin(rb_base, "counters")["requests"]
+                    po = admin(po_base, "counters")["requests"]
+                    log(f"poll with no changes: Rackbeat {sum(rb.values())} requests "
+                        f"({rb}), PowerOffice Go {sum(po.values())} requests ({po})")  # fmt: skip
+            engine.dispose()
+    finally:
+        bench.stop_sandbox()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--scale", type=int, default=2000, help="Rackbeat products (the rest follows)"
+    )
+    parser.add_argument(
+        "--rss-products", type=int, default=0, help="products-only run for peak RSS"
+    )
+    parser.add_argument("--pool", default="threads", help="worker pool (threads, prefork)")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--timeout", type=float, default=3600.0)
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
