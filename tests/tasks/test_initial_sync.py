@@ -20,6 +20,8 @@ from mapping.tables import INITIAL_SUPPLIER_GROUP_NAME
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.initial_sync import (
     INITIAL_SYNC_KINDS,
+    LOCK_NAME,
+    InitialSyncBusyError,
     KindSummary,
     parse_kinds,
     run_initial_sync,
@@ -537,21 +539,31 @@ def test_kind_summary_counts() -> None:
     assert (summary.created, summary.failed, summary.already, summary.total) == (2, 1, 1, 4)
 
 
-# --- PostgreSQL (production) ----------------------------------------------------------------------
+# --- production: PostgreSQL ledger, Redis locks, limiters and token cache -----------------------
 
 
-def test_the_run_on_a_postgresql_ledger(
+def test_the_run_on_postgresql_with_redis(
     settings: Settings,
     postgres_url: str,
+    redis_url: str,
     rackbeat_emulator: RackbeatEmulatorHandle,
     poweroffice_emulator: PowerOfficeEmulatorHandle,
 ) -> None:
     poweroffice_emulator.reset(seed=SEED, scale=SCALE)
     rackbeat_emulator.reset(empty=True)
     upgrade(postgres_url)
-    pg = build_runtime(settings.model_copy(update={"database_url": postgres_url}))
+    pg = build_runtime(
+        settings.model_copy(update={"database_url": postgres_url, "redis_url": redis_url})
+    )
     try:
         first = run_initial_sync(pg, kinds=["suppliers", "customers"])
+        held = pg.locks(LOCK_NAME, 60.0)
+        assert held.acquire()
+        try:
+            with pytest.raises(InitialSyncBusyError):
+                run_initial_sync(pg, kinds=["suppliers"])
+        finally:
+            held.release()
         second = run_initial_sync(pg, kinds=["suppliers", "customers"])
     finally:
         pg.close()
