@@ -74,3 +74,33 @@ def test_unchanged_copies_cost_the_ongoing_sync_no_write(
     ]
     assert results == []
     assert _po_writes(poweroffice_emulator) == {}
+
+
+def test_a_changed_copied_customer_is_patched_to_the_same_poweroffice_customer(
+    runtime: Runtime,
+    pipeline: Any,
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    poweroffice_emulator.reset(seed=1, scale=1)
+    rackbeat_emulator.reset(empty=True)
+    po = runtime.poweroffice
+    target = next(c for c in po.iter_customers() if not c.is_person)
+    assert run_initial_sync(runtime, kinds=["customers"]).ok
+    poweroffice_emulator.reset_counters()
+
+    rackbeat_emulator.touch("customers", target.number, contact_email="ny@example.no")
+    [poll] = pipeline.poll("customer")
+    results = pipeline.drain()
+
+    assert (poll.changed, poll.enqueued) == (1, 1)
+    assert [(r.key, r.outcome, r.remote_id) for r in results] == [
+        (str(target.number), "updated", str(target.id))
+    ]
+    assert _po_writes(poweroffice_emulator) == {"PATCH /v2/Customers/{id}": 1}
+    after = po.get_customer(target.id)
+    assert (after.email_address, after.name, after.number) == (
+        "ny@example.no",
+        target.name,
+        target.number,
+    )
