@@ -243,9 +243,10 @@ class InitialSyncReport:
         return self.complete and not any(s.failed for s in self.summary.values())
 
     @property
-    def handled(self) -> int:
-        """Records that got an outcome in this run (progress made)."""
-        return sum(s.total for s in self.summary.values())
+    def progressed(self) -> int:
+        """Records this run created or linked: the progress that makes a continuation worth
+        sending (skips and failures are looked at again by every run, so they are not)."""
+        return sum(s.created + s.linked for s in self.summary.values())
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON (the Celery task's result)."""
@@ -1108,10 +1109,15 @@ def initial_sync(
         return {"busy": True, "error": str(exc)}
     result = report.to_json()
     summary = {k: v for k, v in result["summary"].items() if any(v.values())}
-    log.info("initial sync slice: complete=%s %s", report.complete, summary)
+    log.info(
+        "initial sync%s slice: complete=%s %s",
+        " (dry run)" if dry_run else "",
+        report.complete,
+        summary,
+    )
     if report.complete or dry_run:
         return result
-    if report.out_of_time and report.handled:
+    if report.out_of_time and report.progressed:
         self.app.send_task(INITIAL_SYNC_TASK, kwargs={"kinds": kinds, "dry_run": False})
         return result
     retries = int(self.request.retries or 0)
