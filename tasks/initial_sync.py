@@ -571,7 +571,9 @@ class _Run:
             return self._link_contact("supplier", supplier.id, record, None, _adopted(row))
         group = self._ensure_supplier_group()
         if group.number is None and not group.planned:
-            return _Outcome(FAILED, reason=f"supplier group {group.reason}")
+            return _Outcome(
+                FAILED, reason=f"supplier group {INITIAL_SUPPLIER_GROUP_NAME}: {group.reason}"
+            )
         # Dry run: a group still to be created has no number yet; the body is only checked.
         payload = supplier_create_for(supplier, supplier_group_id=group.number or 0)
         if self.dry_run:
