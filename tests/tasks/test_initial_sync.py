@@ -319,6 +319,56 @@ def test_a_product_rackbeat_already_has_is_linked_and_left_as_it_is(
     assert group_link is None
 
 
+def test_a_product_group_rackbeat_has_under_the_same_number_is_linked(
+    runtime: Runtime, seeded: PoData, rackbeat_emulator: RackbeatEmulatorHandle
+) -> None:
+    group = seeded.groups[min(seeded.used_groups)]
+    assert group.code is not None
+    with rackbeat_emulator.client() as http:
+        created = http.post("product-groups", json={"number": int(group.code), "name": "Ours"})
+        assert created.status_code == 201
+    rackbeat_emulator.reset_counters()
+
+    report = run_initial_sync(runtime, kinds=["products"])
+
+    groups = len(seeded.used_groups)
+    assert _summary(report)["product_groups"] == (groups - 1, 1, 0, 0, 0)
+    assert _writes(rackbeat_emulator)["product-groups"] == groups - 1
+    members = [p for p in seeded.products if p.product_group_id == group.id]
+    with rackbeat_emulator.client() as http:
+        product = http.get(f"products/{members[0].code}").json()["product"]
+    assert (product["group"]["number"], product["group"]["name"]) == (int(group.code), "Ours")
+    with runtime.sessions() as session:
+        link = session.get(RemoteLink, (NS_PRODUCT_GROUP, group.code))
+    assert link is not None
+    assert link.remote_id == str(group.id)
+
+
+def test_archived_records_are_skipped_with_the_reason(
+    runtime: Runtime,
+    seeded: PoData,
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    group = seeded.groups[min(seeded.used_groups)]
+    with poweroffice_emulator.client() as po:
+        archived = po.post(
+            "Products",
+            json={"Code": "OLD-1", "Name": "Gone", "ProductGroupId": group.id, "IsArchived": True},
+        ).json()
+
+    report = run_initial_sync(runtime, kinds=["products"])
+
+    assert _summary(report)["products"] == (100, 0, 1, 0, 0)
+    [event] = report.events
+    assert (event.source, event.outcome, event.reason) == (
+        str(archived["Id"]),
+        "skipped",
+        "archived in PowerOffice Go",
+    )
+    assert _writes(rackbeat_emulator)["products"] == 100
+
+
 def test_a_rackbeat_record_linked_to_another_poweroffice_record_is_left_alone(
     runtime: Runtime, seeded: PoData, rackbeat_emulator: RackbeatEmulatorHandle
 ) -> None:
