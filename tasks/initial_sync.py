@@ -91,6 +91,7 @@ from mapping import (
     supplier_create_for,
     supplier_group_create,
     unit_create_for,
+    unit_name_for,
 )
 from mapping.tables import INITIAL_SUPPLIER_GROUP_NAME
 from tasks.base import PipelineTask, retry_countdown
@@ -651,7 +652,7 @@ class _Run:
                 "units",
                 "unit",
                 code,
-                label=code,
+                label=_unit_label(code),
                 rows=rows,
                 copy=functools.partial(self._copy_unit, code, rows.get(code)),
             )
@@ -1071,6 +1072,14 @@ def _contact_skip(record: Customer | Supplier, kind: str) -> _Outcome | None:
             SKIPPED, reason=f"no {kind} number in PowerOffice Go (the number is the link)"
         )
     return None
+
+
+def _unit_label(code: str) -> str:
+    """``EA Each``: the code and the English name it gets (the code alone when it has none)."""
+    try:
+        return f"{code} {unit_name_for(code)}"
+    except RecordRejected:
+        return code
 
 
 def _unit_code(product: Product) -> str | None:
