@@ -39,13 +39,19 @@ def _options(
         raise typer.Exit(2) from exc
 
 
-def _register() -> None:
-    from worker.commands import register_all
+_registered: list[bool] = []
 
-    register_all(app)
+
+def build_app() -> typer.Typer:
+    """The Typer app with every command registered (once), e.g. for ``typer.testing``."""
+    if not _registered:
+        from worker.commands import register_all
+
+        register_all(app)
+        _registered.append(True)
+    return app
 
 
 def main() -> None:
     """Console-script entry point."""
-    _register()
-    app()
+    build_app()()

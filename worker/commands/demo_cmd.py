@@ -486,7 +486,12 @@ def demo(
     again and shows that only those were sent. Needs no server and no credentials. Exits 1 when
     the demo's own checks fail.
     """
+    from worker.embedded_broker import install_atomic_writes
+
     started = time.monotonic()
+    # kombu's filesystem transport can hand a half-written message file to the worker (it then
+    # stops); this process both publishes and consumes, so make its writes atomic first.
+    install_atomic_writes()
     console = make_console()
     directory = _prepare_data_dir(data_dir)
     configure_logging(None, level=log_level())
