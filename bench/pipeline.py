@@ -309,8 +309,8 @@ def main() -> None:
     parser.add_argument(
         "--rss-products", type=int, default=0, help="products-only run for peak RSS"
     )
-    parser.add_argument("--pool", default="threads", help="worker pool (threads, prefork)")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--pool", default="prefork", help="worker pool (prefork, threads)")
+    parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=3600.0)
     run(parser.parse_args())
 

@@ -5,6 +5,11 @@ held by the same task id (a redelivered message after its worker died), or its c
 than ``stale_after`` (a holder that vanished without its message coming back). On PostgreSQL
 the row lock serialises concurrent claims; on SQLite ``BEGIN IMMEDIATE`` does. So two workers
 never hold the same row.
+
+These functions run several times per entity and attempt, so their statements are built once,
+at import, with bound parameters: SQLAlchemy then skips building and cache-keying them on
+every call (measured: about a third of the CPU per statement). They accept a ``Session`` or a
+plain ``Connection``.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ledger.models import Attempt, EntityLink, Status
-from ledger.types import utcnow
+from ledger.types import JSONType, UTCDateTime, utcnow
 
 __all__ = [
     "FINAL_STATUSES",
+    "Executor",
     "Finish",
     "claim",
     "claim_current_version",
@@ -30,6 +36,9 @@ __all__ = [
     "record_intent",
     "start_attempt",
 ]
+
+Executor = Session | sa.Connection
+"""Where the statements run: an ORM session or a Core connection, inside a transaction."""
 
 FINAL_STATUSES = frozenset(
     {Status.SYNCED, Status.SKIPPED, Status.FAILED, Status.DEAD, Status.UNKNOWN, Status.PENDING}
@@ -41,6 +50,103 @@ ATTEMPTS: sa.Table = Attempt.__table__  # type: ignore[assignment]
 
 _REOPEN_ON_NEW_CONTENT = frozenset({Status.SYNCED, Status.SKIPPED, Status.FAILED, Status.DEAD})
 
+_B = sa.bindparam
+_c = LINKS.c
+_changed_while_held = _c.snapshot_version != _c.claimed_version
+_reopening = sa.and_(_B("p_reopen", type_=sa.Boolean()), _changed_while_held)
+
+_CLAIM = (
+    sa.update(LINKS)
+    .where(
+        _c.kind == _B("p_kind"),
+        _c.key == _B("p_key"),
+        sa.or_(
+            _c.status != Status.IN_FLIGHT.value,
+            _c.claim_token == _B("p_token"),
+            _c.claimed_at < _B("p_stale_before", type_=UTCDateTime()),
+        ),
+    )
+    .values(
+        status=Status.IN_FLIGHT.value,
+        claim_token=_B("p_token"),
+        claimed_at=_B("p_now", type_=UTCDateTime()),
+        claimed_version=_c.snapshot_version,
+        attempts=_c.attempts + 1,
+        updated_at=_B("p_now", type_=UTCDateTime()),
+    )
+    .returning(*LINKS.c)
+)
+
+_CLAIM_CURRENT_VERSION = (
+    sa.update(LINKS)
+    .where(_c.id == _B("p_id"), _c.claim_token == _B("p_token"))
+    .values(claimed_version=_c.snapshot_version)
+)
+
+_RECORD_INTENT = (
+    sa.update(LINKS)
+    .where(_c.id == _B("p_id"), _c.claim_token == _B("p_token"))
+    .values(intent=_B("p_intent"))
+)
+
+
+def _keep_unless(flag: str, value: sa.BindParameter[Any], column: Any) -> Any:
+    return sa.case((_B(flag, type_=sa.Boolean()), value), else_=column)
+
+
+_FINISH = (
+    sa.update(LINKS)
+    .where(
+        _c.id == _B("p_id"),
+        _c.claim_token == _B("p_token"),
+        _c.status == Status.IN_FLIGHT.value,
+    )
+    .values(
+        claim_token=None,
+        last_error=_B("p_error", type_=sa.Text()),
+        updated_at=_B("p_now", type_=UTCDateTime()),
+        remote_id=sa.func.coalesce(_B("p_remote_id", type_=sa.String()), _c.remote_id),
+        fingerprint=sa.func.coalesce(_B("p_fingerprint", type_=sa.String()), _c.fingerprint),
+        written=_keep_unless("p_set_written", _B("p_written", type_=JSONType), _c.written),
+        warnings=_keep_unless("p_set_warnings", _B("p_warnings", type_=JSONType), _c.warnings),
+        details=_keep_unless("p_set_details", _B("p_details", type_=JSONType), _c.details),
+        synced_at=_keep_unless("p_synced", _B("p_now", type_=UTCDateTime()), _c.synced_at),
+        status=sa.case(
+            (
+                sa.and_(_B("p_reopen", type_=sa.Boolean()), _changed_while_held),
+                Status.PENDING.value,
+            ),
+            else_=_B("p_status", type_=sa.String()),
+        ),
+        attempts=sa.case(
+            (_reopening, 0),
+            else_=_c.attempts,
+        ),
+    )
+    .returning(_c.status)
+)
+
+_START_ATTEMPT = (
+    sa.insert(ATTEMPTS)
+    .values(
+        link_id=_B("p_link_id"),
+        task_id=_B("p_task_id"),
+        started_at=_B("p_now", type_=UTCDateTime()),
+    )
+    .returning(ATTEMPTS.c.id)
+)
+
+_END_ATTEMPT = (
+    sa.update(ATTEMPTS)
+    .where(ATTEMPTS.c.id == _B("p_id"))
+    .values(
+        finished_at=_B("p_now", type_=UTCDateTime()),
+        outcome=_B("p_outcome"),
+        http_status=_B("p_http_status", type_=sa.Integer()),
+        error=_B("p_error", type_=sa.Text()),
+    )
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Finish:
@@ -51,7 +157,7 @@ class Finish:
 
 
 def claim(
-    session: Session,
+    executor: Executor,
     kind: str,
     key: str,
     token: str,
@@ -61,64 +167,42 @@ def claim(
 ) -> EntityLink | None:
     """Take (kind, key) for ``token`` (a task id); the claimed row, or None when held.
 
-    The row comes back as a detached ``EntityLink`` built from the UPDATE's RETURNING (a plain
-    Core statement: this runs once per entity and per attempt, so it stays cheap).
+    The row comes back as a detached ``EntityLink`` built from the UPDATE's RETURNING.
     """
     now = now or utcnow()
-    table = LINKS
-    stmt = (
-        sa.update(table)
-        .where(
-            table.c.kind == kind,
-            table.c.key == key,
-            sa.or_(
-                table.c.status != Status.IN_FLIGHT,
-                table.c.claim_token == token,
-                table.c.claimed_at < now - stale_after,
-            ),
-        )
-        .values(
-            status=Status.IN_FLIGHT,
-            claim_token=token,
-            claimed_at=now,
-            claimed_version=table.c.snapshot_version,
-            attempts=table.c.attempts + 1,
-            updated_at=now,
-        )
-        .returning(*table.c)
-    )
-    row = session.execute(stmt).one_or_none()
+    row = executor.execute(
+        _CLAIM,
+        {
+            "p_kind": kind,
+            "p_key": key,
+            "p_token": token,
+            "p_now": now,
+            "p_stale_before": now - stale_after,
+        },
+    ).one_or_none()
     return None if row is None else EntityLink(**row._asdict())
 
 
-def claim_current_version(session: Session, link_id: int, token: str) -> None:
+def claim_current_version(executor: Executor, link_id: int, token: str) -> None:
     """Mark the row's current snapshot as the one this claim works on.
 
     For a holder that stored the snapshot itself (a manual enqueue fetched it): that snapshot
     is not "new content that arrived while held".
     """
-    session.execute(
-        sa.update(EntityLink)
-        .where(EntityLink.id == link_id, EntityLink.claim_token == token)
-        .values(claimed_version=EntityLink.snapshot_version)
-        .execution_options(synchronize_session=False)
-    )
+    executor.execute(_CLAIM_CURRENT_VERSION, {"p_id": link_id, "p_token": token})
 
 
-def record_intent(session: Session, link_id: int, token: str, intent: str) -> None:
+def record_intent(executor: Executor, link_id: int, token: str, intent: str) -> None:
     """Write the key a create is about to use, before the request is sent."""
-    result = session.execute(
-        sa.update(EntityLink)
-        .where(EntityLink.id == link_id, EntityLink.claim_token == token)
-        .values(intent=intent)
-        .execution_options(synchronize_session=False)
+    result = executor.execute(
+        _RECORD_INTENT, {"p_id": link_id, "p_token": token, "p_intent": intent}
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise LookupError(f"entity link {link_id} is not held by {token!r}")
 
 
 def finish(
-    session: Session,
+    executor: Executor,
     link_id: int,
     token: str,
     status: Status,
@@ -139,48 +223,26 @@ def finish(
     """
     if status not in FINAL_STATUSES:
         raise ValueError(f"cannot finish with status {status!r}")
-    now = now or utcnow()
-    values: dict[str, Any] = {
-        "claim_token": None,
-        "last_error": error,
-        "updated_at": now,
-    }
-    if remote_id is not None:
-        values["remote_id"] = remote_id
-    if fingerprint is not None:
-        values["fingerprint"] = fingerprint
-    if written is not None:
-        values["written"] = dict(written)
-    if warnings is not None:
-        values["warnings"] = list(warnings)
-    if details is not None:
-        values["details"] = dict(details)
-    if status == Status.SYNCED:
-        values["synced_at"] = now
     reopen = status in _REOPEN_ON_NEW_CONTENT
-    values["status"] = (
-        sa.case(
-            (EntityLink.snapshot_version != EntityLink.claimed_version, Status.PENDING.value),
-            else_=sa.literal(status.value),
-        )
-        if reopen
-        else status.value
-    )
-    if reopen:
-        values["attempts"] = sa.case(
-            (EntityLink.snapshot_version != EntityLink.claimed_version, 0),
-            else_=EntityLink.attempts,
-        )
-    row = session.execute(
-        sa.update(EntityLink)
-        .where(
-            EntityLink.id == link_id,
-            EntityLink.claim_token == token,
-            EntityLink.status == Status.IN_FLIGHT,
-        )
-        .values(**values)
-        .returning(EntityLink.status)
-        .execution_options(synchronize_session=False)
+    row = executor.execute(
+        _FINISH,
+        {
+            "p_id": link_id,
+            "p_token": token,
+            "p_now": now or utcnow(),
+            "p_error": error,
+            "p_remote_id": remote_id,
+            "p_fingerprint": fingerprint,
+            "p_set_written": written is not None,
+            "p_written": dict(written) if written is not None else None,
+            "p_set_warnings": warnings is not None,
+            "p_warnings": list(warnings) if warnings is not None else None,
+            "p_set_details": details is not None,
+            "p_details": dict(details) if details is not None else None,
+            "p_synced": status == Status.SYNCED,
+            "p_reopen": reopen,
+            "p_status": status.value,
+        },
     ).one_or_none()
     if row is None:
         return None
@@ -189,20 +251,17 @@ def finish(
 
 
 def start_attempt(
-    session: Session, link_id: int, task_id: str | None, *, now: datetime | None = None
+    executor: Executor, link_id: int, task_id: str | None, *, now: datetime | None = None
 ) -> int:
     """Open an attempt row; return its id."""
-    table = ATTEMPTS
-    attempt_id = session.execute(
-        sa.insert(table)
-        .values(link_id=link_id, task_id=task_id, started_at=now or utcnow())
-        .returning(table.c.id)
+    attempt_id = executor.execute(
+        _START_ATTEMPT, {"p_link_id": link_id, "p_task_id": task_id, "p_now": now or utcnow()}
     ).scalar_one()
     return int(attempt_id)
 
 
 def end_attempt(
-    session: Session,
+    executor: Executor,
     attempt_id: int,
     outcome: str,
     *,
@@ -211,14 +270,13 @@ def end_attempt(
     now: datetime | None = None,
 ) -> None:
     """Close an attempt row with its outcome."""
-    session.execute(
-        sa.update(Attempt)
-        .where(Attempt.id == attempt_id)
-        .values(
-            finished_at=now or utcnow(),
-            outcome=outcome,
-            http_status=http_status,
-            error=error,
-        )
-        .execution_options(synchronize_session=False)
+    executor.execute(
+        _END_ATTEMPT,
+        {
+            "p_id": attempt_id,
+            "p_now": now or utcnow(),
+            "p_outcome": outcome,
+            "p_http_status": http_status,
+            "p_error": error,
+        },
     )

@@ -29,25 +29,32 @@ __all__ = [
 ]
 
 
-def remote_id(session: Session, namespace: str, code: str) -> str | None:
+# Built once (they run per entity): see ledger.claims for why.
+_REMOTE_ID = sa.select(RemoteLink.remote_id).where(
+    RemoteLink.namespace == sa.bindparam("p_namespace"), RemoteLink.code == sa.bindparam("p_code")
+)
+_REMOTE_IDS = sa.select(RemoteLink.code, RemoteLink.remote_id).where(
+    RemoteLink.namespace == sa.bindparam("p_namespace"),
+    RemoteLink.code.in_(sa.bindparam("p_codes", expanding=True)),
+)
+_LOADED_AT = sa.select(IndexLoad.loaded_at).where(
+    IndexLoad.namespace == sa.bindparam("p_namespace")
+)
+
+
+def remote_id(session: Session | sa.Connection, namespace: str, code: str) -> str | None:
     """The PowerOffice Go id known for ``code`` in ``namespace``, or None."""
-    return session.scalar(
-        sa.select(RemoteLink.remote_id).where(
-            RemoteLink.namespace == namespace, RemoteLink.code == code
-        )
-    )
+    return session.scalar(_REMOTE_ID, {"p_namespace": namespace, "p_code": code})
 
 
-def remote_ids(session: Session, namespace: str, codes: Iterable[str]) -> dict[str, str]:
+def remote_ids(
+    session: Session | sa.Connection, namespace: str, codes: Iterable[str]
+) -> dict[str, str]:
     """The known ids of ``codes`` in ``namespace`` (missing codes are left out)."""
     wanted = list(dict.fromkeys(codes))
     if not wanted:
         return {}
-    rows = session.execute(
-        sa.select(RemoteLink.code, RemoteLink.remote_id).where(
-            RemoteLink.namespace == namespace, RemoteLink.code.in_(wanted)
-        )
-    )
+    rows = session.execute(_REMOTE_IDS, {"p_namespace": namespace, "p_codes": wanted})
     return {row.code: row.remote_id for row in rows}
 
 
@@ -108,8 +115,12 @@ def load_index(
 
 
 def index_is_fresh(
-    session: Session, namespace: str, *, max_age: timedelta, now: datetime | None = None
+    session: Session | sa.Connection,
+    namespace: str,
+    *,
+    max_age: timedelta,
+    now: datetime | None = None,
 ) -> bool:
     """True when ``namespace`` was loaded in bulk less than ``max_age`` ago."""
-    loaded = session.scalar(sa.select(IndexLoad.loaded_at).where(IndexLoad.namespace == namespace))
+    loaded = session.scalar(_LOADED_AT, {"p_namespace": namespace})
     return loaded is not None and loaded > (now or utcnow()) - max_age

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, Protocol
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from clients import PermanentError
@@ -91,7 +92,7 @@ class KindHandler(Protocol):
         """The code / ExternalImportReference a create of ``key`` carries."""
         ...
 
-    def known(self, session: Session, key: str, reference: str) -> str | None:
+    def known(self, session: Session | Connection, key: str, reference: str) -> str | None:
         """The PowerOffice Go id the ledger's bulk indexes hold for this record, if any."""
         ...
 
@@ -142,7 +143,7 @@ class ItemHandler:
     def reference(self, key: str) -> str:
         return key
 
-    def known(self, session: Session, key: str, reference: str) -> str | None:  # noqa: ARG002
+    def known(self, session: Session | Connection, key: str, reference: str) -> str | None:  # noqa: ARG002
         return remote_ids(session, NS_PRODUCT, [reference]).get(reference)
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
@@ -184,7 +185,7 @@ class CustomerHandler:
     def reference(self, key: str) -> str:
         return customer_reference(int(key))
 
-    def known(self, session: Session, key: str, reference: str) -> str | None:  # noqa: ARG002
+    def known(self, session: Session | Connection, key: str, reference: str) -> str | None:  # noqa: ARG002
         return remote_ids(session, NS_CUSTOMER, [reference]).get(reference)
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
@@ -239,7 +240,7 @@ class SupplierHandler:
     def reference(self, key: str) -> str:
         return supplier_reference(int(key))
 
-    def known(self, session: Session, key: str, reference: str) -> str | None:
+    def known(self, session: Session | Connection, key: str, reference: str) -> str | None:
         by_reference = remote_ids(session, NS_SUPPLIER, [reference]).get(reference)
         if by_reference is not None:
             return by_reference
@@ -289,7 +290,7 @@ class InvoiceHandler:
     def reference(self, key: str) -> str:
         return invoice_reference(int(key))
 
-    def known(self, session: Session, key: str, reference: str) -> str | None:  # noqa: ARG002
+    def known(self, session: Session | Connection, key: str, reference: str) -> str | None:  # noqa: ARG002
         return remote_ids(session, NS_INVOICE, [reference]).get(reference)
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:

@@ -140,10 +140,16 @@ def sync_entity(
     handler = HANDLERS[kind]
     reference = handler.reference(key)
     max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
-    # One transaction: the claim, its attempt row, and what the ledger knows of the remote id.
-    with runtime.sessions.begin() as session:
-        link = claim(session, kind, key, token, stale_after=runtime.stale_claim_after)
-        if link is None:
+    # One transaction: the claim, its attempt row, and what the ledger knows of the remote id
+    # (a plain connection: this runs for every entity).
+    with runtime.engine.begin() as conn:
+        link = claim(conn, kind, key, token, stale_after=runtime.stale_claim_after)
+        if link is not None:
+            attempt_id = start_attempt(conn, link.id, token)
+            known = link.remote_id or handler.known(conn, key, reference)
+            fresh = index_is_fresh(conn, handler.namespace, max_age=max_age)
+    if link is None:
+        with runtime.sessions.begin() as session:
             existing = get_link(session, kind, key)
             if existing is not None:
                 return SyncResult(kind, key, Outcome.BUSY, existing.status)
@@ -152,9 +158,9 @@ def sync_entity(
             link = claim(session, kind, key, token, stale_after=runtime.stale_claim_after)
             if link is None:
                 return SyncResult(kind, key, Outcome.BUSY, Status.IN_FLIGHT.value)
-        attempt_id = start_attempt(session, link.id, token)
-        known = link.remote_id or handler.known(session, key, reference)
-        fresh = index_is_fresh(session, handler.namespace, max_age=max_age)
+            attempt_id = start_attempt(session, link.id, token)
+            known = handler.known(session, key, reference)
+            fresh = index_is_fresh(session, handler.namespace, max_age=max_age)
     run = _Run(runtime, handler, link, token, attempt_id, final_attempt, known=known, fresh=fresh)
     return run.run()
 
@@ -296,8 +302,8 @@ class _Run:
         )
 
     def _create(self, decision: Create) -> SyncResult:
-        with self.runtime.sessions.begin() as session:
-            record_intent(session, self.link.id, self.token, decision.reference)
+        with self.runtime.engine.begin() as conn:
+            record_intent(conn, self.link.id, self.token, decision.reference)
         self.intent_recorded = True
         remote_id = self.handler.create(self.runtime, decision)
         return self._finish(
@@ -392,9 +398,9 @@ class _Run:
         indexes), so there is no second copy to keep in step.
         """
         warning_list = None if warnings is None else [_warning(w) for w in warnings]
-        with self.runtime.sessions.begin() as session:
+        with self.runtime.engine.begin() as conn:
             done = finish(
-                session,
+                conn,
                 self.link.id,
                 self.token,
                 status,
@@ -406,7 +412,7 @@ class _Run:
                 details=dict(details) if details is not None else None,
             )
             end_attempt(
-                session,
+                conn,
                 self.attempt_id,
                 outcome,
                 http_status=http_status or self.http_status,

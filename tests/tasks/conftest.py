@@ -59,6 +59,20 @@ def emulator_settings(
 
 
 @pytest.fixture
+def make_settings(
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+    tmp_path: Path,
+) -> Callable[..., Settings]:
+    """``make_settings(**overrides)``: settings on the emulators, with overrides."""
+
+    def make(**overrides: Any) -> Settings:
+        return emulator_settings(rackbeat_emulator, poweroffice_emulator, tmp_path, **overrides)
+
+    return make
+
+
+@pytest.fixture
 def settings(
     rackbeat_emulator: RackbeatEmulatorHandle,
     poweroffice_emulator: PowerOfficeEmulatorHandle,

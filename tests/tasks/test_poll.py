@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import emulator_settings  # type: ignore[import-not-found]
 
 from ledger import get_cursor, get_link, last_poll_cycle
-from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from sandbox.testing import RackbeatEmulatorHandle
 from tasks.poll import poll_kind
 from tasks.runtime import Runtime, build_runtime
 
@@ -24,18 +22,10 @@ class Collect:
 
 
 @pytest.fixture
-def strict_runtime(
-    rackbeat_emulator: RackbeatEmulatorHandle,
-    poweroffice_emulator: PowerOfficeEmulatorHandle,
-    tmp_path: Path,
-) -> Any:
+def strict_runtime(rackbeat_emulator: RackbeatEmulatorHandle, make_settings: Any) -> Any:
     """No overlap at all: the boundary must hold by itself (inclusive ``updated_at_from``)."""
     rackbeat_emulator.configure(rate_limit_enabled=False)
-    rt = build_runtime(
-        emulator_settings(
-            rackbeat_emulator, poweroffice_emulator, tmp_path, poll_overlap_seconds=0.0
-        )
-    )
+    rt = build_runtime(make_settings(poll_overlap_seconds=0.0))
     try:
         yield rt
     finally:
