@@ -27,26 +27,6 @@ __all__ = [
 
 U = UnitOfMeasureCode
 
-UNIT_TABLE: Final[Mapping[str, UnitOfMeasureCode]] = MappingProxyType(
-    {
-        **dict.fromkeys(("stk", "stk.", "pcs", "pc", "each", "ea", "st", "st."), U.EA),
-        **dict.fromkeys(("time", "timer", "hour", "hours", "tim", "timme", "timmar"), U.HUR),
-        "kg": U.KGM,
-        "g": U.GRM,
-        **dict.fromkeys(("l", "liter", "litre"), U.LTR),
-        **dict.fromkeys(("m", "meter", "metre"), U.MTR),
-        **dict.fromkeys(("pk", "pk.", "pakke", "pack", "pakke(r)"), U.XPK),
-        **dict.fromkeys(("sett", "set", "sæt"), U.SET),
-        **dict.fromkeys(("par", "pair"), U.PR),
-        **dict.fromkeys(("eske", "box", "æske"), U.BX),
-        **dict.fromkeys(("dag", "day", "dage", "dager", "days"), U.DAY),
-    }
-)
-"""R-PROD-6: Rackbeat unit name (normalised by :func:`normalise_unit_name`) -> unit code.
-
-The defaults of ``mapping.md`` plus the obvious Danish/Swedish spellings of the same units.
-"""
-
 
 def normalise_unit_name(name: str) -> str:
     """The form unit names are looked up in: trimmed, case-folded, inner spaces collapsed."""
@@ -148,3 +128,35 @@ UNIT_ENGLISH_NAMES: Final[Mapping[UnitOfMeasureCode, str]] = MappingProxyType(
 )
 """R-INIT-2: the English name each PowerOffice Go unit code gets in Rackbeat
 (``poweroffice-v2-fields.md``, UnitOfMeasureType meanings)."""
+
+
+_MAPPING_MD_UNITS: Final[Mapping[str, UnitOfMeasureCode]] = MappingProxyType(
+    {
+        **dict.fromkeys(("stk", "stk.", "pcs", "pc", "each", "ea", "st", "st."), U.EA),
+        **dict.fromkeys(("time", "timer", "hour", "hours", "tim", "timme", "timmar"), U.HUR),
+        "kg": U.KGM,
+        "g": U.GRM,
+        **dict.fromkeys(("l", "liter", "litre"), U.LTR),
+        **dict.fromkeys(("m", "meter", "metre"), U.MTR),
+        **dict.fromkeys(("pk", "pk.", "pakke", "pack", "pakke(r)"), U.XPK),
+        **dict.fromkeys(("sett", "set", "sæt"), U.SET),
+        **dict.fromkeys(("par", "pair"), U.PR),
+        **dict.fromkeys(("eske", "box", "æske"), U.BX),
+        **dict.fromkeys(("dag", "day", "dage", "dager", "days"), U.DAY),
+    }
+)
+"""The unit names of ``mapping.md`` plus the obvious Danish/Swedish spellings of the same units."""
+
+UNIT_TABLE: Final[Mapping[str, UnitOfMeasureCode]] = MappingProxyType(
+    {
+        # The English names the initial sync gives Rackbeat units (R-INIT-2) map back to
+        # their own code, so a copied product keeps its unit on the way back (R-PROD-6).
+        **{normalise_unit_name(name): code for code, name in UNIT_ENGLISH_NAMES.items()},
+        **_MAPPING_MD_UNITS,
+    }
+)
+"""R-PROD-6: Rackbeat unit name (normalised by :func:`normalise_unit_name`) -> unit code.
+
+The defaults of ``mapping.md`` (with Danish/Swedish spellings), plus every English unit name
+of :data:`UNIT_ENGLISH_NAMES`; ``mapping.md``'s entries win where both name a unit.
+"""

@@ -133,6 +133,23 @@ def test_R_INIT_2_every_unit_code_has_an_english_name() -> None:
     assert set(UNIT_ENGLISH_NAMES) == set(UnitOfMeasureCode)
 
 
+@pytest.mark.parametrize("code", ["EA", "HUR", "KGM", "XPK", "XRO", "MTK", "XOF"])
+def test_R_INIT_2_R_PROD_6_copied_unit_maps_back_to_its_own_code(code: str) -> None:
+    # A unit the initial sync created in Rackbeat (English name) keeps its code on the way back.
+    from clients.models import UnitOfMeasureCode
+    from mapping.tables import UNIT_TABLE, normalise_unit_name
+
+    assert UNIT_TABLE[normalise_unit_name(unit_name_for(code))] is UnitOfMeasureCode(code)
+
+
+def test_R_PROD_6_mapping_md_names_win_over_english_names() -> None:
+    from clients.models import UnitOfMeasureCode
+    from mapping import UNIT_TABLE
+
+    assert UNIT_TABLE["stk"] is UnitOfMeasureCode.EA
+    assert UNIT_TABLE["pack"] is UnitOfMeasureCode.XPK
+
+
 def test_R_INIT_2_unknown_unit_code_rejects() -> None:
     with pytest.raises(RecordRejected) as caught:
         unit_name_for("STK")
