@@ -282,3 +282,43 @@ def test_failures_and_status_refuse_an_unknown_kind(cli: Cli) -> None:
     assert one_line_error(outcome) == (
         "rbsync: unknown kind 'order'; expected one of product, bom, customer, invoice, supplier"
     )
+
+
+# --- production mode: PostgreSQL ledger, Redis broker -------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_production_mode_check_migrate_enqueue_status(
+    cli: Cli, postgres_url: str, redis_url: str
+) -> None:
+    import redis
+
+    env = {"RBSYNC_DATABASE_URL": postgres_url, "RBSYNC_BROKER_URL": redis_url}
+    before = _checks(cli("check", "--json", **env))
+    assert before["Ledger"]["ok"] is False
+    assert before["Ledger"]["detail"].endswith("run `rbsync db upgrade`")
+    assert before["Broker"] == {
+        "name": "Broker",
+        "target": redis_url,
+        "ok": True,
+        "detail": "accepts connections",
+    }
+    assert cli("db", "upgrade", **env).exit_code == 0
+    after = cli("check", "--json", **env)
+    assert after.exit_code == 0
+    assert _checks(after)["Ledger"]["detail"].startswith("schema at the newest revision")
+    sent = cli("enqueue", "supplier", "20001", "20003", **env)
+    assert sent.stdout.strip() == "Enqueued 2 supplier sync task(s) on Redis for the workers."
+    client = redis.Redis.from_url(redis_url)
+    try:
+        bodies = [json.loads(m) for m in client.lrange("rbsync", 0, -1)]
+    finally:
+        client.close()
+    assert sorted(b["headers"]["argsrepr"] for b in bodies) == [
+        "['supplier', '20001']",
+        "['supplier', '20003']",
+    ]
+    status = cli("status", "--json", **env).json()
+    assert status["mode"] == "production"
+    assert status["kinds"] == {}
