@@ -301,7 +301,7 @@ class InvoiceHandler:
 
     def prepare(
         self,
-        runtime: Runtime,  # noqa: ARG002
+        runtime: Runtime,
         link: EntityLink,  # noqa: ARG002
         snapshot: Mapping[str, Any],
         remote_id: str | None,
@@ -315,7 +315,9 @@ class InvoiceHandler:
         customer_id = int(ensure("customer", str(links.customer_number)))
         for code in links.product_codes:
             ensure("item", code)
-        return map_invoice(record, customer_id=customer_id)
+        return map_invoice(
+            record, customer_id=customer_id, employee_map=runtime.settings.employee_map
+        )
 
     def create(self, runtime: Runtime, decision: Create) -> str:
         assert isinstance(decision.payload, SalesOrderCompletePost)

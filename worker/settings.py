@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     poll_overlap_seconds: float = Field(5.0, ge=0)
     customer_number_from_rackbeat: bool = False
     """R-CUST link: send Rackbeat's number as PowerOffice Go ``Number`` (must fit a series)."""
+    employee_map: dict[int, int] = Field(default_factory=dict)
+    """R-INV-6: Rackbeat employee number -> PowerOffice Go employee number (JSON in the
+    environment, e.g. ``RBSYNC_EMPLOYEE_MAP='{"3": 102}'``); unmapped ones are omitted with a
+    warning."""
     supplier_contact_group_name: str = "PowerOffice"
     """R-SUP-9: the PowerOffice Go contact group every supplier is put in."""
     http_timeout_seconds: float = Field(30.0, gt=0)

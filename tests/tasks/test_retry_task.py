@@ -1,0 +1,44 @@
+"""``rbsync.retry`` re-drives failed/dead/unknown rows from the ledger (embedded app, eager)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ledger import get_link
+from sandbox.testing import PowerOfficeEmulatorHandle
+from tasks.runtime import runtime_for, set_runtime
+from worker.app import create_app, embedded_broker_dir
+
+
+def test_retry_resets_failed_rows_and_enqueues_them(
+    make_settings: Any, poweroffice_emulator: PowerOfficeEmulatorHandle, tmp_path: Path
+) -> None:
+    poweroffice_emulator.configure(rate_limit_enabled=False)
+    settings = make_settings()
+    app = create_app(settings)
+    app.loader.import_default_modules()
+    runtime = runtime_for(app)
+    try:
+        poweroffice_emulator.set_faults(
+            [{"route": "POST /v2/Customers", "error_rate": 1.0, "status": 400}]
+        )
+        from tasks.pipeline import sync_entity
+
+        for key in ("10001", "10002"):
+            assert sync_entity(runtime, "customer", key, f"t-{key}").status == "failed"
+        queue = embedded_broker_dir(settings) / "queue"
+        before = set(queue.iterdir())
+        result = app.tasks["rbsync.retry"].apply(kwargs={"kind": "customer", "key": "10002"})
+        assert result.get() == {"requeued": [["customer", "10002"]]}
+        with runtime.sessions() as s:
+            retried, untouched = get_link(s, "customer", "10002"), get_link(s, "customer", "10001")
+        assert retried is not None
+        assert untouched is not None
+        assert (retried.status, retried.attempts) == ("pending", 0)
+        assert untouched.status == "failed"
+        sent = [p.name for p in set(queue.iterdir()) - before]
+        assert len(sent) == 1
+        assert sent[0].endswith(".rbsync.msg")
+    finally:
+        set_runtime(app, None)
