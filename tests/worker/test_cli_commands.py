@@ -114,6 +114,31 @@ def test_check_names_the_likely_cause_of_each_failure(
     assert "not configured: POWEROFFICE_CLIENT_KEY unset" in unset.stdout
 
 
+def test_check_explains_server_errors_rate_limits_and_refusals(
+    cli: Cli,
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    rackbeat_emulator.set_faults([{"route": "GET /api/self", "error_rate": 1.0, "status": 503}])
+    poweroffice_emulator.set_faults(
+        [{"route": "GET /v2/ClientIntegrationInformation", "burst_429": 10}]
+    )
+    checks = _checks(cli("check", "--json"))
+    assert checks["Rackbeat"]["detail"].startswith(
+        "Rackbeat is failing (server error); try again later (GET /api/self -> 503"
+    )
+    assert checks["PowerOffice Go"]["detail"].startswith(
+        "PowerOffice Go rate limit reached: other processes use this budget; try again shortly"
+    )
+    poweroffice_emulator.set_faults(
+        [{"route": "GET /v2/ClientIntegrationInformation", "error_rate": 1.0, "status": 403}]
+    )
+    forbidden = _checks(cli("check", "--json"))["PowerOffice Go"]["detail"]
+    assert forbidden.startswith(
+        "PowerOffice Go forbids this call: the integration lacks a privilege or access"
+    )
+
+
 # --- enqueue ----------------------------------------------------------------------------------
 
 
