@@ -90,3 +90,16 @@ def test_a_consumer_racing_a_producer_reads_every_message_whole(
     done.set()
     assert errors == []
     assert sorted(m["n"] for m in received) == list(range(MESSAGES))
+
+
+def test_cli_commands_in_embedded_mode_publish_atomically(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from worker.commands._common import load_cli_settings
+
+    original = filesystem.Channel._put
+    monkeypatch.setattr(filesystem.Channel, "_put", original)
+    load_cli_settings(_env_file=None, broker_url="redis://127.0.0.1:6379/0", data_dir=tmp_path)
+    assert filesystem.Channel._put is original
+    load_cli_settings(_env_file=None, broker_url=None, data_dir=tmp_path)
+    assert filesystem.Channel._put is embedded_broker.atomic_put

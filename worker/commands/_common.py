@@ -124,6 +124,12 @@ def load_cli_settings(**overrides: Any) -> Settings:
         configure_logging(None, level=_log_level)
         raise CliError(_settings_problem(exc)) from exc
     configure_logging(settings, level=_log_level)
+    if settings.embedded:
+        # Commands that publish to the embedded broker (enqueue, retry, sync --once) must never
+        # leave a half-written message file for a worker to choke on (kombu issue #1551).
+        from worker.embedded_broker import install_atomic_writes
+
+        install_atomic_writes()
     return settings
 
 

@@ -491,6 +491,7 @@ def demo(
     started = time.monotonic()
     # kombu's filesystem transport can hand a half-written message file to the worker (it then
     # stops); this process both publishes and consumes, so make its writes atomic first.
+    # (The demo's settings are built later, by load_cli_settings, which installs it as well.)
     install_atomic_writes()
     console = make_console()
     directory = _prepare_data_dir(data_dir)
