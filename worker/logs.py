@@ -27,6 +27,7 @@ __all__ = [
     "RedactingFormatter",
     "SecretRedactor",
     "configure_logging",
+    "reset_logging",
     "secrets_of",
 ]
 
@@ -152,3 +153,12 @@ def _as_int(level: int | str) -> int:
         return level
     value = logging.getLevelName(level.upper())
     return value if isinstance(value, int) else logging.INFO
+
+
+def reset_logging() -> None:
+    """Remove the handler :func:`configure_logging` installed (tests that run commands
+    in-process call this, so that no handler outlives the stream it writes to)."""
+    global _handler  # noqa: PLW0603 - the one handler of this process
+    if _handler is not None:
+        logging.getLogger().removeHandler(_handler)
+        _handler = None

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from worker.cli import build_app
+from worker.logs import reset_logging
 
 RBSYNC = str(Path(sys.executable).with_name("rbsync"))
 SUBPROCESS_TIMEOUT_SECONDS = 240
@@ -70,7 +71,10 @@ class Cli:
         env: dict[str, str | None] = dict.fromkeys(INFRA_VARS)
         env.update(self.env)
         env.update(extra_env)
-        result = self._runner.invoke(build_app(), list(args), env=env, catch_exceptions=False)
+        try:
+            result = self._runner.invoke(build_app(), list(args), env=env, catch_exceptions=False)
+        finally:
+            reset_logging()
         return Outcome(result.exit_code, result.stdout, result.stderr)
 
     def run_process(
