@@ -48,6 +48,12 @@ def link_json(link: EntityLink) -> dict[str, Any]:
     }
 
 
+def _warning_text(warning: Any) -> str:
+    if isinstance(warning, dict):
+        return str(warning.get("message") or warning)
+    return str(warning)
+
+
 @cli_command
 def failures(
     kind: Annotated[
@@ -112,7 +118,7 @@ def failures(
     for entry in entries:
         reason = entry["reason"] or ""
         if entry["warnings"]:
-            reason += "".join(f"\n  warning: {w.get('message', w)}" for w in entry["warnings"])
+            reason += "".join(f"\n  warning: {_warning_text(w)}" for w in entry["warnings"])
         for attempt in entry.get("attempts_history", []):
             reason += (
                 f"\n  {attempt['started_at'][:19]} {attempt['outcome']}"
