@@ -13,6 +13,10 @@ from cli_helpers import Cli
 def test_demo_syncs_shows_and_sends_only_the_changes(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     cli = Cli({}, tmp_path)
+    # A look at the demo's ledger before any demo ran leaves rbsync's own files there; the demo
+    # takes such a directory over.
+    assert cli("status", RBSYNC_DATA_DIR=str(data)).exit_code == 0
+    assert sorted(p.name for p in data.iterdir()) == ["ledger.sqlite3"]
     outcome = cli.run_process(
         "demo", "--scale", "20", "--no-rate-limits", "--data-dir", str(data), timeout=180
     )

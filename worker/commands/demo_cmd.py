@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_DATA_DIR",
     "DEMO_MARKER",
+    "EMBEDDED_FILES",
     "EXAMPLES_PER_KIND",
     "PO_TABLES",
     "demo",
@@ -56,6 +57,11 @@ __all__ = [
 DEFAULT_DATA_DIR = Path("var") / "demo"
 DEMO_MARKER = ".rbsync-demo"
 """A data directory holding this file was made by the demo and may be wiped by it."""
+EMBEDDED_FILES = frozenset(
+    {"ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm", "broker", "locks"}
+)
+"""What rbsync itself puts in an embedded data directory: such a directory may be wiped too
+(e.g. after `RBSYNC_DATA_DIR=var/demo rbsync status` ran before the first demo)."""
 EXAMPLES_PER_KIND = 3
 RUN_TIMEOUT_SECONDS = 300.0
 CHANGED_PRODUCTS = 2
@@ -151,8 +157,9 @@ def _prepare_data_dir(path: Path) -> Path:
     if path.exists():
         if not path.is_dir():
             fail(f"--data-dir {path} is a file")
-        if any(path.iterdir()):
-            if not (path / DEMO_MARKER).exists():
+        names = {entry.name for entry in path.iterdir()}
+        if names:
+            if DEMO_MARKER not in names and not names <= EMBEDDED_FILES:
                 fail(f"--data-dir {path} is not empty and was not made by the demo; pick another")
             shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
