@@ -50,6 +50,33 @@ PG_SERVER = os.environ.get(
 REDIS_SERVER = os.environ.get("RBSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 
 
+@contextmanager
+def infrastructure(embedded: bool, workdir: Path) -> Iterator[tuple[dict[str, str], Any, Any]]:
+    """(environment, ledger engine, Celery app to send with) of production or embedded mode."""
+    from celery import Celery
+
+    if embedded:
+        from worker.app import create_app
+        from worker.settings import Settings
+
+        settings = Settings(_env_file=None, data_dir=workdir / "data")  # type: ignore[call-arg]
+        engine = sa.create_engine(settings.ledger_url)
+        yield {}, engine, create_app(settings)
+        engine.dispose()
+        return
+    with redis_db() as redis_url, postgres_db() as database_url:
+        engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+        sender = Celery("bench", broker=redis_url)
+        sender.conf.task_default_queue = "rbsync"
+        env = {
+            "RBSYNC_BROKER_URL": redis_url,
+            "RBSYNC_REDIS_URL": redis_url,
+            "RBSYNC_DATABASE_URL": database_url,
+        }
+        yield env, engine, sender
+        engine.dispose()
+
+
 def log(text: str) -> None:
     print(text, flush=True)
 
@@ -217,25 +244,19 @@ def run(args: argparse.Namespace) -> None:
     _, sandbox_env = bench.start_sandbox(scale)
     log(f"emulators up with scale {scale} in {time.monotonic() - t:.1f} s")
     try:
-        with redis_db() as redis_url, postgres_db() as database_url:
+        with infrastructure(args.embedded, workdir) as (infra_env, engine, sender):
             env = {
                 **os.environ,
                 **sandbox_env,
-                "RBSYNC_BROKER_URL": redis_url,
-                "RBSYNC_REDIS_URL": redis_url,
-                "RBSYNC_DATABASE_URL": database_url,
+                **infra_env,
                 "RBSYNC_DATA_DIR": str(workdir / "data"),
                 "RBSYNC_RACKBEAT_REQUESTS_PER_SECOND": "100000",
                 "RBSYNC_POWEROFFICE_REQUESTS_PER_SECOND": "100000",
             }
+            for name in ("RBSYNC_BROKER_URL", "RBSYNC_REDIS_URL", "RBSYNC_DATABASE_URL"):
+                if name not in infra_env:
+                    env.pop(name, None)
             subprocess.run([RBSYNC, "db", "upgrade"], env=env, check=True, capture_output=True)
-            engine = sa.create_engine(
-                database_url.replace("postgresql://", "postgresql+psycopg://")
-            )
-            from celery import Celery
-
-            sender = Celery("bench", broker=redis_url)
-            sender.conf.task_default_queue = "rbsync"
 
             def send_polls() -> None:
                 for kind in kinds:
@@ -296,7 +317,6 @@ def run(args: argparse.Namespace) -> None:
                     po = admin(po_base, "counters")["requests"]
                     log(f"poll with no changes: Rackbeat {sum(rb.values())} requests "
                         f"({rb}), PowerOffice Go {sum(po.values())} requests ({po})")  # fmt: skip
-            engine.dispose()
     finally:
         bench.stop_sandbox()
 
@@ -312,6 +332,9 @@ def main() -> None:
     parser.add_argument("--pool", default="prefork", help="worker pool (prefork, threads)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument(
+        "--embedded", action="store_true", help="filesystem broker + SQLite instead of Redis + PG"
+    )
     run(parser.parse_args())
 
 

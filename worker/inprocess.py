@@ -124,7 +124,7 @@ def in_process_worker(app: Celery, queue: str, *, concurrency: int) -> Iterator[
     names through the default app, not through the worker's.
     """
     started = threading.Event()
-    previous_default = celery_state.default_app
+    previous_default = getattr(celery_state, "default_app", None)
     app.set_default()
 
     class _Worker(WorkController):
@@ -152,7 +152,7 @@ def in_process_worker(app: Celery, queue: str, *, concurrency: int) -> Iterator[
     finally:
         worker.stop(in_sighandler=False)
         thread.join(WORKER_STOP_TIMEOUT_SECONDS)
-        celery_state.default_app = previous_default
+        celery_state.set_default_app(previous_default)  # type: ignore[arg-type] # None: unset
 
 
 def _final_statuses(app: Celery, report: OnceReport) -> None:
