@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from worker.commands._common import (
@@ -36,6 +35,7 @@ from worker.commands._common import (
     make_console,
     titled_table,
 )
+from worker.commands._progress import sync_progress
 from worker.logs import configure_logging
 from worker.settings import Settings
 
@@ -167,52 +167,12 @@ def _prepare_data_dir(path: Path) -> Path:
     return path
 
 
-class _SyncProgress:
-    """A progress bar fed by Celery's signals: polls add work, finished syncs advance it."""
-
-    def __init__(self, progress: Progress, description: str) -> None:
-        self.progress = progress
-        self.task = progress.add_task(description, total=None)
-        self.total = 0
-        self.done = 0
-
-    def on_postrun(
-        self, task: Any = None, retval: Any = None, state: str | None = None, **_: Any
-    ) -> None:
-        from tasks.enqueue import POLL_TASK, SYNC_TASK
-
-        name = getattr(task, "name", "")
-        if state != "SUCCESS" or not isinstance(retval, dict):
-            return
-        if name == POLL_TASK:
-            self.total += int(retval.get("enqueued", 0)) + int(retval.get("requeued", 0))
-            self.progress.update(self.task, total=max(self.total, self.done))
-        elif name == SYNC_TASK:
-            self.done += 1
-            self.progress.update(self.task, completed=self.done, total=max(self.total, self.done))
-
-
 def _run(settings: Settings, console: Console, description: str) -> OnceReport:
     """One ``run_once`` (poll every kind, sync all it finds) with a progress bar."""
-    from celery.signals import task_postrun
-
     from worker.inprocess import run_once
 
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-    with progress:
-        feed = _SyncProgress(progress, description)
-        task_postrun.connect(feed.on_postrun, weak=False)
-        try:
-            return run_once(settings, timeout=RUN_TIMEOUT_SECONDS)
-        finally:
-            task_postrun.disconnect(feed.on_postrun)
+    with sync_progress(console, description):
+        return run_once(settings, timeout=RUN_TIMEOUT_SECONDS)
 
 
 def _ledger_rows(settings: Settings) -> list[dict[str, Any]]:

@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from worker.commands._common import cli_command, load_cli_settings
+from worker.commands._common import (
+    cli_command,
+    load_cli_settings,
+    make_console,
+    stderr_is_terminal,
+)
+from worker.commands._progress import sync_progress
 
 __all__ = ["register", "sync"]
 
@@ -47,7 +53,10 @@ def sync(
 
     settings = load_cli_settings()
     try:
-        report = run_once(settings, kinds=kind or None, timeout=timeout, concurrency=concurrency)
+        with sync_progress(make_console(stderr=True), "syncing", enabled=stderr_is_terminal()):
+            report = run_once(
+                settings, kinds=kind or None, timeout=timeout, concurrency=concurrency
+            )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
