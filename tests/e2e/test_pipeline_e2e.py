@@ -9,6 +9,7 @@ come in bursts and reads lag behind writes.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -428,3 +429,63 @@ def test_worker_sigkilled_mid_create_and_restarted(
             sa.select(sa.func.count()).select_from(EntityLink).where(EntityLink.attempts > 1)
         )
     assert retried >= 1  # at least one create was cut off by the kill and run again
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_two_beats_by_mistake_never_run_two_polls_of_a_kind_at_once(
+    production: Deployment,
+    rackbeat_emulator: RackbeatEmulatorHandle,
+) -> None:
+    # Slow product polls (each list page takes 1.5 s), scheduled every 0.5 s by two beats.
+    rackbeat_emulator.set_faults([{"route": "GET /api/products", "latency_ms": 1500}])
+    production.env["RBSYNC_POLL_INTERVAL_SECONDS"] = "0.5"
+    beats = []
+    with production.worker("beats"):
+        for name in ("beat-a", "beat-b"):
+            log_path = production.workdir / f"{name}.log"
+            with log_path.open("ab") as log:
+                beats.append(
+                    subprocess.Popen(
+                        [
+                            CELERY, "-A", "worker.app", "beat", "--loglevel=INFO",
+                            f"--schedule={production.workdir / name}.schedule",
+                        ],
+                        env=production.env,
+                        cwd=production.workdir,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )  # fmt: skip
+        try:
+            wait_for("three finished product polls", lambda: product_cycles(production, 3), 90)
+        finally:
+            for beat in beats:
+                os.killpg(beat.pid, signal.SIGTERM)
+                beat.wait(timeout=30)
+    cycles = product_cycles(production, 0)
+    assert len(cycles) >= 3
+    # Intervals of the product polls that ran never overlap: the second one always skipped.
+    ordered = sorted(cycles)
+    for (_, end), (start, _) in itertools.pairwise(ordered):
+        assert end is not None
+        assert end <= start
+    sent = sum(
+        (production.workdir / f"{b}.log").read_text().count("Sending due task poll-product")
+        for b in ("beat-a", "beat-b")
+    )
+    assert sent > len(cycles)  # more polls were sent than ran: the extra ones skipped
+
+
+def product_cycles(deployment: Deployment, at_least: int) -> list[tuple[Any, Any]]:
+    with deployment.sessions() as s:
+        rows = s.execute(
+            sa.text(
+                "SELECT started_at, finished_at FROM poll_cycles "
+                "WHERE kind = 'product' AND status = 'done'"
+            )
+        ).all()
+    cycles = [(r[0], r[1]) for r in rows]
+    return cycles if len(cycles) >= at_least else []
