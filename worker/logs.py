@@ -50,6 +50,9 @@ _NOISE = (("kombu.connection", "No hostname was supplied"),)
 """(logger, message prefix) of warnings that say nothing to an operator: kombu warns so on
 every connection of the embedded (filesystem) broker, which has no host by design."""
 
+_TASK_LOGGERS = ("celery.app.trace", "celery.worker")
+"""Loggers of failed tasks, whose tracebacks only ``--log-level debug`` shows in the CLI."""
+
 _handler: logging.Handler | None = None
 
 
@@ -77,13 +80,23 @@ class _DropNoise(logging.Filter):
 
 
 class RedactingFormatter(logging.Formatter):
-    """A formatter whose every output line has passed through a :class:`SecretRedactor`."""
+    """A formatter whose every output line has passed through a :class:`SecretRedactor`.
 
-    def __init__(self, redactor: SecretRedactor, fmt: str = LOG_FORMAT) -> None:
+    With ``task_tracebacks=False`` a failed Celery task is logged without its traceback: in a
+    CLI process the command reports each failed task itself, and an unreachable API must not
+    end in pages of traceback (``--log-level debug`` shows them).
+    """
+
+    def __init__(
+        self, redactor: SecretRedactor, fmt: str = LOG_FORMAT, *, task_tracebacks: bool = True
+    ) -> None:
         super().__init__(fmt)
         self.redactor = redactor
+        self.task_tracebacks = task_tracebacks
 
     def format(self, record: logging.LogRecord) -> str:
+        if not self.task_tracebacks and record.exc_info and record.name.startswith(_TASK_LOGGERS):
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
         return self.redactor(super().format(record))
 
 
@@ -137,7 +150,9 @@ def configure_logging(
     if _handler is not None:
         root.removeHandler(_handler)
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(RedactingFormatter(SecretRedactor(secrets_of(settings))))
+    redactor = SecretRedactor(secrets_of(settings))
+    debug = _as_int(level) <= logging.DEBUG
+    handler.setFormatter(RedactingFormatter(redactor, task_tracebacks=debug))
     handler.addFilter(_DropNoise())
     root.addHandler(handler)
     root.setLevel(level)

@@ -156,3 +156,30 @@ def test_log_records_and_tracebacks_are_redacted() -> None:
     assert "rb-token-0123456789" not in output
     assert f"calling with {REDACTED}" in output
     assert f"RuntimeError: refused {REDACTED}" in output
+
+
+def test_failed_task_tracebacks_only_at_debug_level() -> None:
+    def logged(level: int) -> str:
+        stream = io.StringIO()
+        handler = configure_logging(None, level=level, stream=stream)
+        try:
+            try:
+                raise ConnectionError("GET /api/products: ConnectError before a response")
+            except ConnectionError:
+                logging.getLogger("celery.app.trace").error(
+                    "Task rbsync.poll[1] raised unexpected: %s", "NetworkError", exc_info=True
+                )
+                logging.getLogger("tasks.pipeline").exception("product 1: unexpected error")
+        finally:
+            logging.getLogger().removeHandler(handler)
+        return stream.getvalue()
+
+    quiet = logged(logging.WARNING)
+    task_line, bug = quiet.split("\n", 1)
+    assert task_line.endswith(
+        "celery.app.trace: Task rbsync.poll[1] raised unexpected: NetworkError"
+    )
+    # Anything else (a bug in rbsync's own code) keeps its traceback.
+    assert bug.count("Traceback (most recent call last)") == 1
+    assert "tasks.pipeline: product 1: unexpected error\nTraceback" in bug
+    assert logged(logging.DEBUG).count("Traceback (most recent call last)") == 2
