@@ -10,10 +10,11 @@ The rules (``docs/pipeline.md``, "Cursor rules"):
   enqueued, so a worker never looks for a row that is not there yet; the rows are marked
   enqueued only after the messages are out (a transactional outbox: a crash in between leaves
   them unmarked, and the next poll's sweep enqueues them).
-- The cursor moves once, at the end, to ``min(signpost, newest updated_at seen)``: only after
-  every record up to it is committed. A crash mid-poll leaves it where it was, and the next
-  poll reads the same records again (nothing lost, nothing re-sent: unchanged content is not
-  enqueued twice).
+- The cursor moves to ``min(signpost, newest updated_at seen)`` only after every record up to
+  it is committed and enqueued: after each batch while the records arrive in ascending
+  ``updated_at`` (the client's order), else once at the end. A poll cut off mid-way (crash, time
+  limit) keeps the progress of its committed batches, and the next poll reads on from there
+  (nothing lost; a re-read record with unchanged content is not enqueued again).
 - Before the first enqueue, stale bulk indexes are reloaded (``tasks.links``), and rows whose
   messages were lost (pending too long, or held by a vanished worker) are enqueued again.
 - One poll per kind at a time, across every process (a shared lock): a second beat started by
@@ -91,6 +92,39 @@ def _batches(records: Iterable[SnapshotRecord], size: int) -> Iterator[list[Snap
         yield batch
 
 
+@dataclasses.dataclass
+class _Progress:
+    """The newest ``updated_at`` committed so far, and whether records came in ascending order."""
+
+    saved: datetime | None
+    newest: datetime | None = None
+    ascending: bool = True
+
+    def see(self, batch: list[SnapshotRecord]) -> None:
+        for record in batch:
+            if record.updated_at is None:
+                continue
+            if self.newest is not None and record.updated_at < self.newest:
+                self.ascending = False
+            if self.newest is None or record.updated_at > self.newest:
+                self.newest = record.updated_at
+
+    def save(self, runtime: Runtime, kind: str, signpost: datetime) -> None:
+        """After a batch is committed and enqueued: move the cursor when that is safe.
+
+        Records come in ascending ``updated_at`` (the client's order): everything before the
+        newest one seen is committed and enqueued, so a poll cut off later (time limit, crash)
+        keeps this progress; records sharing the newest second are re-read (inclusive).
+        """
+        if not self.ascending or self.newest is None:
+            return
+        progress = min(signpost, self.newest)
+        if self.saved is None or progress > self.saved:
+            with runtime.sessions.begin() as session:
+                set_cursor(session, kind, progress)
+            self.saved = progress
+
+
 def poll_kind(
     runtime: Runtime,
     kind: str,
@@ -126,7 +160,6 @@ def _poll(
         cursor = get_cursor(session, kind)
         cycle_id = start_poll_cycle(session, kind, signpost=signpost, cursor_from=cursor)
     seen = changed = enqueued = requeued = 0
-    newest: datetime | None = None
     indexes_ready = False
 
     def send(keys: list[str]) -> int:
@@ -156,15 +189,16 @@ def _poll(
             None if cursor is None else cursor - timedelta(seconds=settings.poll_overlap_seconds)
         )
         records = (snapshot_of(record) for record in _changed(runtime, kind, since))
+        progress = _Progress(saved=cursor)
         for batch in _batches(records, batch_size):
             with runtime.sessions.begin() as session:
                 keys = store_snapshots(session, kind, batch, now=signpost)
             seen += len(batch)
             changed += len(keys)
-            for record in batch:
-                if record.updated_at is not None and (newest is None or record.updated_at > newest):
-                    newest = record.updated_at
+            progress.see(batch)
             enqueued += send(keys)
+            progress.save(runtime, kind, signpost)
+        newest = progress.newest
         cursor_to = cursor if newest is None else min(signpost, newest)
         if cursor is not None and cursor_to is not None and cursor_to < cursor:
             cursor_to = cursor  # never backwards (an overlap re-read is older than the cursor)

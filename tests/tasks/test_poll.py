@@ -122,3 +122,29 @@ def test_only_one_poll_per_kind_at_a_time(runtime: Runtime) -> None:
     after = Collect()
     assert poll_kind(runtime, "customer", after).skipped is False
     assert len(after.keys) == 8
+
+
+def test_a_poll_cut_off_keeps_the_progress_of_its_committed_batches(runtime: Runtime) -> None:
+    sent: list[str] = []
+
+    class Cut(Exception):
+        pass
+
+    def cut_at_third_batch(kind: str, keys: list[str]) -> int:
+        if len(sent) == 20:
+            raise Cut("time limit")
+        sent.extend(keys)
+        return len(keys)
+
+    with pytest.raises(Cut):
+        poll_kind(runtime, "product", cut_at_third_batch, batch_size=10)
+    with runtime.sessions() as s:
+        cursor = get_cursor(s, "product")
+        firsts = [get_link(s, "product", key) for key in sent]
+    assert cursor is not None
+    assert cursor == max(link.source_updated_at for link in firsts if link is not None)
+    rest = Collect()
+    poll_kind(runtime, "product", rest)
+    # The 30 not yet enqueued, each once; the 20 done are not sent again.
+    assert len(rest.keys) == len(set(rest.keys)) == 30
+    assert not set(rest.keys) & set(sent)
