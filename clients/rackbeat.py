@@ -327,6 +327,18 @@ class RackbeatClient:
 
     # --- lists ----------------------------------------------------------------------------
 
+    def whoami(self) -> Mapping[str, Any]:
+        """``GET self``: the account and user the token belongs to (a connectivity check).
+
+        The body is ``{"user_account": {...}, "user": {...}}``; it is returned as sent.
+        """
+        answer = self._call("GET", "self")
+        if not isinstance(answer, Mapping):
+            raise MalformedResponseError(
+                "the body is not a JSON object", method="GET", path="self", status=200
+            )
+        return answer
+
     def iter_products(self, **params: str | int) -> Iterator[RackbeatProduct]:
         """Every product, page by page (``params`` are extra query filters)."""
         return self._iter(KINDS["product"], params)

@@ -95,6 +95,12 @@ def test_item_numbers_with_special_characters(rackbeat: RackbeatClient, number: 
     assert product.urlfriendly_number == item_segment(number)
 
 
+def test_whoami_returns_the_account_and_user(rackbeat: RackbeatClient) -> None:
+    answer = rackbeat.whoami()
+    assert set(answer) >= {"user_account", "user"}
+    assert isinstance(answer["user_account"]["id"], int)
+
+
 def test_a_missing_record_is_not_found_and_find_says_none(rackbeat: RackbeatClient) -> None:
     with pytest.raises(NotFoundError) as caught:
         rackbeat.get("product", "NO/SUCH")

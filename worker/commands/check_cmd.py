@@ -182,9 +182,7 @@ def check_rackbeat(settings: Settings) -> CheckResult:
     def run() -> str:
         with _rackbeat_client(settings) as client:
             try:
-                # The client has no public call for the account endpoint; this check is its
-                # only user, so it goes through the client's own send path (auth, errors).
-                answer = client._call("GET", "self")
+                answer = client.whoami()
             except ClientError as exc:
                 raise _CheckFailedError(
                     explain_api_error(
