@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     rackbeat_api_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("RACKBEAT_API_TOKEN", "rackbeat_api_token")
     )
+    rackbeat_consumer_name: str = "rbsync"
+    rackbeat_consumer_contact: str = "ops@rbsync.invalid"
+    """Sent as Rackbeat's ``Consumer-Name`` / ``Consumer-Contact`` headers: who to call about
+    this integration's traffic. Set the contact to a real address in production."""
     rackbeat_requests_per_second: float = Field(8.0, gt=0)
     """Rackbeat allows 480 requests/minute per token; the fleet shares this budget."""
 

@@ -85,7 +85,12 @@ def build_rackbeat_client(settings: Settings) -> RackbeatClient:
         limiter=_limiter(settings, "rackbeat", token, settings.rackbeat_requests_per_second),
         timeout_seconds=settings.http_timeout_seconds,
     )
-    return RackbeatClient(http, token=token)
+    return RackbeatClient(
+        http,
+        token=token,
+        consumer_name=settings.rackbeat_consumer_name,
+        consumer_contact=settings.rackbeat_consumer_contact,
+    )
 
 
 def build_poweroffice_client(settings: Settings) -> PowerOfficeClient:

@@ -84,3 +84,21 @@ def test_a_missing_credential_names_its_variable() -> None:
                 poweroffice_subscription_key="sub-key-123456",
             )
         )
+
+
+def test_rackbeat_consumer_headers_come_from_settings(
+    rackbeat_emulator: RackbeatEmulatorHandle, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    settings = _settings(
+        rackbeat_emulator,
+        poweroffice_emulator,
+        rackbeat_consumer_name="rbsync at Regnskap AS",
+        rackbeat_consumer_contact="drift@regnskap.example",
+    )
+    client = build_rackbeat_client(settings)
+    try:
+        headers = client._headers  # what every Rackbeat request carries
+        assert headers["Consumer-Name"] == "rbsync at Regnskap AS"
+        assert headers["Consumer-Contact"] == "drift@regnskap.example"
+    finally:
+        client.close()
