@@ -24,7 +24,6 @@ from clients.errors import (
     UnexpectedStatusError,
 )
 from clients.http import build_http_client
-from clients.patch import UnpatchableFieldError, diff_operations
 from clients.poweroffice import PowerOfficeAuth, PowerOfficeClient
 from clients.rackbeat import KINDS, Kind, RackbeatClient
 from clients.ratelimit import (
@@ -64,10 +63,8 @@ __all__ = [
     "TokenCache",
     "TokenUnavailableError",
     "UnexpectedStatusError",
-    "UnpatchableFieldError",
     "build_http_client",
     "credential_bucket",
-    "diff_operations",
     "set_testing",
     "token_cache_key",
 ]

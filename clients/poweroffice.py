@@ -54,7 +54,6 @@ from clients.models import (
     VatCode,
 )
 from clients.paging import PageNumberPaginator, PaginationLoopError
-from clients.patch import diff_operations, wire_field
 from clients.retry import ReplicaLagPolicy, RetryPolicy
 from clients.tokens import InProcessTokenCache, TokenCache
 
@@ -70,6 +69,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _wire_field(record: Mapping[str, Any], name: str) -> Any:
+    """A field by wire name; PowerOffice Go's key case is not significant."""
+    if name in record:
+        return record[name]
+    lowered = name.lower()
+    for key, value in record.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
 
 DEFAULT_PAGE_SIZE = 1000
 """Records per page for full records (the API's default is 5000, its maximum 20000)."""
@@ -272,7 +283,7 @@ class PowerOfficeClient:
             if items:
                 yield items
             first = items[0] if items else None
-            first_key = wire_field(first, "Id") if isinstance(first, Mapping) else None
+            first_key = _wire_field(first, "Id") if isinstance(first, Mapping) else None
             try:
                 more = paginator.advance(
                     status=response.status_code, item_count=len(items), first_key=first_key
@@ -399,23 +410,13 @@ class PowerOfficeClient:
     def patch(
         self, resource: str, record_id: int | str, operations: Iterable[PatchOperation]
     ) -> None:
-        """``PATCH /{resource}/{id}`` with the given operations."""
+        """``PATCH /{resource}/{id}`` with the given ``replace`` operations.
+
+        The operations come from the mapping (``mapping.patch_operations``: only the fields
+        that changed since the last written payload, on the resource's PatchDto paths).
+        """
         body = [operation.to_wire() for operation in operations]
         self._call("PATCH", f"{resource}/{record_id}", json=body, content_type=JSON_PATCH)
-
-    def update(
-        self,
-        resource: str,
-        record_id: int,
-        current: Mapping[str, Any] | BaseModel,
-        desired: Mapping[str, Any] | BaseModel,
-    ) -> list[PatchOperation]:
-        """Patch only the fields of ``desired`` that differ from ``current``; return the
-        operations sent (none, and no request, when nothing changed)."""
-        operations = diff_operations(resource, current, desired)
-        if operations:
-            self.patch(resource, record_id, operations)
-        return operations
 
     # --- lookups --------------------------------------------------------------------------
 
@@ -523,8 +524,8 @@ class PowerOfficeClient:
         params = {"Fields": f"Id,{key_field}"}
         for items in self._pages(path, params, page_size=self._index_page_size):
             for item in items:
-                key = wire_field(item, key_field)
-                ident = wire_field(item, "Id")
+                key = _wire_field(item, key_field)
+                ident = _wire_field(item, "Id")
                 if key is not None and ident is not None:
                     index[str(key)] = int(ident)
         return index

@@ -30,6 +30,7 @@ from clients.poweroffice import PowerOfficeClient
 from clients.ratelimit import InProcessRateLimiter
 from clients.retry import ReplicaLagPolicy, RetryPolicy, set_testing
 from clients.tokens import InProcessTokenCache
+from mapping import patch_operations
 from sandbox.testing import PowerOfficeEmulatorHandle
 
 
@@ -240,7 +241,7 @@ def test_creates_answer_200_for_products_and_201_for_the_rest(
     assert statuses["201"] == 6
 
 
-def test_update_patches_only_the_changed_fields(
+def test_patch_sends_only_the_changed_fields(
     emulator: PowerOfficeEmulatorHandle, po: PowerOfficeClient
 ) -> None:
     group_id = _group(po)
@@ -248,18 +249,22 @@ def test_update_patches_only_the_changed_fields(
     created = po.create_product(
         ProductPost(code="AB/100", name="Widget", product_group_id=group_id, unit_price=10.0)
     )
+    written = ProductPost(
+        code="AB/100", name="Widget", product_group_id=group_id, unit_price=10.0
+    ).to_wire()
     desired = ProductPost(
         code="AB/100", name="Widget v2", product_group_id=other_group, unit_price=10.0
-    )
-    operations = po.update("Products", created.id, po.get_product(created.id), desired)
+    ).to_wire()
+    operations = patch_operations("Products", written, desired)
     assert [(op.path, op.value) for op in operations] == [
         ("/Name", "Widget v2"),
         ("/ProductGroupId", other_group),
     ]
+    po.patch("Products", created.id, operations)
     updated = po.get_product(created.id)
     assert updated.name == "Widget v2"
     assert updated.product_group_code == "2020"
-    assert po.update("Products", created.id, updated, desired) == []
+    assert updated.unit_price == 10.0
     assert emulator.counters()["requests"]["PATCH /v2/Products/{id}"] == 1
 
 
