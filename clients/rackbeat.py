@@ -137,7 +137,9 @@ _UNITS = _Resource("units", "units", "unit", RackbeatUnit)
 _SUPPLIER_GROUPS = _Resource(
     "supplier-groups", "supplier_groups", "supplier_group", RackbeatSupplierGroup
 )
-_PAYMENT_TERMS = _Resource("payment-terms", "payment_terms", "payment_terms", RackbeatPaymentTerms)
+# The singular key is inferred from the SDK's plural rule (rackbeat-api.md 3.1), like the
+# emulator's; the sync only lists payment terms.
+_PAYMENT_TERMS = _Resource("payment-terms", "payment_terms", "payment_term", RackbeatPaymentTerms)
 _EMPLOYEES = _Resource("employees", "employees", "employee", RackbeatEmployee)
 _ORDERS = _Resource("orders", "orders", "order", RackbeatOrder)
 
