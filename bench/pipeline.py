@@ -260,7 +260,7 @@ def run(args: argparse.Namespace) -> None:
 
             def send_polls() -> None:
                 for kind in kinds:
-                    sender.send_task("rbsync.poll", args=[kind], queue="rbsync")
+                    sender.send_task("rbsync.poll", args=[kind], queue="rbsync.poll")
 
             def query(sql: str) -> Any:
                 with engine.connect() as conn:

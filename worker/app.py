@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from kombu import Queue
 
 from worker.beat import POLL_TASK, beat_schedule
 from worker.settings import Settings, load_settings
@@ -29,6 +30,7 @@ from worker.settings import Settings, load_settings
 __all__ = [
     "DEFAULT_QUEUE",
     "EMBEDDED_POLLING_INTERVAL_SECONDS",
+    "POLL_QUEUE",
     "TASK_MODULES",
     "app",
     "celery_config",
@@ -37,6 +39,9 @@ __all__ = [
 ]
 
 DEFAULT_QUEUE = "rbsync"
+POLL_QUEUE = "rbsync.poll"
+"""Polls have a queue of their own: a poll (or its retry) never waits behind the thousands of
+sync messages a first push enqueues. Workers consume both queues (no ``-Q`` needed)."""
 TASK_MODULES = ("tasks.poll", "tasks.sync", "tasks.retry")
 EMBEDDED_POLLING_INTERVAL_SECONDS = 0.05
 """How often an idle embedded worker looks for new message files."""
@@ -130,6 +135,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "task_default_queue": DEFAULT_QUEUE,
+        "task_queues": (Queue(DEFAULT_QUEUE), Queue(POLL_QUEUE)),
+        "task_routes": {POLL_TASK: {"queue": POLL_QUEUE}},
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "enable_utc": True,

@@ -22,6 +22,7 @@ from celery import Celery
 from celery import _state as celery_state
 from celery.signals import before_task_publish, task_postrun
 from celery.worker import WorkController
+from kombu import Queue
 
 from ledger import Kind, links_of
 from tasks.enqueue import POLL_TASK, SYNC_TASK
@@ -189,6 +190,8 @@ def run_once(
     queue = f"rbsync.once.{uuid.uuid4().hex[:12]}"
     app = create_app(settings)
     app.conf.task_default_queue = queue
+    app.conf.task_queues = (Queue(queue),)
+    app.conf.task_routes = {}  # polls too: everything of this run stays on its private queue
     app.conf.worker_send_task_events = False
     app.conf.task_send_sent_event = False
     report = OnceReport()

@@ -104,3 +104,29 @@ def test_cli_prints_a_summary_and_exits_1_when_something_failed(
     assert "address_country" in failure
     assert "Atlantis" in failure
     assert poweroffice_emulator.counters()["writes"]["Customers"]["created"] == 7
+
+
+def test_run_once_in_production_mode_uses_a_private_queue(
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+    postgres_url: str,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    import redis
+
+    from ledger import upgrade
+
+    rackbeat_emulator.configure(rate_limit_enabled=False)
+    poweroffice_emulator.configure(rate_limit_enabled=False)
+    upgrade(postgres_url)
+    settings = _settings(rackbeat_emulator, poweroffice_emulator, tmp_path).model_copy(
+        update={"broker_url": redis_url, "redis_url": redis_url, "database_url": postgres_url}
+    )
+    report = run_once(settings, kinds=["customer", "supplier"], timeout=240)
+    assert (report.ok, report.errors) == (True, [])
+    assert report.counts() == {"customer": {"synced": 8}, "supplier": {"skipped": 1, "synced": 4}}
+    # Nothing was left on (or sent to) the shared queue a production fleet consumes.
+    client = redis.Redis.from_url(redis_url)
+    assert client.llen("rbsync") == 0
+    assert [k for k in client.keys("rbsync.once.*") if client.type(k) == b"list"] == []
