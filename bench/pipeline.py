@@ -176,6 +176,54 @@ def rss_of_tree(root: int) -> tuple[int, int]:
     return (max(sizes, default=0), sum(sizes))
 
 
+def cpu_seconds(pids: set[int]) -> float:
+    """user + system CPU seconds of ``pids`` so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def tree(root: int) -> set[int]:
+    """``root`` and its descendants."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
+
+
+def by_name(*names: str) -> set[int]:
+    """Processes whose command name is one of ``names`` (PostgreSQL, Redis servers)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                comm = Path(f"/proc/{entry}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm.startswith(names):
+                found.add(int(entry))
+    return found
+
+
 class RssSampler:
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -215,6 +263,7 @@ class Bench:
         )  # fmt: skip
         proc = cm.__enter__()
         self._sandbox_cm = cm
+        self.sandbox_pid = proc.pid
         text = wait_for(
             "the emulators",
             lambda: (t := log_path.read_text()) if "Ctrl-C" in log_path.read_text() else None,
@@ -282,12 +331,25 @@ def run(args: argparse.Namespace) -> None:
                 f"--concurrency={args.concurrency}", "--loglevel=WARNING",
                 "--without-mingle", "--without-gossip", "--hostname=bench@localhost",
             ]  # fmt: skip
+            if args.profile:
+                # One solo-pool process under cProfile: where the worker's CPU goes.
+                worker_cmd = [
+                    sys.executable, "-m", "cProfile", "-o", args.profile, CELERY,
+                    *[a for a in worker_cmd[1:] if not a.startswith(("--pool", "--concurrency"))],
+                    "--pool=solo",
+                ]  # fmt: skip
             with process(worker_cmd, env, workdir / "worker.log") as worker:
                 time.sleep(3)  # boot (not measured)
                 po_base = sandbox_env["POWEROFFICE_BASE_URL"]
                 rb_base = sandbox_env["RACKBEAT_BASE_URL"]
                 admin(po_base, "counters/reset", "POST")
                 admin(rb_base, "counters/reset", "POST")
+                groups = {
+                    "worker": lambda: tree(worker.pid),
+                    "emulators": lambda: tree(bench.sandbox_pid),
+                    "postgres+redis": lambda: by_name("postgres", "redis-server"),
+                }
+                cpu0 = {name: cpu_seconds(pids()) for name, pids in groups.items()}
                 with RssSampler(worker.pid) as rss:
                     t0 = time.monotonic()
                     send_polls()
@@ -304,6 +366,13 @@ def run(args: argparse.Namespace) -> None:
                 log(f"PowerOffice Go requests: {po_requests} for {written} created/updated "
                     f"entities = {po_requests / max(1, written):.3f} per entity")  # fmt: skip
                 log(f"  by route: {po['requests']}")
+                cpu = {name: cpu_seconds(pids()) - cpu0[name] for name, pids in groups.items()}
+                log(
+                    "CPU seconds during the push (2 cores = 2 s per s): "
+                    + ", ".join(
+                        f"{n} {v:.1f} ({v / total * 1000:.1f} ms/entity)" for n, v in cpu.items()
+                    )
+                )
                 log(f"peak worker RSS: largest process {rss.largest / 2**20:.0f} MB, "
                     f"whole tree {rss.total / 2**20:.0f} MB")  # fmt: skip
                 if not args.rss_products:
@@ -332,6 +401,7 @@ def main() -> None:
     parser.add_argument("--pool", default="prefork", help="worker pool (prefork, threads)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--profile", default="", help="cProfile a solo worker into this file")
     parser.add_argument(
         "--embedded", action="store_true", help="filesystem broker + SQLite instead of Redis + PG"
     )

@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     """A pending row not picked up this long after its enqueue is enqueued again by a poll."""
     link_index_max_age_seconds: float = Field(3600.0, gt=0)
     """Bulk indexes of PowerOffice Go ids older than this are reloaded before a poll writes."""
+    task_events: bool = True
+    """Send task events (Flower needs them); off saves the worker a share of its CPU."""
     sync_once_concurrency: int = Field(8, ge=1)
     """Threads of the in-process worker of ``rbsync sync --once`` and the demo."""
 
