@@ -232,14 +232,20 @@ class _Run:
                 claim_current_version(session, link.id, self.token)
         reference = handler.reference(self.key)
         remote_id = self.known
-        adopted = False
-        in_doubt = link.intent is not None
+        # A create was sent before and never confirmed (ambiguous end, or a worker killed).
+        in_doubt = link.intent is not None and link.remote_id is None
         if remote_id is None and (in_doubt or not self.fresh):
-            # An earlier create may have landed (ambiguous end), or no fresh bulk index can
-            # vouch that the record is absent: look it up before any create.
+            # An earlier create may have landed, or no fresh bulk index can vouch that the
+            # record is absent: look it up before any create.
             remote_id = handler.find(runtime, link, reference)
-            adopted = remote_id is not None and in_doubt
-        mapped = handler.prepare(runtime, link, snapshot, remote_id, self._ensure)
+        # Found (by the lookup, or by a bulk index loaded since) after a create in doubt: it is
+        # our own create that landed.
+        adopted = in_doubt and remote_id is not None
+        # An adopted record is our own earlier create: map it as a create (no update-only
+        # dependencies such as a customer's PaymentTermId are needed to record it).
+        mapped = handler.prepare(
+            runtime, link, snapshot, None if adopted else remote_id, self._ensure
+        )
         if adopted and remote_id is not None and isinstance(mapped, MappedRecord):
             # Our own earlier create did land: record it as written, send nothing.
             return self._finish(
