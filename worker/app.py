@@ -42,7 +42,7 @@ DEFAULT_QUEUE = "rbsync"
 POLL_QUEUE = "rbsync.poll"
 """Polls have a queue of their own: a poll (or its retry) never waits behind the thousands of
 sync messages a first push enqueues. Workers consume both queues (no ``-Q`` needed)."""
-TASK_MODULES = ("tasks.poll", "tasks.sync", "tasks.retry")
+TASK_MODULES = ("tasks.poll", "tasks.sync", "tasks.retry", "tasks.initial_sync")
 EMBEDDED_POLLING_INTERVAL_SECONDS = 0.05
 """How often an idle embedded worker looks for new message files."""
 SOFT_TIME_LIMIT_FRACTION = 0.8
@@ -148,6 +148,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app configured from ``settings`` (the environment when None)."""
     settings = settings or load_settings()
+    if settings.embedded:
+        # Every process on the embedded broker publishes (polls enqueue syncs): its message
+        # files must be written atomically or a worker may read one half-written and stop
+        # (kombu issue #1551). See worker.embedded_broker.
+        from worker.embedded_broker import install_atomic_writes
+
+        install_atomic_writes()
     celery_app = Celery("rbsync", include=list(TASK_MODULES), set_as_current=False)
     celery_app.conf.update(celery_config(settings))
     return celery_app

@@ -64,6 +64,21 @@ def test_embedded_config_needs_no_server(tmp_path: Path) -> None:
     assert settings.ledger_url == f"sqlite:///{(tmp_path / 'ledger.sqlite3').resolve()}"
 
 
+def test_an_embedded_app_writes_message_files_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kombu.transport import filesystem
+
+    from worker.embedded_broker import atomic_put
+
+    def kombus_own_put(*args: object) -> None:  # as if nothing had patched kombu yet
+        raise AssertionError("kombu's non-atomic _put was used")
+
+    monkeypatch.setattr(filesystem.Channel, "_put", kombus_own_put)
+    create_app(make(data_dir=tmp_path))
+    assert filesystem.Channel._put is atomic_put  # kombu issue #1551 worked around
+
+
 def test_a_countdown_near_the_visibility_timeout_is_refused(tmp_path: Path) -> None:
     settings = make(
         data_dir=tmp_path, visibility_timeout_seconds=1200, retry_backoff_max_seconds=600
@@ -88,7 +103,7 @@ def test_beat_has_one_expiring_poll_per_kind(tmp_path: Path) -> None:
 def test_the_app_registers_the_task_names(tmp_path: Path) -> None:
     app = create_app(make(data_dir=tmp_path))
     app.loader.import_default_modules()
-    assert {"rbsync.poll", "rbsync.sync", "rbsync.retry"} <= set(app.tasks)
+    assert {"rbsync.poll", "rbsync.sync", "rbsync.retry", "rbsync.initial_sync"} <= set(app.tasks)
     assert app.tasks["rbsync.sync"].max_retries is None  # the budget is ours (settings)
 
 
