@@ -83,6 +83,10 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING)
 
 
+KEY_LENGTH = 191
+"""Longest Rackbeat key (a product number is a PowerOffice Go ``Code``: up to 100)."""
+
+
 class EntityLink(Base):
     """One Rackbeat entity and its PowerOffice Go twin."""
 
@@ -94,7 +98,7 @@ class EntityLink(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(16))
-    key: Mapped[str] = mapped_column(sa.String(64))
+    key: Mapped[str] = mapped_column(sa.String(KEY_LENGTH))
     status: Mapped[str] = mapped_column(sa.String(16), default=Status.PENDING)
     remote_id: Mapped[str | None] = mapped_column(sa.String(64))
 

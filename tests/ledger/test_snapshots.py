@@ -112,6 +112,18 @@ def test_last_duplicate_in_a_batch_wins(sessions: sessionmaker[Session]) -> None
         assert link.snapshot["name"] == "second"
 
 
+def test_a_product_number_as_long_as_a_poweroffice_code_is_a_key(
+    sessions: sessionmaker[Session],
+) -> None:
+    number = "KABEL/" + "X" * 94  # 100 characters: PowerOffice Go's longest product Code
+    with sessions.begin() as s:
+        ensure_link(s, "product", number)
+    with sessions() as s:
+        link = get_link(s, "product", number)
+        assert link is not None
+        assert link.key == number
+
+
 def test_ensure_link_creates_once(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         first = ensure_link(s, "invoice", "77")
