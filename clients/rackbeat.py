@@ -463,20 +463,32 @@ class RackbeatClient:
         self._filter_probes[resource.path] = (honoured, now)
         return honoured
 
-    def changed_since(self, kind: Kind, since: datetime) -> Iterator[Any]:
+    def changed_since(
+        self,
+        kind: Kind,
+        since: datetime,
+        *,
+        held: Mapping[str, datetime] | None = None,
+    ) -> Iterator[Any]:
         """Every record of ``kind`` whose ``updated_at`` is at or after ``since``, complete.
 
         Ascending ``updated_at`` order. A record may be yielded by a later poll again (the
         caller's overlap and content fingerprint make that free); within one call, never twice.
+        ``held`` maps keys to the ``updated_at`` the caller already has: such a record is
+        neither completed (contacts, BOM lines) nor fetched (scan fallback) nor yielded, so a
+        poll that re-reads its overlap window costs the list pages alone.
         """
         if since.tzinfo is None:
             since = since.replace(tzinfo=NAIVE_TIMEZONE)
+        known = held or {}
         records = (
             self._changed_by_filter(kind, since)
             if self.filter_honoured(kind)
-            else self._changed_by_scan(kind, since)
+            else self._changed_by_scan(kind, since, known)
         )
         for record in records:
+            if known and known.get(_key_of(record)) == _aware(getattr(record, "updated_at", None)):
+                continue
             yield self._complete(kind, record)
 
     def _changed_by_filter(self, kind: Kind, since: datetime) -> Iterator[Any]:
@@ -518,7 +530,9 @@ class RackbeatClient:
             horizon = cursor - KEYSET_OVERLAP
             seen = {k: v for k, v in seen.items() if v >= horizon}
 
-    def _changed_by_scan(self, kind: Kind, since: datetime) -> Iterator[Any]:
+    def _changed_by_scan(
+        self, kind: Kind, since: datetime, held: Mapping[str, datetime]
+    ) -> Iterator[Any]:
         resource = _resource_of(kind)
         changed: list[tuple[datetime, str]] = []
         for items in self._pages(resource, {"fields": resource.scan_fields}):
@@ -528,8 +542,11 @@ class RackbeatClient:
                 if not _matches(item, resource.filters):
                     continue
                 stamp = _parse_stamp(item.get("updated_at"))
+                key = str(item["number"])
+                if stamp is not None and held.get(key) == stamp:
+                    continue  # the caller has this version: no fetch
                 if stamp is None or stamp >= since:
-                    changed.append((stamp or since, str(item["number"])))
+                    changed.append((stamp or since, key))
         changed.sort()
         for _, key in changed:
             try:

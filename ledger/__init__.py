@@ -64,6 +64,7 @@ from ledger.snapshots import (
     content_hash,
     ensure_link,
     get_link,
+    held_versions,
     mark_enqueued,
     store_snapshots,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "get_cursor",
     "get_link",
     "head_revision",
+    "held_versions",
     "index_is_fresh",
     "initial_item_counts",
     "initial_items",

@@ -22,6 +22,7 @@ __all__ = [
     "content_hash",
     "ensure_link",
     "get_link",
+    "held_versions",
     "mark_enqueued",
     "store_snapshots",
 ]
@@ -178,3 +179,16 @@ def mark_enqueued(
             .values(enqueued_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def held_versions(session: Session, kind: str, since: datetime) -> dict[str, datetime]:
+    """Key -> Rackbeat ``updated_at`` of the snapshots held for ``kind`` changed at or after
+    ``since``: what a poll's overlap window would read again (the client skips those)."""
+    rows = session.execute(
+        sa.select(EntityLink.key, EntityLink.source_updated_at).where(
+            EntityLink.kind == kind,
+            EntityLink.snapshot.is_not(None),
+            EntityLink.source_updated_at >= since,
+        )
+    )
+    return {key: updated for key, updated in rows if updated is not None}

@@ -39,6 +39,7 @@ from ledger import (
     SnapshotRecord,
     finish_poll_cycle,
     get_cursor,
+    held_versions,
     mark_enqueued,
     set_cursor,
     stale_work,
@@ -238,10 +239,18 @@ def _poll(
 
 
 def _changed(runtime: Runtime, kind: str, since: datetime | None) -> Iterator[Any]:
-    """Records of ``kind`` changed at or after ``since`` (everything when None)."""
+    """Records of ``kind`` changed at or after ``since`` (everything when None).
+
+    Versions the ledger already holds from the overlap window are passed to the client, which
+    then neither completes nor yields them: a poll with no changes costs the list pages only.
+    """
     client = runtime.rackbeat
-    start = since if since is not None else datetime(1970, 1, 1, tzinfo=utcnow().tzinfo)
-    yield from client.changed_since(kind, start)  # type: ignore[arg-type]
+    if since is None:
+        yield from client.changed_since(kind, datetime(1970, 1, 1, tzinfo=utcnow().tzinfo))  # type: ignore[arg-type]
+        return
+    with runtime.sessions() as session:
+        held = held_versions(session, kind, since)
+    yield from client.changed_since(kind, since, held=held)  # type: ignore[arg-type]
 
 
 @shared_task(bind=True, base=PipelineTask, name=POLL_TASK, ignore_result=True)

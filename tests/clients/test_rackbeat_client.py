@@ -185,6 +185,39 @@ def test_changed_since_falls_back_to_a_scan_when_the_filter_is_ignored(
     assert requests == {"GET /api/products": 1 + 8, "GET /api/products/{number}": 2}
 
 
+def test_changed_since_skips_the_versions_the_caller_holds(
+    rackbeat_emulator: RackbeatEmulatorHandle, rackbeat: RackbeatClient
+) -> None:
+    without_invoice_email = [
+        c["number"] for c in rackbeat_emulator.state()["customers"] if not c.get("invoice_email")
+    ][:2]
+    rackbeat_emulator.configure(frozen_time="2030-02-01 00:00:00")
+    held_at = _touch(rackbeat_emulator, "customers", without_invoice_email[0])
+    _touch(rackbeat_emulator, "customers", without_invoice_email[1], name="Changed AS")
+    rackbeat_emulator.reset_counters()
+    changed = list(
+        rackbeat.changed_since("customer", held_at, held={str(without_invoice_email[0]): held_at})
+    )
+    assert [c.number for c in changed] == [without_invoice_email[1]]
+    requests = rackbeat_emulator.counters()["requests"]
+    # The held customer is not completed: only the changed one's contacts are read.
+    assert requests["GET /api/customers/{number}/contacts"] == 1
+
+
+def test_the_scan_fallback_does_not_fetch_held_versions(
+    rackbeat_emulator: RackbeatEmulatorHandle, rackbeat: RackbeatClient
+) -> None:
+    rackbeat_emulator.configure(ignore_updated_at_filter=["products"])
+    rackbeat_emulator.configure(frozen_time="2030-01-01 00:00:01")
+    held_at = _touch(rackbeat_emulator, "products", "AB/100")
+    _touch(rackbeat_emulator, "products", "KABEL 3M")
+    assert rackbeat.filter_honoured("product") is False
+    rackbeat_emulator.reset_counters()
+    changed = list(rackbeat.changed_since("product", held_at, held={"AB/100": held_at}))
+    assert [p.number for p in changed] == ["KABEL 3M"]
+    assert rackbeat_emulator.counters()["requests"]["GET /api/products/{number}"] == 1
+
+
 def test_booked_invoices_changed_since(
     rackbeat_emulator: RackbeatEmulatorHandle, rackbeat: RackbeatClient
 ) -> None:

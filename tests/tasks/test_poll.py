@@ -54,6 +54,22 @@ def test_equal_timestamps_at_the_boundary_are_not_lost(
     assert third.keys == ["10002"]
 
 
+def test_a_poll_with_no_changes_reads_the_list_alone(
+    runtime: Runtime, rackbeat_emulator: RackbeatEmulatorHandle
+) -> None:
+    # Customers without an invoice e-mail would each cost a contacts request if re-read
+    # records in the overlap window were completed again (R-CUST-6 fallback).
+    rackbeat_emulator.configure(frozen_time="2025-06-01T12:00:00+00:00")
+    first = Collect()
+    poll_kind(runtime, "customer", first)
+    assert first.keys
+    rackbeat_emulator.reset_counters()
+    second = Collect()
+    poll_kind(runtime, "customer", second)
+    assert second.keys == []
+    assert rackbeat_emulator.counters()["requests"] == {"GET /api/customers": 1}
+
+
 def test_a_record_changed_during_the_poll_is_read_by_the_next(
     runtime: Runtime, rackbeat_emulator: RackbeatEmulatorHandle
 ) -> None:
