@@ -70,17 +70,27 @@ def _commands(compose: dict[str, Any]) -> dict[str, list[str]]:
     return {name: service.get("command", []) for name, service in compose["services"].items()}
 
 
-def test_docker_compose_config_accepts_the_file() -> None:
+def _compose_validator() -> list[str] | None:
+    """``docker compose`` (the plugin), else Debian's ``docker-compose``; None when neither."""
     docker = shutil.which("docker")
     if (
-        docker is None
-        or subprocess.run(
+        docker is not None
+        and subprocess.run(
             [docker, "compose", "version"], capture_output=True, check=False
         ).returncode
+        == 0
     ):
-        pytest.skip("the docker compose plugin is not installed on this machine")
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy is not None else None
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    validator = _compose_validator()
+    if validator is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed (CI installs one)")
     done = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        [*validator, "-f", str(COMPOSE), "config", "--quiet"],
         env={"PATH": "/usr/bin:/bin:/usr/local/bin", **REQUIRED},
         capture_output=True,
         text=True,
@@ -88,6 +98,22 @@ def test_docker_compose_config_accepts_the_file() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_docker_compose_config_refuses_the_file_without_a_required_secret() -> None:
+    validator = _compose_validator()
+    if validator is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed (CI installs one)")
+    done = subprocess.run(
+        [*validator, "-f", str(COMPOSE), "config", "--quiet"],
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "POSTGRES_PASSWORD": "pg-pw"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "RBSYNC_FLOWER_BASIC_AUTH" in done.stderr
 
 
 def test_services_and_the_sandbox_profile() -> None:
