@@ -492,20 +492,35 @@ class PowerOfficeClient:
             settle=settle,
         )
 
-    def find_payment_term(self, credit_days: int) -> PaymentTerm | None:
-        """An active payment term with these credit days (R-CUST-9), or ``None``."""
-        for term in self.iter_payment_terms():
-            if term.credit_days == credit_days and term.is_active is not False:
-                return term
-        return None
+    def find_payment_term(self, credit_days: int, *, settle: bool = True) -> PaymentTerm | None:
+        """An active payment term with these credit days (R-CUST-9), or ``None``.
 
-    def find_contact_group(self, name: str) -> ContactGroup | None:
-        """The contact group with this name (R-SUP-9; compared case-insensitively)."""
+        A scan (the API has no filter for it); like every lookup it re-reads for replica lag
+        before answering "absent" unless ``settle`` is False.
+        """
+
+        def lookup() -> PaymentTerm | None:
+            for term in self.iter_payment_terms():
+                if term.credit_days == credit_days and term.is_active is not False:
+                    return term
+            return None
+
+        return self._lag.settle(lookup) if settle else lookup()
+
+    def find_contact_group(self, name: str, *, settle: bool = True) -> ContactGroup | None:
+        """The contact group with this name (R-SUP-9; compared case-insensitively).
+
+        A scan; re-read for replica lag before answering "absent" unless ``settle`` is False.
+        """
         wanted = name.casefold()
-        for group in self.iter_contact_groups():
-            if group.name is not None and group.name.casefold() == wanted:
-                return group
-        return None
+
+        def lookup() -> ContactGroup | None:
+            for group in self.iter_contact_groups():
+                if group.name is not None and group.name.casefold() == wanted:
+                    return group
+            return None
+
+        return self._lag.settle(lookup) if settle else lookup()
 
     def find_products(self, codes: Iterable[str]) -> dict[str, Product]:
         """Many products by code in as few requests as the URL length allows."""

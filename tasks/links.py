@@ -191,8 +191,10 @@ def ensure_contact_group(runtime: Runtime, name: str, payload: ContactGroupPost)
     """R-SUP-9: the id of the contact group called ``name``, created when missing."""
     po = runtime.poweroffice
 
-    def find(in_doubt: bool) -> int | None:  # noqa: ARG001 - a scan either way
-        found = po.find_contact_group(name)
+    def find(in_doubt: bool) -> int | None:
+        # After a create in doubt the scan must wait out replica lag, or a create that landed
+        # stays invisible and a second group is made (contact group names are not unique).
+        found = po.find_contact_group(name, settle=in_doubt)
         return found.id if found is not None else None
 
     def create() -> int:
@@ -205,8 +207,9 @@ def ensure_payment_term(runtime: Runtime, days: int, payload: PaymentTermPost) -
     """R-CUST-9: the id of the payment term with ``days`` credit days, created when missing."""
     po = runtime.poweroffice
 
-    def find(in_doubt: bool) -> int | None:  # noqa: ARG001 - a scan either way
-        found = po.find_payment_term(days)
+    def find(in_doubt: bool) -> int | None:
+        # As for contact groups: payment terms are not unique by their days either.
+        found = po.find_payment_term(days, settle=in_doubt)
         return found.id if found is not None else None
 
     def create() -> int:

@@ -410,6 +410,25 @@ def test_absent_answers_wait_out_replica_lag(emulator: PowerOfficeEmulatorHandle
     assert emulator.counters()["requests"]["GET /v2/Products"] == 1 + 4
 
 
+def test_scanned_lookups_wait_out_replica_lag_too(emulator: PowerOfficeEmulatorHandle) -> None:
+    # Contact groups and payment terms are found by a scan, not a filter; after a create in
+    # doubt they must also wait out the lag, or a second one is created (names are not unique).
+    set_testing(False)
+    emulator.configure(replica_lag_seconds=1.0)
+    lag = ReplicaLagPolicy(rereads=4, wait_seconds=0.4, sleep=emulator.advance_clock)
+    with _client(emulator, replica_lag=lag) as po:
+        po.create_contact_group(ContactGroupPost(name="Lagging group"))
+        po.create_payment_term(PaymentTermPost(name="45 dager", credit_days=45))
+        assert po.find_contact_group("lagging group", settle=False) is None
+        assert po.find_payment_term(45, settle=False) is None
+        group = po.find_contact_group("lagging group")
+        term = po.find_payment_term(45)
+    assert group is not None
+    assert group.name == "Lagging group"
+    assert term is not None
+    assert term.credit_days == 45
+
+
 def test_a_lookup_checks_what_an_ignored_filter_returned(
     emulator: PowerOfficeEmulatorHandle, po: PowerOfficeClient
 ) -> None:
