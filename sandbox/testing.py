@@ -12,13 +12,13 @@ initial sync (R-INIT-1..4).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from sandbox.faults import FaultRule
+from sandbox.admin_handle import ADMIN_TIMEOUT_SECONDS, AdminHandle
 from sandbox.poweroffice import PowerOfficeBackend, PowerOfficeConfig, create_app
 from sandbox.server import RunningServer, serve_in_thread
 from sandbox.testing_rackbeat import RackbeatEmulatorHandle, rackbeat_emulator, rackbeat_server
@@ -32,21 +32,17 @@ __all__ = [
     "rackbeat_server",
 ]
 
-ADMIN_TIMEOUT_SECONDS = 30.0
 
-
-class PowerOfficeEmulatorHandle:
+class PowerOfficeEmulatorHandle(AdminHandle):
     """What a test needs of a running PowerOffice Go emulator."""
 
     def __init__(self, server: RunningServer, backend: PowerOfficeBackend) -> None:
-        self.server = server
+        super().__init__(server)
         self.backend = backend
-        self.url = server.url
         self.base_url = f"{server.url}/v2"
         self.token_url = f"{server.url}/OAuth/Token"
         self.demo_base_url = f"{server.url}/Demo/v2"
         self.demo_token_url = f"{server.url}/Demo/OAuth/Token"
-        self.admin = httpx.Client(base_url=f"{server.url}/_sandbox/", timeout=ADMIN_TIMEOUT_SECONDS)
 
     # --- the credentials it accepts (sandbox values, fine to print) ---------------------------
     @property
@@ -83,40 +79,7 @@ class PowerOfficeEmulatorHandle:
         kwargs.setdefault("timeout", 30.0)
         return httpx.Client(base_url=self.base_url + "/", headers=headers, **kwargs)
 
-    # --- admin ----------------------------------------------------------------------------------
-    def _ok(self, response: httpx.Response) -> Any:
-        response.raise_for_status()
-        return response.json()
-
-    def reset(
-        self, *, seed: int | None = None, scale: int | None = None, empty: bool = False
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"empty": empty}
-        if seed is not None:
-            body["seed"] = seed
-        if scale is not None:
-            body["scale"] = scale
-        return dict(self._ok(self.admin.post("reset", json=body)))
-
-    def state(self) -> dict[str, Any]:
-        return dict(self._ok(self.admin.get("state")))
-
-    def counters(self) -> dict[str, Any]:
-        return dict(self._ok(self.admin.get("counters")))
-
-    def reset_counters(self) -> dict[str, Any]:
-        return dict(self._ok(self.admin.post("counters/reset")))
-
-    def set_faults(self, rules: Sequence[FaultRule | Mapping[str, Any]]) -> list[Any]:
-        payload = [r.model_dump() if isinstance(r, FaultRule) else dict(r) for r in rules]
-        return list(self._ok(self.admin.put("faults", json=payload)))
-
-    def clear_faults(self) -> None:
-        self._ok(self.admin.delete("faults"))
-
-    def configure(self, **knobs: Any) -> dict[str, Any]:
-        return dict(self._ok(self.admin.patch("config", json=knobs)))
-
+    # --- admin (the common routes are AdminHandle's) --------------------------------------------
     def advance_clock(self, seconds: float) -> float:
         """Move the emulator's time forward (token expiry, replica lag) instead of sleeping."""
         return float(
@@ -124,9 +87,6 @@ class PowerOfficeEmulatorHandle:
                 "clock_offset_seconds"
             ]
         )
-
-    def close(self) -> None:
-        self.admin.close()
 
 
 @pytest.fixture(scope="session")

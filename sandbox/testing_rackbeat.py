@@ -7,33 +7,34 @@ handle speaks to the admin surface over HTTP, as a test of another part would.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from sandbox.faults import FaultRule
+from sandbox.admin_handle import AdminHandle
 from sandbox.rackbeat.app import RackbeatConfig, RackbeatEmulator, create_app
 from sandbox.server import RunningServer, serve_in_thread
 
 __all__ = ["RackbeatEmulatorHandle", "rackbeat_emulator", "rackbeat_server"]
 
-ADMIN_TIMEOUT_SECONDS = 30.0
 DEFAULT_SEED = 1
 DEFAULT_SCALE = 50
 
 
-class RackbeatEmulatorHandle:
-    """What a test needs of a running Rackbeat emulator."""
+class RackbeatEmulatorHandle(AdminHandle):
+    """What a test needs of a running Rackbeat emulator.
+
+    Its ``configure`` knobs: ``rate_limit_enabled``, ``rate_limit_per_minute``,
+    ``ignore_updated_at_filter`` (endpoint names), ``frozen_time``, ``token``, ``other_tokens``.
+    """
 
     def __init__(self, server: RunningServer, emulator: RackbeatEmulator) -> None:
-        self.server = server
+        super().__init__(server)
         self.emulator = emulator
-        self.url = server.url
         self.base_url = f"{server.url}/api/"
-        self.admin = httpx.Client(base_url=f"{server.url}/_sandbox/", timeout=ADMIN_TIMEOUT_SECONDS)
 
     @property
     def token(self) -> str:
@@ -45,49 +46,10 @@ class RackbeatEmulatorHandle:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0, **kwargs)
 
-    def _ok(self, response: httpx.Response) -> Any:
-        response.raise_for_status()
-        return response.json()
-
-    def reset(
-        self, *, seed: int | None = None, scale: int | None = None, empty: bool = False
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"empty": empty}
-        if seed is not None:
-            body["seed"] = seed
-        if scale is not None:
-            body["scale"] = scale
-        return dict(self._ok(self.admin.post("reset", json=body)))
-
-    def state(self) -> dict[str, Any]:
-        return dict(self._ok(self.admin.get("state")))
-
-    def counters(self) -> dict[str, Any]:
-        return dict(self._ok(self.admin.get("counters")))
-
-    def reset_counters(self) -> dict[str, Any]:
-        return dict(self._ok(self.admin.post("counters/reset")))
-
-    def clear_faults(self) -> None:
-        self._ok(self.admin.delete("faults"))
-
-    def set_faults(self, rules: Sequence[FaultRule | dict[str, Any]]) -> list[Any]:
-        payload = [r.model_dump() if isinstance(r, FaultRule) else r for r in rules]
-        return list(self._ok(self.admin.put("faults", json=payload)))
-
-    def configure(self, **knobs: Any) -> dict[str, Any]:
-        """Change knobs: ``rate_limit_enabled``, ``rate_limit_per_minute``,
-        ``ignore_updated_at_filter`` (endpoint names), ``frozen_time``, ``token``,
-        ``other_tokens``."""
-        return dict(self._ok(self.admin.patch("config", json=knobs)))
-
     def touch(self, resource: str, number: str | int, **fields: Any) -> dict[str, Any]:
         """Change a record as a Rackbeat user would; returns the rendered record."""
         segment = quote(str(number), safe="")
         return dict(self._ok(self.admin.post(f"touch/{resource}/{segment}", json=fields)))
-
-    def close(self) -> None:
-        self.admin.close()
 
 
 @pytest.fixture(scope="session")
