@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -318,12 +319,15 @@ def run(args: argparse.Namespace) -> None:
             def cycles_done() -> int:
                 return int(query("SELECT count(*) FROM poll_cycles WHERE status = 'done'")[0][0])
 
+            timeline: list[tuple[float, int]] = []
+
             def settled_rows() -> int | None:
-                if cycles_done() < len(kinds):
-                    return None
                 rows = query("SELECT status, count(*) FROM entity_links GROUP BY status")
                 total = sum(n for _, n in rows)
                 final = sum(n for s, n in rows if s in FINAL)
+                timeline.append((time.monotonic(), final))
+                if cycles_done() < len(kinds):
+                    return None
                 return total if total == final and total > 0 else None
 
             worker_cmd = [
@@ -332,9 +336,11 @@ def run(args: argparse.Namespace) -> None:
                 "--without-mingle", "--without-gossip", "--hostname=bench@localhost",
             ]  # fmt: skip
             if args.profile:
-                # One solo-pool process under cProfile: where the worker's CPU goes.
+                # One solo-pool process under cProfile, timed by CPU (not wall) time: where the
+                # worker's CPU goes.
                 worker_cmd = [
-                    sys.executable, "-m", "cProfile", "-o", args.profile, CELERY,
+                    sys.executable, str(Path(__file__).with_name("cpu_profile.py")), args.profile,
+                    CELERY,
                     *[a for a in worker_cmd[1:] if not a.startswith(("--pool", "--concurrency"))],
                     "--pool=solo",
                 ]  # fmt: skip
@@ -346,26 +352,44 @@ def run(args: argparse.Namespace) -> None:
                 admin(rb_base, "counters/reset", "POST")
                 groups = {
                     "worker": lambda: tree(worker.pid),
+                    "(of which the worker's main process)": lambda: {worker.pid},
                     "emulators": lambda: tree(bench.sandbox_pid),
                     "postgres+redis": lambda: by_name("postgres", "redis-server"),
                 }
                 cpu0 = {name: cpu_seconds(pids()) for name, pids in groups.items()}
                 with RssSampler(worker.pid) as rss:
                     t0 = time.monotonic()
+                    sent_at = datetime.now(UTC)
                     send_polls()
-                    total = wait_for("the full push to settle", settled_rows, args.timeout, 0.5)
-                    elapsed = time.monotonic() - t0
+                    total = wait_for("the full push to settle", settled_rows, args.timeout, 0.2)
+                    # Until the last row settled (its own timestamp), not until this loop saw it.
+                    last = query("SELECT max(updated_at) FROM entity_links")[0][0]
+                    if last.tzinfo is None:
+                        last = last.replace(tzinfo=UTC)
+                    elapsed = (last - sent_at).total_seconds()
                 statuses = dict(query("SELECT status, count(*) FROM entity_links GROUP BY status"))
                 po = admin(po_base, "counters")
                 po_requests = sum(
                     n for route, n in po["requests"].items() if "/OAuth/" not in route
                 )
                 written = statuses.get("synced", 0)
+                log(f"worker: --pool={args.pool} --concurrency={args.concurrency}")
                 log(f"full push: {total} entities ({statuses}) in {elapsed:.1f} s "
                     f"= {total / elapsed:.0f} entities/s end to end")  # fmt: skip
                 log(f"PowerOffice Go requests: {po_requests} for {written} created/updated "
                     f"entities = {po_requests / max(1, written):.3f} per entity")  # fmt: skip
                 log(f"  by route: {po['requests']}")
+                log("settled over time (s: rows): " + ", ".join(
+                    f"{at - t0:.1f}: {n}" for at, n in timeline[:: max(1, len(timeline) // 12)]
+                ))  # fmt: skip
+                polls = query(
+                    "SELECT kind, seen, started_at, finished_at FROM poll_cycles ORDER BY id"
+                )
+                log("polls (seconds from the first poll's start): " + ", ".join(
+                    f"{kind} {seen} records {(a - polls[0][2]).total_seconds():.1f}-"
+                    f"{(b - polls[0][2]).total_seconds():.1f}"
+                    for kind, seen, a, b in polls
+                ))  # fmt: skip
                 cpu = {name: cpu_seconds(pids()) - cpu0[name] for name, pids in groups.items()}
                 log(
                     "CPU seconds during the push (2 cores = 2 s per s): "
@@ -399,7 +423,9 @@ def main() -> None:
         "--rss-products", type=int, default=0, help="products-only run for peak RSS"
     )
     parser.add_argument("--pool", default="prefork", help="worker pool (prefork, threads)")
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--concurrency", type=int, default=2, help="worker processes (the Procfile's default)"
+    )
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--profile", default="", help="cProfile a solo worker into this file")
     parser.add_argument(

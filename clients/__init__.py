@@ -25,6 +25,7 @@ from clients.errors import (
 )
 from clients.http import build_http_client
 from clients.poweroffice import PowerOfficeAuth, PowerOfficeClient
+from clients.probes import InProcessProbeStore, ProbeStore, RedisProbeStore
 from clients.rackbeat import KINDS, Kind, RackbeatClient
 from clients.ratelimit import (
     InProcessRateLimiter,
@@ -40,6 +41,7 @@ __all__ = [
     "AmbiguousWriteError",
     "AuthenticationError",
     "ClientError",
+    "InProcessProbeStore",
     "InProcessRateLimiter",
     "InProcessTokenCache",
     "InvalidRequestError",
@@ -50,10 +52,12 @@ __all__ = [
     "PermanentError",
     "PowerOfficeAuth",
     "PowerOfficeClient",
+    "ProbeStore",
     "RackbeatClient",
     "RateLimitWaitError",
     "RateLimitedError",
     "RateLimiter",
+    "RedisProbeStore",
     "RedisRateLimiter",
     "RedisTokenCache",
     "ReplicaLagPolicy",

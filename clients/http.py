@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_TIMEOUT_SECONDS",
     "NON_IDEMPOTENT_METHODS",
+    "ApiHttpClient",
     "RateLimitedTransport",
     "Scrubber",
     "build_http_client",
@@ -135,6 +136,60 @@ class RateLimitedTransport(httpx.BaseTransport):
         self._inner.close()
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie store that keeps nothing: both APIs authenticate by header, never by cookie."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:  # noqa: ARG002
+        return None
+
+
+URL_CACHE_SIZE = 1024
+"""Relative URLs whose absolute form :class:`ApiHttpClient` keeps (paths repeat: a handful of
+resources, plus record ids for PATCH)."""
+
+
+class ApiHttpClient(httpx.Client):
+    """``httpx.Client`` for a JSON API with a ``base_url``, minus two per-request costs that
+    buy nothing here (measured: about a tenth of the client's CPU per request):
+
+    - cookies are neither stored nor sent (a server's ``Set-Cookie`` would otherwise be parsed
+      on every response);
+    - the absolute URL of a relative path is built once: httpx's URL parsing is pure Python.
+      The merge is httpx's own rule: the base's path plus the relative path, its leading ``/``
+      dropped.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._no_cookies = _NoCookies()
+        self._absolute: dict[str, httpx.URL] = {}
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, _cookies: object) -> None:
+        raise TypeError("this client keeps no cookies")
+
+    def build_request(self, method: str, url: httpx.URL | str, **kwargs: object) -> httpx.Request:
+        if isinstance(url, str):
+            url = self._absolute_url(url)
+        return super().build_request(method, url, **kwargs)  # type: ignore[arg-type]
+
+    def _absolute_url(self, url: str) -> httpx.URL:
+        cached = self._absolute.get(url)
+        if cached is None:
+            parsed = httpx.URL(url)
+            if parsed.is_relative_url:
+                base = self.base_url
+                parsed = base.copy_with(raw_path=base.raw_path + parsed.raw_path.lstrip(b"/"))
+            if len(self._absolute) >= URL_CACHE_SIZE:
+                self._absolute.clear()
+            self._absolute[url] = cached = parsed
+        return cached
+
+
 def build_http_client(
     *,
     base_url: str,
@@ -156,7 +211,7 @@ def build_http_client(
         keepalive_expiry=DEFAULT_KEEPALIVE_EXPIRY_SECONDS,
     )
     inner = transport or httpx.HTTPTransport(limits=limits, retries=0)
-    return httpx.Client(
+    return ApiHttpClient(
         base_url=base_url,
         headers={"User-Agent": user_agent(), "Accept": "application/json", **(headers or {})},
         timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds),
@@ -281,13 +336,14 @@ def send(
         error = _transport_error(exc, request, scrub)
         log.warning("%s", error)
         raise error from exc
-    log.debug(
-        "%s %s -> %s in %.0f ms",
-        request.method,
-        scrub(request_target(request)),
-        response.status_code,
-        (time.monotonic() - started) * 1000,
-    )
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "%s %s -> %s in %.0f ms",
+            request.method,
+            scrub(request_target(request)),
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
     if response.is_success:
         return response
     raise error_from_response(response, scrub)

@@ -57,6 +57,7 @@ from clients.models import (
     RackbeatUnitCreate,
 )
 from clients.paging import PaginationLoopError, RackbeatPaginator, has_last_page
+from clients.probes import InProcessProbeStore, ProbeStore
 from clients.retry import RetryPolicy
 
 __all__ = [
@@ -204,6 +205,7 @@ class RackbeatClient:
         retry: RetryPolicy | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         probe_ttl_seconds: float = PROBE_TTL_SECONDS,
+        probes: ProbeStore | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = http
@@ -212,13 +214,12 @@ class RackbeatClient:
         self._retry = retry or RetryPolicy()
         self._page_size = page_size
         self._probe_ttl = probe_ttl_seconds
-        self._clock = clock
         self._headers = {
             "Consumer-Name": consumer_name,
             "Consumer-Contact": consumer_contact,
             "Content-Type": "application/json",
         }
-        self._filter_probes: dict[str, tuple[bool, float]] = {}
+        self._probes = probes if probes is not None else InProcessProbeStore(clock=clock)
 
     def close(self) -> None:
         """Close the underlying ``httpx.Client`` and its connections."""
@@ -438,16 +439,16 @@ class RackbeatClient:
     # --- change detection -----------------------------------------------------------------
 
     def filter_honoured(self, kind: Kind) -> bool:
-        """Whether ``kind``'s endpoint honours ``updated_at_from`` (probed, cached for an hour).
+        """Whether ``kind``'s endpoint honours ``updated_at_from`` (probed; the answer is kept
+        an hour in the client's ``probes`` store, shared by the fleet when that is Redis).
 
         The probe asks for records changed a century from now: an endpoint that honours the
         filter has none; one that ignores it answers with records.
         """
         resource = _resource_of(kind)
-        cached = self._filter_probes.get(resource.path)
-        now = self._clock()
-        if cached is not None and now - cached[1] < self._probe_ttl:
-            return cached[0]
+        cached = self._probes.get(resource.path)
+        if cached is not None:
+            return cached
         future = datetime.now(UTC) + PROBE_AHEAD
         query: dict[str, str | int] = {
             **dict(resource.filters),
@@ -460,7 +461,7 @@ class RackbeatClient:
         honoured = not self._items(resource, envelope) and not envelope.get("total")
         if not honoured:
             log.info("Rackbeat %s ignores updated_at_from: scanning instead", resource.path)
-        self._filter_probes[resource.path] = (honoured, now)
+        self._probes.put(resource.path, honoured, self._probe_ttl)
         return honoured
 
     def changed_since(

@@ -29,12 +29,18 @@ __all__ = [
     "FINAL_STATUSES",
     "Executor",
     "Finish",
+    "RowOutcome",
     "claim",
     "claim_current_version",
+    "claim_many",
     "end_attempt",
+    "end_attempts",
     "finish",
+    "finish_many",
     "record_intent",
+    "record_intents",
     "start_attempt",
+    "start_attempts",
 ]
 
 Executor = Session | sa.Connection
@@ -77,6 +83,28 @@ _CLAIM = (
     .returning(*LINKS.c)
 )
 
+_CLAIM_MANY = (
+    sa.update(LINKS)
+    .where(
+        _c.kind == _B("p_kind"),
+        _c.key.in_(_B("p_keys", expanding=True)),
+        sa.or_(
+            _c.status != Status.IN_FLIGHT.value,
+            _c.claim_token == _B("p_token"),
+            _c.claimed_at < _B("p_stale_before", type_=UTCDateTime()),
+        ),
+    )
+    .values(
+        status=Status.IN_FLIGHT.value,
+        claim_token=_B("p_token"),
+        claimed_at=_B("p_now", type_=UTCDateTime()),
+        claimed_version=_c.snapshot_version,
+        attempts=_c.attempts + 1,
+        updated_at=_B("p_now", type_=UTCDateTime()),
+    )
+    .returning(*LINKS.c)
+)
+
 _CLAIM_CURRENT_VERSION = (
     sa.update(LINKS)
     .where(_c.id == _B("p_id"), _c.claim_token == _B("p_token"))
@@ -94,7 +122,7 @@ def _keep_unless(flag: str, value: sa.BindParameter[Any], column: Any) -> Any:
     return sa.case((_B(flag, type_=sa.Boolean()), value), else_=column)
 
 
-_FINISH = (
+_FINISH_MANY = (
     sa.update(LINKS)
     .where(
         _c.id == _B("p_id"),
@@ -123,7 +151,20 @@ _FINISH = (
             else_=_c.attempts,
         ),
     )
-    .returning(_c.status)
+)
+_FINISH = _FINISH_MANY.returning(_c.status)
+_FINISHED = sa.select(_c.id, _c.status, _c.claim_token, _c.updated_at).where(
+    _c.id.in_(_B("p_ids", expanding=True))
+)
+
+_START_ATTEMPTS = (
+    sa.insert(ATTEMPTS)
+    .values(
+        link_id=_B("p_link_id"),
+        task_id=_B("p_task_id"),
+        started_at=_B("p_now", type_=UTCDateTime()),
+    )
+    .returning(ATTEMPTS.c.id, ATTEMPTS.c.link_id, sort_by_parameter_order=True)
 )
 
 _START_ATTEMPT = (
@@ -183,6 +224,35 @@ def claim(
     return None if row is None else EntityLink(**row._asdict())
 
 
+def claim_many(
+    executor: Executor,
+    kind: str,
+    keys: Sequence[str],
+    token: str,
+    *,
+    stale_after: timedelta,
+    now: datetime | None = None,
+) -> list[EntityLink]:
+    """:func:`claim` for many keys of one kind in one statement: the rows taken for ``token``.
+
+    A key that is missing from the result has no row yet, or is held by another live worker.
+    """
+    if not keys:
+        return []
+    now = now or utcnow()
+    rows = executor.execute(
+        _CLAIM_MANY,
+        {
+            "p_kind": kind,
+            "p_keys": list(keys),
+            "p_token": token,
+            "p_now": now,
+            "p_stale_before": now - stale_after,
+        },
+    ).all()
+    return [EntityLink(**row._asdict()) for row in rows]
+
+
 def claim_current_version(executor: Executor, link_id: int, token: str) -> None:
     """Mark the row's current snapshot as the one this claim works on.
 
@@ -199,6 +269,62 @@ def record_intent(executor: Executor, link_id: int, token: str, intent: str) -> 
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise LookupError(f"entity link {link_id} is not held by {token!r}")
+
+
+def record_intents(executor: Executor, token: str, intents: Mapping[int, str]) -> None:
+    """:func:`record_intent` for many held rows (link id -> intent), in one round trip."""
+    if not intents:
+        return
+    result = executor.execute(
+        _RECORD_INTENT,
+        [
+            {"p_id": link_id, "p_token": token, "p_intent": intent}
+            for link_id, intent in intents.items()
+        ],
+    )
+    if result.rowcount != len(intents):  # type: ignore[attr-defined]
+        raise LookupError(f"{len(intents)} entity links are not all held by {token!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RowOutcome:
+    """One held row's outcome, for :func:`finish_many` (the arguments of :func:`finish`)."""
+
+    link_id: int
+    token: str
+    status: Status
+    remote_id: str | None = None
+    fingerprint: str | None = None
+    written: Mapping[str, Any] | None = None
+    error: str | None = None
+    warnings: Sequence[Any] | None = None
+    details: Mapping[str, Any] | None = None
+
+    def parameters(self, now: datetime) -> dict[str, Any]:
+        if self.status not in FINAL_STATUSES:
+            raise ValueError(f"cannot finish with status {self.status!r}")
+        written, warnings, details = self.written, self.warnings, self.details
+        return {
+            "p_id": self.link_id,
+            "p_token": self.token,
+            "p_now": now,
+            "p_error": self.error,
+            "p_remote_id": self.remote_id,
+            "p_fingerprint": self.fingerprint,
+            "p_set_written": written is not None,
+            "p_written": dict(written) if written is not None else None,
+            "p_set_warnings": warnings is not None,
+            "p_warnings": list(warnings) if warnings is not None else None,
+            "p_set_details": details is not None,
+            "p_details": dict(details) if details is not None else None,
+            "p_synced": self.status == Status.SYNCED,
+            "p_reopen": self.status in _REOPEN_ON_NEW_CONTENT,
+            "p_status": self.status.value,
+        }
+
+    def finished(self, written_status: Status) -> Finish:
+        reopen = self.status in _REOPEN_ON_NEW_CONTENT
+        return Finish(status=written_status, reopened=reopen and written_status != self.status)
 
 
 def finish(
@@ -221,33 +347,37 @@ def finish(
     given. When the snapshot changed while the row was held and the outcome is final, the row
     goes back to ``pending`` (``reopened``): the caller enqueues it again after commit.
     """
-    if status not in FINAL_STATUSES:
-        raise ValueError(f"cannot finish with status {status!r}")
-    reopen = status in _REOPEN_ON_NEW_CONTENT
-    row = executor.execute(
-        _FINISH,
-        {
-            "p_id": link_id,
-            "p_token": token,
-            "p_now": now or utcnow(),
-            "p_error": error,
-            "p_remote_id": remote_id,
-            "p_fingerprint": fingerprint,
-            "p_set_written": written is not None,
-            "p_written": dict(written) if written is not None else None,
-            "p_set_warnings": warnings is not None,
-            "p_warnings": list(warnings) if warnings is not None else None,
-            "p_set_details": details is not None,
-            "p_details": dict(details) if details is not None else None,
-            "p_synced": status == Status.SYNCED,
-            "p_reopen": reopen,
-            "p_status": status.value,
-        },
-    ).one_or_none()
-    if row is None:
-        return None
-    written_status = Status(row[0])
-    return Finish(status=written_status, reopened=reopen and written_status != status)
+    outcome = RowOutcome(
+        link_id, token, status, remote_id, fingerprint, written, error, warnings, details
+    )
+    row = executor.execute(_FINISH, outcome.parameters(now or utcnow())).one_or_none()
+    return None if row is None else outcome.finished(Status(row[0]))
+
+
+def finish_many(
+    executor: Executor, outcomes: Sequence[RowOutcome], *, now: datetime | None = None
+) -> list[Finish | None]:
+    """:func:`finish` for many held rows in two round trips (an executemany, then one read).
+
+    Which rows this call let go of is read back in the same transaction: a row it finished has
+    no claim token and this call's ``updated_at``; any other was lost to another holder (None).
+    """
+    if not outcomes:
+        return []
+    now = now or utcnow()
+    if len(outcomes) == 1:  # one round trip: the UPDATE returns what it wrote
+        (outcome,) = outcomes
+        row = executor.execute(_FINISH, outcome.parameters(now)).one_or_none()
+        return [None if row is None else outcome.finished(Status(row[0]))]
+    executor.execute(_FINISH_MANY, [outcome.parameters(now) for outcome in outcomes])
+    rows = executor.execute(_FINISHED, {"p_ids": [outcome.link_id for outcome in outcomes]}).all()
+    state = {row.id: row for row in rows}
+    done: list[Finish | None] = []
+    for outcome in outcomes:
+        row = state.get(outcome.link_id)
+        ours = row is not None and row.claim_token is None and row.updated_at == now
+        done.append(outcome.finished(Status(row.status)) if ours and row is not None else None)
+    return done
 
 
 def start_attempt(
@@ -258,6 +388,20 @@ def start_attempt(
         _START_ATTEMPT, {"p_link_id": link_id, "p_task_id": task_id, "p_now": now or utcnow()}
     ).scalar_one()
     return int(attempt_id)
+
+
+def start_attempts(
+    executor: Executor, link_ids: Sequence[int], task_id: str | None, *, now: datetime | None = None
+) -> dict[int, int]:
+    """Open one attempt row per link in one round trip; link id -> attempt id."""
+    if not link_ids:
+        return {}
+    now = now or utcnow()
+    rows = executor.execute(
+        _START_ATTEMPTS,
+        [{"p_link_id": link_id, "p_task_id": task_id, "p_now": now} for link_id in link_ids],
+    ).all()
+    return {int(link_id): int(attempt_id) for attempt_id, link_id in rows}
 
 
 def end_attempt(
@@ -279,4 +423,29 @@ def end_attempt(
             "p_http_status": http_status,
             "p_error": error,
         },
+    )
+
+
+def end_attempts(
+    executor: Executor, ends: Sequence[Mapping[str, Any]], *, now: datetime | None = None
+) -> None:
+    """Close many attempt rows in one round trip.
+
+    Each item has ``attempt_id`` and ``outcome``, and optionally ``http_status`` and ``error``.
+    """
+    if not ends:
+        return
+    now = now or utcnow()
+    executor.execute(
+        _END_ATTEMPT,
+        [
+            {
+                "p_id": end["attempt_id"],
+                "p_now": now,
+                "p_outcome": end["outcome"],
+                "p_http_status": end.get("http_status"),
+                "p_error": end.get("error"),
+            }
+            for end in ends
+        ],
     )

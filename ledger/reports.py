@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -51,7 +51,9 @@ def failures(
     return list(session.scalars(stmt.limit(limit).offset(offset)))
 
 
-def _retry_filter(kind: str | None, key: str | None) -> list[sa.ColumnElement[bool]]:
+def _retry_filter(
+    kind: str | None, key: str | None, keys: Sequence[str] | None = None
+) -> list[sa.ColumnElement[bool]]:
     clauses: list[sa.ColumnElement[bool]] = [
         EntityLink.status.in_([s.value for s in REDRIVE_STATUSES])
     ]
@@ -59,6 +61,8 @@ def _retry_filter(kind: str | None, key: str | None) -> list[sa.ColumnElement[bo
         clauses.append(EntityLink.kind == kind)
     if key is not None:
         clauses.append(EntityLink.key == key)
+    if keys is not None:
+        clauses.append(EntityLink.key.in_(list(keys)))
     return clauses
 
 
@@ -79,16 +83,19 @@ def reset_for_retry(
     *,
     kind: str | None = None,
     key: str | None = None,
+    keys: Sequence[str] | None = None,
     now: datetime | None = None,
 ) -> list[tuple[str, str]]:
     """Reset failed/dead/unknown rows to pending with a fresh budget; return (kind, key) each.
+
+    ``kind``, ``key`` and ``keys`` (any of these keys) narrow the rows; none re-drives all.
 
     The intent and remote id stay, so an ``unknown`` create is still looked up first.
     """
     now = now or utcnow()
     rows = session.execute(
         sa.update(EntityLink)
-        .where(*_retry_filter(kind, key))
+        .where(*_retry_filter(kind, key, keys))
         .values(status=Status.PENDING, attempts=0, enqueued_at=now, updated_at=now)
         .returning(EntityLink.kind, EntityLink.key)
         .execution_options(synchronize_session=False)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+import threading
 from typing import Any
 
 from celery import Task
 from celery.signals import worker_process_init
 
-from tasks.runtime import Runtime, reset_runtimes, runtime_for
+from tasks.runtime import Runtime, reset_runtimes, runtime_for, warm_up
 
 __all__ = ["PipelineTask", "retry_countdown"]
 
@@ -48,7 +49,9 @@ class PipelineTask(Task[Any, Any]):
 
 @worker_process_init.connect
 def _forget_inherited_runtime(**_kwargs: Any) -> None:
-    # A prefork child inherits the parent's objects; connections must be its own.
+    # A prefork child inherits the parent's objects; connections must be its own. It builds
+    # them at once, in the background (this hook must return within billiard's start timeout).
     from worker.app import app
 
     reset_runtimes(app)
+    threading.Thread(target=warm_up, args=(app,), name="rbsync-warm-up", daemon=True).start()

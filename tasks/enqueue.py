@@ -1,4 +1,5 @@
-"""Sending work to the broker: always plain JSON (kind, key), always after the ledger commit."""
+"""Sending work to the broker: always plain JSON (kind, key or keys), always after the ledger
+commit."""
 
 from __future__ import annotations
 
@@ -6,18 +7,27 @@ from collections.abc import Iterable
 
 from celery import Celery
 
-__all__ = ["POLL_TASK", "RETRY_TASK", "SYNC_TASK", "enqueue_sync"]
+__all__ = ["POLL_TASK", "RETRY_TASK", "SYNC_BATCH_TASK", "SYNC_TASK", "enqueue_sync"]
 
 POLL_TASK = "rbsync.poll"
 SYNC_TASK = "rbsync.sync"
+SYNC_BATCH_TASK = "rbsync.sync_batch"
 RETRY_TASK = "rbsync.retry"
 
 
-def enqueue_sync(app: Celery, kind: str, keys: Iterable[str]) -> int:
-    """Send one ``rbsync.sync`` per key; return how many were sent."""
-    sent = 0
+def enqueue_sync(app: Celery, kind: str, keys: Iterable[str], *, batch_size: int = 1) -> int:
+    """Send the keys' syncs; return how many keys were sent.
+
+    With ``batch_size`` 1 (or a single key) one ``rbsync.sync(kind, key)`` per key; else one
+    ``rbsync.sync_batch(kind, keys)`` per ``batch_size`` keys.
+    """
+    wanted = [str(key) for key in keys]
     with app.producer_or_acquire() as producer:
-        for key in keys:
-            app.send_task(SYNC_TASK, args=[kind, str(key)], producer=producer)
-            sent += 1
-    return sent
+        if batch_size <= 1 or len(wanted) == 1:
+            for key in wanted:
+                app.send_task(SYNC_TASK, args=[kind, key], producer=producer)
+        else:
+            for start in range(0, len(wanted), batch_size):
+                chunk = wanted[start : start + batch_size]
+                app.send_task(SYNC_BATCH_TASK, args=[kind, chunk], producer=producer)
+    return len(wanted)

@@ -8,7 +8,7 @@ every kind: load, ensure dependencies, map, decide, write, record.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -92,12 +92,18 @@ class KindHandler(Protocol):
         """The code / ExternalImportReference a create of ``key`` carries."""
         ...
 
-    def known(self, session: Session | Connection, key: str, reference: str) -> str | None:
-        """The PowerOffice Go id the ledger's bulk indexes hold for this record, if any."""
+    def known(self, session: Session | Connection, keys: Sequence[str]) -> dict[str, str]:
+        """Key -> PowerOffice Go id, of the ``keys`` the ledger's bulk indexes hold an id for."""
         ...
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:
         """Look the record up in PowerOffice Go (waiting out replica lag)."""
+        ...
+
+    def dependencies(self, snapshot: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """The ``(kind, key)`` records that must exist before this one is created (``item``:
+        a product or BOM code); shared ones (groups, terms) are not listed. May raise
+        ``RecordRejected``."""
         ...
 
     def prepare(
@@ -118,6 +124,17 @@ class KindHandler(Protocol):
     def update(self, runtime: Runtime, remote_id: str, decision: Update) -> None:
         """PATCH the changed fields."""
         ...
+
+
+def _known_by_reference(
+    session: Session | Connection,
+    namespace: str,
+    keys: Sequence[str],
+    reference: Callable[[str], str],
+) -> dict[str, str]:
+    by_reference = {reference(key): key for key in keys}
+    found = remote_ids(session, namespace, by_reference)
+    return {by_reference[ref]: remote for ref, remote in found.items()}
 
 
 def _dependency(what: str, call: Callable[[], int]) -> int:
@@ -143,12 +160,15 @@ class ItemHandler:
     def reference(self, key: str) -> str:
         return key
 
-    def known(self, session: Session | Connection, key: str, reference: str) -> str | None:  # noqa: ARG002
-        return remote_ids(session, NS_PRODUCT, [reference]).get(reference)
+    def known(self, session: Session | Connection, keys: Sequence[str]) -> dict[str, str]:
+        return _known_by_reference(session, NS_PRODUCT, keys, self.reference)
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
         found = runtime.poweroffice.find_product(reference)
         return str(found.id) if found is not None else None
+
+    def dependencies(self, snapshot: Mapping[str, Any]) -> list[tuple[str, str]]:  # noqa: ARG002
+        return []
 
     def prepare(
         self,
@@ -185,12 +205,15 @@ class CustomerHandler:
     def reference(self, key: str) -> str:
         return customer_reference(int(key))
 
-    def known(self, session: Session | Connection, key: str, reference: str) -> str | None:  # noqa: ARG002
-        return remote_ids(session, NS_CUSTOMER, [reference]).get(reference)
+    def known(self, session: Session | Connection, keys: Sequence[str]) -> dict[str, str]:
+        return _known_by_reference(session, NS_CUSTOMER, keys, self.reference)
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
         found = runtime.poweroffice.find_customer(reference)
         return str(found.id) if found is not None else None
+
+    def dependencies(self, snapshot: Mapping[str, Any]) -> list[tuple[str, str]]:  # noqa: ARG002
+        return []
 
     def prepare(
         self,
@@ -240,16 +263,18 @@ class SupplierHandler:
     def reference(self, key: str) -> str:
         return supplier_reference(int(key))
 
-    def known(self, session: Session | Connection, key: str, reference: str) -> str | None:
-        by_reference = remote_ids(session, NS_SUPPLIER, [reference]).get(reference)
-        if by_reference is not None:
-            return by_reference
-        return remote_ids(session, NS_SUPPLIER_NUMBER, [key]).get(key)
+    def known(self, session: Session | Connection, keys: Sequence[str]) -> dict[str, str]:
+        found = _known_by_reference(session, NS_SUPPLIER, keys, self.reference)
+        missing = [key for key in keys if key not in found]
+        return found | remote_ids(session, NS_SUPPLIER_NUMBER, missing)
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:
         po = runtime.poweroffice
         found = po.find_supplier(reference) or po.find_supplier_by_number(int(link.key))
         return str(found.id) if found is not None else None
+
+    def dependencies(self, snapshot: Mapping[str, Any]) -> list[tuple[str, str]]:  # noqa: ARG002
+        return []
 
     def prepare(
         self,
@@ -290,14 +315,20 @@ class InvoiceHandler:
     def reference(self, key: str) -> str:
         return invoice_reference(int(key))
 
-    def known(self, session: Session | Connection, key: str, reference: str) -> str | None:  # noqa: ARG002
-        return remote_ids(session, NS_INVOICE, [reference]).get(reference)
+    def known(self, session: Session | Connection, keys: Sequence[str]) -> dict[str, str]:
+        return _known_by_reference(session, NS_INVOICE, keys, self.reference)
 
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:
         found = runtime.poweroffice.find_sales_order(
             reference, changed_after=link.created_at - SALES_ORDER_LOOKBACK
         )
         return str(found.id) if found is not None else None
+
+    def dependencies(self, snapshot: Mapping[str, Any]) -> list[tuple[str, str]]:
+        links = invoice_links(parse_invoice(snapshot))
+        return [("customer", str(links.customer_number))] + [
+            ("item", code) for code in links.product_codes
+        ]
 
     def prepare(
         self,

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -31,17 +32,23 @@ from clients import AmbiguousWriteError, PermanentError, RateLimitedError, Retri
 from clients.ratelimit import SlotUnavailableError
 from ledger import (
     EntityLink,
+    Finish,
+    RowOutcome,
     Status,
     claim,
     claim_current_version,
-    end_attempt,
+    claim_many,
+    end_attempts,
     ensure_link,
-    finish,
+    finish_many,
     get_link,
     index_is_fresh,
+    links_of,
     record_intent,
+    record_intents,
     remote_ids,
     start_attempt,
+    start_attempts,
     store_snapshots,
 )
 from mapping import (
@@ -62,7 +69,7 @@ from tasks.links import NS_PRODUCT
 from tasks.runtime import Runtime
 from tasks.snapshot import fetch_snapshot
 
-__all__ = ["Outcome", "SyncResult", "sync_entity"]
+__all__ = ["Outcome", "SyncResult", "sync_entities", "sync_entity"]
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +142,7 @@ def sync_entity(
     ``token`` is the Celery task id (kept across retries and redeliveries); ``final_attempt``
     turns a retriable outcome into ``dead``.
     """
-    if kind not in HANDLERS:
-        raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(HANDLERS)}")
-    handler = HANDLERS[kind]
-    reference = handler.reference(key)
+    handler = _handler(kind)
     max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
     # One transaction: the claim, its attempt row, and what the ledger knows of the remote id
     # (a plain connection: this runs for every entity).
@@ -146,7 +150,7 @@ def sync_entity(
         link = claim(conn, kind, key, token, stale_after=runtime.stale_claim_after)
         if link is not None:
             attempt_id = start_attempt(conn, link.id, token)
-            known = link.remote_id or handler.known(conn, key, reference)
+            known = link.remote_id or handler.known(conn, [key]).get(key)
             fresh = index_is_fresh(conn, handler.namespace, max_age=max_age)
     if link is None:
         with runtime.sessions.begin() as session:
@@ -159,10 +163,242 @@ def sync_entity(
             if link is None:
                 return SyncResult(kind, key, Outcome.BUSY, Status.IN_FLIGHT.value)
             attempt_id = start_attempt(session, link.id, token)
-            known = handler.known(session, key, reference)
+            known = handler.known(session, [key]).get(key)
             fresh = index_is_fresh(session, handler.namespace, max_age=max_age)
     run = _Run(runtime, handler, link, token, attempt_id, final_attempt, known=known, fresh=fresh)
     return run.run()
+
+
+def sync_entities(
+    runtime: Runtime,
+    kind: str,
+    keys: Sequence[str],
+    token: str,
+    *,
+    final_attempt: bool = False,
+    budget_seconds: float | None = None,
+    clock: Any = time.monotonic,
+) -> list[SyncResult]:
+    """:func:`sync_entity` for many keys of one kind, sharing the ledger's round trips.
+
+    The same steps and guarantees per entity, in three phases:
+
+    1. one transaction claims every row, opens their attempts and reads their known ids;
+    2. each entity is mapped and decided (updates and dependencies are sent at once); the
+       intents of all creates are recorded **in one commit before any create is sent**, then
+       the creates are sent one by one;
+    3. one transaction records every outcome and attempt.
+
+    A worker killed in phase 2 leaves its creates "in doubt" exactly as one entity would: the
+    redelivered batch reclaims the rows (same ``token``) and looks each one up before it may
+    create. A key with no row yet, or held by another worker, goes through :func:`sync_entity`.
+    Entities not started within ``budget_seconds`` are released as ``pending`` with
+    ``retry=True`` (the caller hands them to their own tasks); creates already planned are
+    still sent until ``SEND_GRACE`` times the budget, and released "in doubt" after it.
+    """
+    handler = _handler(kind)
+    wanted = list(dict.fromkeys(str(key) for key in keys))
+    started = clock()
+    max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
+    with runtime.engine.begin() as conn:
+        links = claim_many(conn, kind, wanted, token, stale_after=runtime.stale_claim_after)
+        attempts = start_attempts(conn, [link.id for link in links], token)
+        known = handler.known(conn, [link.key for link in links if link.remote_id is None])
+        fresh = bool(links) and index_is_fresh(conn, handler.namespace, max_age=max_age)
+    resolved = _dependencies_first(runtime, handler, links, known, token)
+    claimed = {link.key for link in links}
+    results: dict[str, SyncResult] = {}
+    for key in wanted:
+        if key not in claimed:
+            results[key] = sync_entity(runtime, kind, key, token, final_attempt=final_attempt)
+    book: list[_Outcome] = []
+    runs = [
+        _Run(
+            runtime,
+            handler,
+            link,
+            token,
+            attempts[link.id],
+            final_attempt,
+            known=link.remote_id or known.get(link.key),
+            fresh=fresh,
+            book=book,
+            resolved=resolved,
+        )
+        for link in links
+    ]
+
+    def out_of_time(share: float = 1.0) -> bool:
+        return budget_seconds is not None and clock() - started > budget_seconds * share
+
+    planned: list[_Run] = []
+    for run in runs:
+        if out_of_time():
+            run.release("not started within the batch's time budget")
+        elif run.run() is _PLANNED:
+            planned.append(run)
+    if planned:
+        with runtime.engine.begin() as conn:
+            record_intents(conn, token, {run.link.id: run.intent_of_plan() for run in planned})
+        for run in planned:
+            run.intent_recorded = True
+            if out_of_time(SEND_GRACE):
+                # Never sent, but its intent is on the row: the next attempt looks it up first.
+                run.release("create not sent within the batch's time budget", in_doubt=True)
+            else:
+                run.send_planned()
+    for outcome, result in zip(book, _write_outcomes(runtime, book), strict=True):
+        results[outcome.run.key] = result
+    return [results[key] for key in wanted if key in results]
+
+
+def _dependencies_first(
+    runtime: Runtime,
+    handler: KindHandler,
+    links: Sequence[EntityLink],
+    known: Mapping[str, str],
+    token: str,
+) -> dict[tuple[str, str], str]:
+    """The ids of the batch's dependencies (an invoice's customer and items), ``(kind, key)``
+    -> id; those the ledger has a row but no id for are synced first, in batches of their own.
+
+    A dependency with no row at all is left to the entity's own ``ensure`` (it fetches it).
+    """
+    wanted: dict[tuple[str, str], None] = {}
+    for link in links:
+        if link.snapshot is None or link.remote_id is not None or link.key in known:
+            continue  # no snapshot yet, or transferred already: no dependency is touched
+        try:
+            wanted.update(dict.fromkeys(handler.dependencies(link.snapshot)))
+        except RecordRejected:
+            continue  # its own run rejects it, naming the field
+    if not wanted:
+        return {}
+    customers = [key for kind, key in wanted if kind == "customer"]
+    codes = [key for kind, key in wanted if kind == "item"]
+    pairs = [("customer", key) for key in customers]
+    pairs += [(kind, code) for code in codes for kind in ITEM_KINDS]
+    with runtime.sessions() as session:
+        rows = {(row.kind, row.key): row for row in links_of(session, pairs)}
+        ids = {
+            ("customer", k): v for k, v in HANDLERS["customer"].known(session, customers).items()
+        }
+        ids |= {("item", k): v for k, v in remote_ids(session, NS_PRODUCT, codes).items()}
+    resolved: dict[tuple[str, str], str] = {}
+    pending: dict[str, list[str]] = {}
+    for kind, key in wanted:
+        kinds = ITEM_KINDS if kind == "item" else (kind,)
+        own = [rows[(k, key)] for k in kinds if (k, key) in rows]
+        found = ids.get((kind, key)) or next((r.remote_id for r in own if r.remote_id), None)
+        if found is not None:
+            resolved[(kind, key)] = found
+        elif own:
+            pending.setdefault(own[0].kind, []).append(key)
+    for kind, keys in pending.items():
+        for result in sync_entities(runtime, kind, keys, f"{token}/{kind}"):
+            if result.status == Status.SYNCED.value and result.remote_id is not None:
+                as_kind = "item" if kind in ITEM_KINDS else kind
+                resolved[(as_kind, result.key)] = result.remote_id
+    return resolved
+
+
+ITEM_KINDS = ("product", "bom")
+"""The kinds an invoice line's item code may be (one product ``Code`` namespace)."""
+
+
+def _handler(kind: str) -> KindHandler:
+    if kind not in HANDLERS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(HANDLERS)}")
+    return HANDLERS[kind]
+
+
+SEND_GRACE = 1.5
+"""Planned creates are sent until this many times a batch's budget has passed."""
+
+_PLANNED = SyncResult("", "", "planned", None)
+"""Returned by a batched run whose create waits for its intent to be committed."""
+
+
+@dataclasses.dataclass
+class _Outcome:
+    """One row's outcome, to be written (at once, or with the rest of its batch)."""
+
+    run: _Run
+    status: Status
+    outcome: str
+    remote_id: str | None = None
+    fingerprint: str | None = None
+    written: Mapping[str, Any] | None = None
+    error: str | None = None
+    warnings: list[Any] | None = None
+    details: Mapping[str, Any] | None = None
+    http_status: int | None = None
+    retry: bool = False
+    retry_after: float | None = None
+
+    def result(self, done: Finish | None) -> SyncResult:
+        run = self.run
+        if done is None:
+            log.warning(
+                "%s %s: claim lost before the outcome %s was recorded",
+                run.kind,
+                run.key,
+                self.outcome,
+            )
+            return SyncResult(
+                run.kind, run.key, self.outcome, None, self.remote_id, self.error, self.http_status
+            )
+        return SyncResult(
+            run.kind,
+            run.key,
+            self.outcome,
+            done.status.value,
+            self.remote_id or run.link.remote_id,
+            self.error,
+            self.http_status,
+            retry=self.retry,
+            retry_after=self.retry_after,
+            reopened=done.reopened,
+        )
+
+
+def _write_outcomes(runtime: Runtime, outcomes: Sequence[_Outcome]) -> list[SyncResult]:
+    """Write the outcomes and their attempt rows in one transaction.
+
+    The remote id lands on the row itself; dependants look there (and in the bulk indexes), so
+    there is no second copy to keep in step.
+    """
+    if not outcomes:
+        return []
+    rows = [
+        RowOutcome(
+            o.run.link.id,
+            o.run.token,
+            o.status,
+            remote_id=o.remote_id,
+            fingerprint=o.fingerprint,
+            written=o.written,
+            error=o.error,
+            warnings=o.warnings,
+            details=dict(o.details) if o.details is not None else None,
+        )
+        for o in outcomes
+    ]
+    with runtime.engine.begin() as conn:
+        done = finish_many(conn, rows)
+        end_attempts(
+            conn,
+            [
+                {
+                    "attempt_id": o.run.attempt_id,
+                    "outcome": o.outcome,
+                    "http_status": o.http_status,
+                    "error": o.error,
+                }
+                for o in outcomes
+            ],
+        )
+    return [o.result(d) for o, d in zip(outcomes, done, strict=True)]
 
 
 @dataclasses.dataclass
@@ -179,6 +415,12 @@ class _Run:
     """Whether the bulk index of this kind was fresh then (an absence in it can be trusted)."""
     intent_recorded: bool = False
     http_status: int | None = None
+    book: list[_Outcome] | None = None
+    """Outcomes are appended here and written with the batch's (None: written at once)."""
+    planned: Create | None = None
+    """A batched create, waiting for the batch to commit its intent."""
+    resolved: Mapping[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    """Dependency ids the batch resolved first, ``(kind, key)`` -> id (``item`` for codes)."""
 
     @property
     def kind(self) -> str:
@@ -188,9 +430,30 @@ class _Run:
     def key(self) -> str:
         return self.link.key
 
-    def run(self) -> SyncResult:  # noqa: PLR0911 - one return per error class, by intent
+    def run(self) -> SyncResult:
+        """Sync the entity; batched, a create stops at :data:`_PLANNED` (see ``send_planned``)."""
+        return self._guarded(self._sync)
+
+    def send_planned(self) -> SyncResult:
+        """Send the create planned by :meth:`run`, once the batch committed its intent."""
+        planned = self.planned
+        assert planned is not None
+        assert self.intent_recorded
+        return self._guarded(lambda: self._send_create(planned))
+
+    def intent_of_plan(self) -> str:
+        assert self.planned is not None
+        return self.planned.reference
+
+    def release(self, reason: str, *, in_doubt: bool = False) -> SyncResult:
+        """Let go of the row untouched (out of time): retriable, ``unknown`` when in doubt."""
+        status = Status.UNKNOWN if in_doubt else Status.PENDING
+        outcome = Outcome.UNKNOWN if in_doubt else Outcome.RETRY
+        return self._finish(status, outcome, error=reason, retry=True)
+
+    def _guarded(self, step: Callable[[], SyncResult]) -> SyncResult:  # noqa: PLR0911 - by intent
         try:
-            return self._sync()
+            return step()
         except _RetryError as retry:
             return self._retriable(retry.status, retry.error)
         except RecordRejected as exc:
@@ -308,9 +571,16 @@ class _Run:
         )
 
     def _create(self, decision: Create) -> SyncResult:
+        if self.book is not None:
+            # Batched: the batch records every create's intent in one commit, then sends.
+            self.planned = decision
+            return _PLANNED
         with self.runtime.engine.begin() as conn:
             record_intent(conn, self.link.id, self.token, decision.reference)
         self.intent_recorded = True
+        return self._send_create(decision)
+
+    def _send_create(self, decision: Create) -> SyncResult:
         remote_id = self.handler.create(self.runtime, decision)
         return self._finish(
             Status.SYNCED,
@@ -343,13 +613,15 @@ class _Run:
 
     def _ensure(self, kind: str, key: str) -> str:
         """The PowerOffice Go id of a dependency, syncing it inline when it has no link yet."""
+        found = self.resolved.get((kind, key))
+        if found is not None:
+            return found
         if kind == "item":
             return self._ensure_item(key)
         handler = HANDLERS[kind]
-        reference = handler.reference(key)
         with self.runtime.sessions() as session:
             link = get_link(session, kind, key)
-            known = handler.known(session, key, reference)
+            known = handler.known(session, [key]).get(key)
         if link is not None and link.remote_id is not None:
             return link.remote_id
         if known is not None:
@@ -360,14 +632,14 @@ class _Run:
         """An invoice line's item (product or BOM) exists in PowerOffice Go; its id."""
         with self.runtime.sessions() as session:
             known = remote_ids(session, NS_PRODUCT, [code]).get(code)
-            links = [get_link(session, kind, code) for kind in ("product", "bom")]
+            links = [get_link(session, kind, code) for kind in ITEM_KINDS]
         if known is not None:
             return known
         # No session is held past this point: the nested sync writes (SQLite has one writer).
         for link in links:
             if link is not None:
                 return link.remote_id or self._sync_dependency(link.kind, code)
-        for kind in ("product", "bom"):
+        for kind in ITEM_KINDS:
             fetched = fetch_snapshot(self.runtime, kind, code)
             if fetched is not None:
                 with self.runtime.sessions.begin() as session:
@@ -397,48 +669,28 @@ class _Run:
         warnings: Any = None,
         details: Mapping[str, Any] | None = None,
         http_status: int | None = None,
+        retry: bool = False,
+        retry_after: float | None = None,
     ) -> SyncResult:
-        """Write the outcome and the attempt row in one transaction.
-
-        The remote id lands on the row itself; dependants look there (and in the bulk
-        indexes), so there is no second copy to keep in step.
-        """
-        warning_list = None if warnings is None else [_warning(w) for w in warnings]
-        with self.runtime.engine.begin() as conn:
-            done = finish(
-                conn,
-                self.link.id,
-                self.token,
-                status,
-                remote_id=remote_id,
-                fingerprint=fingerprint,
-                written=written,
-                error=error,
-                warnings=warning_list,
-                details=dict(details) if details is not None else None,
-            )
-            end_attempt(
-                conn,
-                self.attempt_id,
-                outcome,
-                http_status=http_status or self.http_status,
-                error=error,
-            )
-        if done is None:
-            log.warning(
-                "%s %s: claim lost before the outcome %s was recorded", self.kind, self.key, outcome
-            )
-            return SyncResult(self.kind, self.key, outcome, None, remote_id, error, http_status)
-        return SyncResult(
-            self.kind,
-            self.key,
+        """Record the outcome and the attempt row: now, or with the batch (``book``)."""
+        record = _Outcome(
+            self,
+            status,
             outcome,
-            done.status.value,
-            remote_id or self.link.remote_id,
-            error,
-            http_status,
-            reopened=done.reopened,
+            remote_id=remote_id,
+            fingerprint=fingerprint,
+            written=written,
+            error=error,
+            warnings=None if warnings is None else [_warning(w) for w in warnings],
+            details=details,
+            http_status=http_status or self.http_status,
+            retry=retry,
+            retry_after=retry_after,
         )
+        if self.book is not None:
+            self.book.append(record)
+            return record.result(Finish(status=status, reopened=False))  # provisional
+        return _write_outcomes(self.runtime, [record])[0]
 
     def _failed(self, reason: str, *, http_status: int | None = None) -> SyncResult:
         return self._finish(Status.FAILED, Outcome.FAILED, error=reason, http_status=http_status)
@@ -454,9 +706,15 @@ class _Run:
                 http_status=http_status,
             )
         outcome = Outcome.UNKNOWN if status == Status.UNKNOWN else Outcome.RETRY
-        result = self._finish(status, outcome, error=error, http_status=http_status)
         retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
-        return dataclasses.replace(result, retry=True, retry_after=retry_after)
+        return self._finish(
+            status,
+            outcome,
+            error=error,
+            http_status=http_status,
+            retry=True,
+            retry_after=retry_after,
+        )
 
 
 def _warning(value: Any) -> Any:

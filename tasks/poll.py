@@ -62,7 +62,7 @@ POLL_BATCH_SIZE = 500
 """Records stored (and committed) per ledger transaction during a poll."""
 
 Enqueue = Callable[[str, list[str]], int]
-"""``enqueue(kind, keys) -> sent``: sends one sync task per key (after the commit)."""
+"""``enqueue(kind, keys) -> sent``: sends the keys' sync tasks (after the commit)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,11 +257,11 @@ def _changed(runtime: Runtime, kind: str, since: datetime | None) -> Iterator[An
 def poll(self: PipelineTask, kind: str) -> dict[str, Any]:
     """Poll ``kind`` and enqueue a sync per changed record (beat sends one per period)."""
     app = self.app
+    settings = self.runtime.settings
 
     def enqueue(kind_: str, keys: list[str]) -> int:
-        return enqueue_sync(app, kind_, keys)
+        return enqueue_sync(app, kind_, keys, batch_size=settings.sync_batch_size)
 
-    settings = self.runtime.settings
     try:
         return poll_kind(self.runtime, kind, enqueue).to_json()
     except (RetriableError, OperationalError, LockTimeoutError, SoftTimeLimitExceeded) as exc:

@@ -1,4 +1,5 @@
-"""``rbsync.retry(kind=None, key=None)``: re-drive failed, dead and unknown rows from the ledger.
+"""``rbsync.retry(kind=None, key=None, keys=None)``: re-drive failed, dead and unknown rows from
+the ledger (``keys``: any of these keys of ``kind``; Flower's Retry on a batch sends them).
 
 The rows go back to ``pending`` with a fresh attempt budget and one ``rbsync.sync`` each is
 enqueued after the commit. An ``unknown`` row keeps its intent, so its create is looked up
@@ -19,13 +20,23 @@ __all__ = ["retry"]
 
 
 @shared_task(bind=True, base=PipelineTask, name=RETRY_TASK, ignore_result=True)
-def retry(self: PipelineTask, kind: str | None = None, key: str | None = None) -> dict[str, Any]:
+def retry(
+    self: PipelineTask,
+    kind: str | None = None,
+    key: str | None = None,
+    keys: list[str] | None = None,
+) -> dict[str, Any]:
     """Reset the matching rows to pending and enqueue them; return the (kind, key) list."""
     with self.runtime.sessions.begin() as session:
-        rows = reset_for_retry(session, kind=kind, key=None if key is None else str(key))
+        rows = reset_for_retry(
+            session,
+            kind=kind,
+            key=None if key is None else str(key),
+            keys=None if keys is None else [str(k) for k in keys],
+        )
     by_kind: dict[str, list[str]] = {}
     for row_kind, row_key in rows:
         by_kind.setdefault(row_kind, []).append(row_key)
-    for row_kind, keys in by_kind.items():
-        enqueue_sync(self.app, row_kind, keys)
+    for row_kind, row_keys in by_kind.items():
+        enqueue_sync(self.app, row_kind, row_keys)
     return {"requeued": [[k, v] for k, v in rows]}

@@ -8,6 +8,7 @@ connection its children would inherit.
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -34,7 +35,10 @@ __all__ = [
     "reset_runtimes",
     "runtime_for",
     "set_runtime",
+    "warm_up",
 ]
+
+log = logging.getLogger(__name__)
 
 _RUNTIME_ATTR = "_rbsync_runtime"
 _build_lock = threading.Lock()
@@ -141,3 +145,18 @@ def set_runtime(app: Celery, runtime: Runtime | None) -> None:
 def reset_runtimes(app: Celery) -> None:
     """Forget the runtime inherited over a fork (its sockets belong to the parent)."""
     setattr(app, _RUNTIME_ATTR, None)
+
+
+def warm_up(app: Celery) -> None:
+    """Build this process's runtime now -- a ledger connection, both clients -- so that the
+    first task does not pay for it. Best effort: on failure the first task builds it again and
+    reports the error where it belongs (the task, the ledger)."""
+    try:
+        runtime = runtime_for(app)
+        with runtime.engine.connect():
+            pass
+        _ = runtime.rackbeat, runtime.poweroffice
+    except Exception as exc:
+        log.warning(
+            "worker warm-up failed (%s); the first task builds the wiring again", type(exc).__name__
+        )

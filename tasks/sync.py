@@ -1,4 +1,9 @@
-"""``rbsync.sync(kind, key)``: one entity, made effectively-once (see ``tasks.pipeline``)."""
+"""``rbsync.sync(kind, key)``: one entity, made effectively-once (see ``tasks.pipeline``).
+
+``rbsync.sync_batch(kind, keys)``: many entities of one kind in one task, the poll's fan-out.
+It is the first attempt of each; an entity that needs another (retriable, or new content
+arrived while it was held) goes on as its own ``rbsync.sync``, which carries the retry budget.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,14 @@ from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
 from tasks.base import PipelineTask, retry_countdown
-from tasks.enqueue import SYNC_TASK, enqueue_sync
-from tasks.pipeline import sync_entity
+from tasks.enqueue import SYNC_BATCH_TASK, SYNC_TASK, enqueue_sync
+from tasks.pipeline import SyncResult, sync_entities, sync_entity
 
-__all__ = ["sync"]
+__all__ = ["BATCH_BUDGET_FRACTION", "sync", "sync_batch"]
+
+BATCH_BUDGET_FRACTION = 0.5
+"""A batch starts no entity after this share of the task time limit (the soft limit is 80 %):
+the rest is handed on, so a slow batch never runs into its time limits."""
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +60,79 @@ def sync(self: PipelineTask, kind: str, key: str) -> dict[str, Any]:
         log.info("%s %s: %s; retry %d in %.1f s", kind, key, result.error, retries + 1, countdown)
         raise self.retry(countdown=countdown, max_retries=None)
     return result.to_json()
+
+
+@shared_task(
+    bind=True, base=PipelineTask, name=SYNC_BATCH_TASK, max_retries=None, ignore_result=True
+)
+def sync_batch(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]:
+    """Sync ``keys`` of ``kind`` together; hand on what needs another attempt; a summary."""
+    runtime = self.runtime
+    settings = runtime.settings
+    retries = int(self.request.retries or 0)
+    token = self.request.id or f"local-{uuid.uuid4().hex}"
+    try:
+        results = sync_entities(
+            runtime,
+            kind,
+            [str(key) for key in keys],
+            token,
+            final_attempt=settings.sync_max_retries <= 0,
+            budget_seconds=settings.task_time_limit_seconds * BATCH_BUDGET_FRACTION,
+        )
+    except OperationalError as exc:
+        # The ledger was unreachable before the outcomes were written: the rows may still say
+        # in_flight under this task id, which reclaims them when the batch comes back.
+        if retries >= settings.sync_max_retries:
+            raise
+        countdown = retry_countdown(
+            retries, base=settings.retry_backoff_seconds, ceiling=settings.retry_backoff_max_seconds
+        )
+        raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc
+    hand_on(self, results)
+    return summary(kind, results)
+
+
+def hand_on(task: PipelineTask, results: list[SyncResult]) -> None:
+    """One ``rbsync.sync`` per entity that needs another attempt, as its second attempt."""
+    settings = task.runtime.settings
+    with task.app.producer_or_acquire() as producer:
+        for result in results:
+            if result.retry:
+                countdown = retry_countdown(
+                    0,
+                    base=settings.retry_backoff_seconds,
+                    ceiling=settings.retry_backoff_max_seconds,
+                    at_least=result.retry_after,
+                )
+                log.info(
+                    "%s %s: %s; retry 1 in %.1f s", result.kind, result.key, result.error, countdown
+                )
+                task.app.send_task(
+                    SYNC_TASK,
+                    args=[result.kind, result.key],
+                    countdown=countdown,
+                    retries=1,
+                    producer=producer,
+                )
+            elif result.reopened:
+                task.app.send_task(SYNC_TASK, args=[result.kind, result.key], producer=producer)
+
+
+def summary(kind: str, results: list[SyncResult]) -> dict[str, Any]:
+    """A batch's result: ``status`` is ``failed`` when an entity ended failed, dead or unknown
+    and was not handed on (Flower offers Retry for those, listed in ``failed``), else ``done``;
+    ``entities`` lists ``[key, outcome, status]`` of each (last: Flower may cut it)."""
+    outcomes: dict[str, int] = {}
+    failed: list[str] = []
+    for result in results:
+        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+        if result.status in ("failed", "dead", "unknown") and not result.retry:
+            failed.append(result.key)
+    return {
+        "kind": kind,
+        "status": "failed" if failed else "done",
+        "failed": failed,
+        "outcomes": outcomes,
+        "entities": [[result.key, result.outcome, result.status] for result in results],
+    }

@@ -25,7 +25,7 @@ from celery.worker import WorkController
 from kombu import Queue
 
 from ledger import Kind, links_of
-from tasks.enqueue import POLL_TASK, SYNC_TASK
+from tasks.enqueue import POLL_TASK, SYNC_BATCH_TASK, SYNC_TASK
 from worker.app import create_app
 from worker.settings import Settings
 
@@ -97,6 +97,16 @@ class Outstanding:
         if state == "SUCCESS" and isinstance(retval, dict):
             if name == SYNC_TASK:
                 self.report.entities[(str(retval["kind"]), str(retval["key"]))] = retval
+            elif name == SYNC_BATCH_TASK:
+                # Each entity's final state is read from the ledger at the end (_final_statuses).
+                kind = str(retval["kind"])
+                for key, outcome, status in retval["entities"]:
+                    self.report.entities[(kind, str(key))] = {
+                        "kind": kind,
+                        "key": str(key),
+                        "outcome": outcome,
+                        "status": status,
+                    }
             elif name == POLL_TASK:
                 self.report.polls[str(retval["kind"])] = retval
         elif state == "FAILURE":

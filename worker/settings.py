@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     poll_time_limit_seconds: float = Field(900.0, gt=0)
     """Hard limit of one poll (a first poll of a large catalogue takes minutes); its lock lasts
     as long, and it must not exceed the visibility timeout."""
+    sync_batch_size: int = Field(50, ge=1, le=1000)
+    """Keys per ``rbsync.sync_batch`` task a poll sends (1: one ``rbsync.sync`` per key). A batch
+    shares its ledger round trips and its task overhead; anything that needs a second attempt
+    goes on as its own ``rbsync.sync``."""
     sync_max_retries: int = Field(6, ge=0)
     """Celery retries of one sync task (tier two), after the client's own in-process retries."""
     retry_backoff_seconds: float = Field(2.0, gt=0)

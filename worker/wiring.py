@@ -15,11 +15,14 @@ from dataclasses import dataclass
 import redis
 
 from clients import (
+    InProcessProbeStore,
     InProcessRateLimiter,
     InProcessTokenCache,
     PowerOfficeClient,
+    ProbeStore,
     RackbeatClient,
     RateLimiter,
+    RedisProbeStore,
     RedisRateLimiter,
     RedisTokenCache,
     TokenCache,
@@ -85,9 +88,15 @@ def build_rackbeat_client(settings: Settings) -> RackbeatClient:
         limiter=_limiter(settings, "rackbeat", token, settings.rackbeat_requests_per_second),
         timeout_seconds=settings.http_timeout_seconds,
     )
+    probes: ProbeStore = (
+        RedisProbeStore(_redis(settings.redis_url), credential_bucket("rackbeat", token))
+        if settings.redis_url
+        else InProcessProbeStore()
+    )
     return RackbeatClient(
         http,
         token=token,
+        probes=probes,
         consumer_name=settings.rackbeat_consumer_name,
         consumer_contact=settings.rackbeat_consumer_contact,
     )

@@ -267,9 +267,21 @@ class Dataset:
         }
 
 
+CHANGE_WINDOW = 90 * 24 * 3600
+"""A record is last changed up to 90 days after its creation (and before EPOCH)."""
+
+
+def _changed_after(created: int, offset: int) -> int:
+    """``created + offset``, folded back below EPOCH: spread out like a real catalogue's
+    changes. (Capping at EPOCH - 1 piled an eighth of the records onto one second, so every
+    poll's overlap re-read them all.) The same random draw as before keeps the rest of the
+    seeded data unchanged."""
+    return created + offset % (EPOCH - created)
+
+
 def _stamps(rng: random.Random) -> tuple[int, int]:
     created = EPOCH - YEAR + rng.randrange(YEAR - 3600)
-    updated = min(EPOCH - 1, created + rng.randrange(90 * 24 * 3600))
+    updated = _changed_after(created, rng.randrange(CHANGE_WINDOW))
     return created, updated
 
 
@@ -429,7 +441,7 @@ def _generate_products(rng: random.Random, data: Dataset) -> None:
                 "inventory_enabled": group[2],
                 "is_barred": rand() < 0.02,
                 "created_at": created,
-                "updated_at": min(EPOCH - 1, created + randrange(90 * 24 * 3600)),
+                "updated_at": _changed_after(created, randrange(CHANGE_WINDOW)),
             }
         )
 

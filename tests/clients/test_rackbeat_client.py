@@ -383,3 +383,47 @@ def test_a_record_changing_while_we_page_does_not_hide_another(
         rest = [product.number for product in changes]
     assert first.number == numbers[0]
     assert rest == [*numbers[1:], numbers[0]]
+
+
+def test_a_filter_probe_in_redis_serves_every_client_of_the_credential(
+    rackbeat_emulator: RackbeatEmulatorHandle, redis_url: str
+) -> None:
+    # Each worker process has its own client: with the answer in Redis only the first probes,
+    # so a poll of an unchanged catalogue costs one request whichever worker runs it.
+    import redis
+
+    from clients import RedisProbeStore, credential_bucket
+
+    shared = redis.Redis.from_url(redis_url)
+    bucket = credential_bucket("rackbeat", rackbeat_emulator.token)
+    first = _client(rackbeat_emulator, probes=RedisProbeStore(shared, bucket))
+    second = _client(rackbeat_emulator, probes=RedisProbeStore(shared, bucket))
+    other = _client(rackbeat_emulator, probes=RedisProbeStore(shared, "rackbeat:other"))
+    with first, second, other:
+        assert first.filter_honoured("product") is True
+        assert second.filter_honoured("product") is True
+        assert rackbeat_emulator.counters()["requests"] == {"GET /api/products": 1}
+        assert other.filter_honoured("product") is True  # another credential probes its own
+        assert rackbeat_emulator.counters()["requests"] == {"GET /api/products": 2}
+        ttl = shared.pttl(f"rbsync:rackbeat:filter-probe:{bucket}:products")
+        assert 0 < ttl <= 3600 * 1000
+
+
+def test_a_filter_probe_store_that_fails_means_probing_again(
+    rackbeat_emulator: RackbeatEmulatorHandle,
+) -> None:
+    import redis
+
+    from clients import RedisProbeStore
+
+    class Down:
+        def get(self, *_: object, **__: object) -> None:
+            raise redis.ConnectionError("down")
+
+        set = get
+
+    store = RedisProbeStore(Down(), "b")  # type: ignore[arg-type]
+    with _client(rackbeat_emulator, probes=store) as client:
+        assert client.filter_honoured("product") is True
+        assert client.filter_honoured("product") is True
+    assert rackbeat_emulator.counters()["requests"] == {"GET /api/products": 2}

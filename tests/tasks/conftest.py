@@ -18,7 +18,7 @@ import pytest
 from clients import set_testing
 from ledger import Kind
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
-from tasks.pipeline import SyncResult, sync_entity
+from tasks.pipeline import SyncResult, sync_entities, sync_entity
 from tasks.poll import PollReport, poll_kind
 from tasks.runtime import Runtime, build_runtime
 from worker.settings import Settings
@@ -94,16 +94,23 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 
 class Pipeline:
-    """Poll and drain in this process; records every result."""
+    """Poll and drain in this process; records every result.
 
-    def __init__(self, runtime: Runtime) -> None:
+    With ``batch_size`` > 1 the poll's keys run as ``sync_entities`` batches of one kind (as
+    ``rbsync.sync_batch`` does), and what a batch hands on runs alone (as ``rbsync.sync``).
+    """
+
+    def __init__(self, runtime: Runtime, *, batch_size: int = 1) -> None:
         self.runtime = runtime
-        self.queue: deque[tuple[str, str]] = deque()
+        self.batch_size = batch_size
+        self.queue: deque[tuple[str, str, bool]] = deque()
+        """(kind, key, alone): ``alone`` entries run one by one, like a handed-on retry."""
         self.results: list[SyncResult] = []
         self.polls: list[PollReport] = []
+        self.batches: list[list[str]] = []
 
     def enqueue(self, kind: str, keys: list[str]) -> int:
-        self.queue.extend((kind, key) for key in keys)
+        self.queue.extend((kind, key, self.batch_size <= 1) for key in keys)
         return len(keys)
 
     def poll(self, *kinds: str) -> list[PollReport]:
@@ -113,6 +120,16 @@ class Pipeline:
         self.polls.extend(reports)
         return reports
 
+    def _next_batch(self, kind: str, key: str) -> list[str]:
+        keys = [key]
+        while self.queue and len(keys) < self.batch_size:
+            next_kind, next_key, alone = self.queue[0]
+            if next_kind != kind or alone:
+                break
+            self.queue.popleft()
+            keys.append(next_key)
+        return keys
+
     def drain(self, *, max_retries: int = 3) -> list[SyncResult]:
         """Run every queued sync; retriable outcomes go round again (bounded)."""
         done: list[SyncResult] = []
@@ -120,15 +137,28 @@ class Pipeline:
         for _ in range(MAX_ROUNDS * 1000):
             if not self.queue:
                 break
-            kind, key = self.queue.popleft()
-            attempt = tries.get((kind, key), 0)
-            result = sync_entity(
-                self.runtime, kind, key, f"test-{kind}-{key}", final_attempt=attempt >= max_retries
-            )
-            done.append(result)
-            if result.retry or result.reopened:
-                tries[(kind, key)] = attempt + 1
-                self.queue.append((kind, key))
+            kind, key, alone = self.queue.popleft()
+            if alone:
+                attempt = tries.get((kind, key), 0)
+                results = [
+                    sync_entity(
+                        self.runtime,
+                        kind,
+                        key,
+                        f"test-{kind}-{key}",
+                        final_attempt=attempt >= max_retries,
+                    )
+                ]
+            else:
+                keys = self._next_batch(kind, key)
+                self.batches.append(keys)
+                token = f"test-batch-{len(self.batches)}"
+                results = sync_entities(self.runtime, kind, keys, token)
+            for result in results:
+                done.append(result)
+                if result.retry or result.reopened:
+                    tries[(result.kind, result.key)] = tries.get((result.kind, result.key), 0) + 1
+                    self.queue.append((result.kind, result.key, True))
         else:  # pragma: no cover - a bug in the pipeline
             raise AssertionError("the queue never drained")
         self.results.extend(done)
@@ -142,6 +172,12 @@ class Pipeline:
 @pytest.fixture
 def pipeline(runtime: Runtime) -> Pipeline:
     return Pipeline(runtime)
+
+
+@pytest.fixture
+def batched(runtime: Runtime) -> Pipeline:
+    """The poll's keys run in batches of 50 (``rbsync.sync_batch``)."""
+    return Pipeline(runtime, batch_size=50)
 
 
 Drain = Callable[[], list[SyncResult]]

@@ -194,3 +194,54 @@ def test_readable_task_names_kind_and_key_of_rbsync_tasks_only() -> None:
     assert (poll.args, poll.kwargs) == ("kind='product'", "{}")
     assert readable_task(replace(foreign)) == foreign
     assert readable_task(replace(truncated)) == truncated
+
+
+def _batch(failed: list[str], keys: int = 50) -> str:
+    """What rbsync.sync_batch returns (tasks.sync.summary), as Celery's saferepr keeps it."""
+    from celery.utils.saferepr import saferepr
+
+    return saferepr(
+        {
+            "kind": "product",
+            "status": "failed" if failed else "done",
+            "failed": failed,
+            "outcomes": {"created": keys - len(failed), "failed": len(failed)},
+            "entities": [[f"PRODUCT-{n:05d}", "created", "synced"] for n in range(keys)],
+        },
+        1024,
+    )
+
+
+def test_a_batch_with_failed_entities_re_drives_exactly_those() -> None:
+    # The batch's result is cut by Celery (its 100 keys), but the failed keys come first.
+    task = FakeTask(
+        "rbsync.sync_batch", "SUCCESS", "('product', [...])", "{}", _batch(["P 1", "Q/2"], 100)
+    )
+    assert "..." in (task.result or "")
+    assert retry_request_for(task) == RetryRequest(
+        "rbsync.retry", {"kind": "product", "keys": ["P 1", "Q/2"]}
+    )
+    assert retry_request_for(task).describe() == "rbsync.retry(kind='product', keys=['P 1', 'Q/2'])"
+
+
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        (_batch([]), "the task is SUCCESS and left its entity neither failed, dead nor unknown"),
+        (
+            # Hundreds of failed keys: Celery cut the list itself; nothing partial is sent.
+            _batch([f"FAILED-PRODUCT-{n:05d}" for n in range(200)], 200),
+            "the failed keys of this rbsync.sync_batch task look truncated",
+        ),
+        (
+            "{'status': 'failed', 'kind': 'product'}",
+            "this rbsync.sync_batch task lists no failed entity",
+        ),
+    ],
+)
+def test_a_batch_without_an_exact_failed_list_offers_no_retry(result: str, reason: str) -> None:
+    task = FakeTask("rbsync.sync_batch", "SUCCESS", "('product', [...])", "{}", result)
+    with pytest.raises(NotRetriableError) as raised:
+        retry_request_for(task)
+    assert str(raised.value) == reason
+    assert retry_offer(task) is None

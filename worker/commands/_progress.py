@@ -30,7 +30,7 @@ class SyncProgress:
         self, task: Any = None, retval: Any = None, state: str | None = None, **_: Any
     ) -> None:
         """The ``task_postrun`` receiver."""
-        from tasks.enqueue import POLL_TASK, SYNC_TASK
+        from tasks.enqueue import POLL_TASK, SYNC_BATCH_TASK, SYNC_TASK
 
         if state != "SUCCESS" or not isinstance(retval, dict):
             return
@@ -38,8 +38,8 @@ class SyncProgress:
         if name == POLL_TASK:
             self.total += int(retval.get("enqueued", 0)) + int(retval.get("requeued", 0))
             self.progress.update(self.task, total=max(self.total, self.done))
-        elif name == SYNC_TASK:
-            self.done += 1
+        elif name in (SYNC_TASK, SYNC_BATCH_TASK):
+            self.done += len(retval.get("entities", ())) if name == SYNC_BATCH_TASK else 1
             self.progress.update(self.task, completed=self.done, total=max(self.total, self.done))
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 SYNC_TASK = "rbsync.sync"
+SYNC_BATCH_TASK = "rbsync.sync_batch"
 POLL_TASK = "rbsync.poll"
 RETRY_TASK = "rbsync.retry"
 
@@ -32,9 +33,13 @@ TASK_PARAMETERS: dict[str, tuple[str, ...]] = {
 }
 """The signatures of rbsync's tasks, to bind Flower's positional and keyword copies to names."""
 
-RE_DRIVEN_TASKS = frozenset({SYNC_TASK, RETRY_TASK})
-"""Tasks whose entity the Retry button re-drives. A failed poll needs no button: its cursor did
-not move, so the next beat tick polls the same window again."""
+RE_DRIVEN_TASKS = frozenset({SYNC_TASK, SYNC_BATCH_TASK, RETRY_TASK})
+"""Tasks whose entities the Retry button re-drives. A failed poll needs no button: its cursor
+did not move, so the next beat tick polls the same window again. A batch's button re-drives the
+keys its result lists as ``failed``."""
+
+BATCH_FAILED_KEY = "failed"
+"""A batch's result (``tasks.sync.summary``) lists the keys that ended failed, dead or unknown."""
 
 Identity = str | int | None
 
@@ -67,7 +72,7 @@ class RetryRequest:
     """A task to send by name, with keyword arguments only (JSON-serialisable)."""
 
     task_name: str
-    kwargs: dict[str, Identity] = field(default_factory=dict)
+    kwargs: dict[str, Identity | list[str]] = field(default_factory=dict)
 
     def describe(self) -> str:
         """``rbsync.retry(kind='product', key='P-1')``: for pages and log lines."""
@@ -130,6 +135,8 @@ def retry_request_for(task: TaskView) -> RetryRequest:
         raise NotRetriableError(
             f"the task is {task.state} and left its entity neither failed, dead nor unknown"
         )
+    if name == SYNC_BATCH_TASK:
+        return _batch_retry(task)
     identity = bind_arguments(name, task.args, task.kwargs)
     if name == SYNC_TASK and (identity["kind"] is None or identity["key"] is None):
         raise NotRetriableError(f"this {SYNC_TASK} task has no kind or no key")
@@ -137,6 +144,21 @@ def retry_request_for(task: TaskView) -> RetryRequest:
     return RetryRequest(
         RETRY_TASK, {name: value for name, value in identity.items() if value is not None}
     )
+
+
+def _batch_retry(task: TaskView) -> RetryRequest:
+    """``rbsync.retry(kind=..., keys=[...])`` for the keys a batch's result lists as failed."""
+    result = _literal(task.result or "None", "result")
+    kind = result.get("kind") if isinstance(result, dict) else None
+    failed = result.get(BATCH_FAILED_KEY) if isinstance(result, dict) else None
+    if not isinstance(kind, str) or not isinstance(failed, list) or not failed:
+        raise NotRetriableError(f"this {SYNC_BATCH_TASK} task lists no failed entity")
+    # A cut list ends in an Ellipsis or a cut string: refuse rather than re-drive a part.
+    if kind.endswith(TRUNCATION_MARK) or not all(
+        isinstance(key, str) and not key.endswith(TRUNCATION_MARK) for key in failed
+    ):
+        raise NotRetriableError(f"the failed keys of this {SYNC_BATCH_TASK} task look truncated")
+    return RetryRequest(RETRY_TASK, {"kind": kind, "keys": list(failed)})
 
 
 def entity_failed(task: TaskView) -> bool:

@@ -1,0 +1,285 @@
+"""``sync_entities``: the batched path of the pipeline (``rbsync.sync_batch``), in this process.
+
+The same guarantees as one entity at a time -- effectively-once creates, a reason for every
+failure, nothing lost -- with the ledger's round trips shared by the batch. The Celery task and
+its hand-on of retries run in a real worker in ``tests/e2e``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ledger import (
+    Attempt,
+    EntityLink,
+    SnapshotRecord,
+    Status,
+    claim,
+    counts_by_kind_and_status,
+    get_link,
+    store_snapshots,
+)
+from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from tasks.pipeline import Outcome, sync_entities
+from tasks.runtime import Runtime
+
+SEEDED = {
+    "product": {"synced": 50},
+    "bom": {"synced": 2},
+    "customer": {"synced": 8},
+    "invoice": {"synced": 5},
+    "supplier": {"synced": 4, "skipped": 1},
+}
+
+
+def po_requests(po: PowerOfficeEmulatorHandle) -> dict[str, int]:
+    return {k: v for k, v in po.counters()["requests"].items() if "/OAuth/" not in k}
+
+
+def writes(po: PowerOfficeEmulatorHandle) -> dict[str, tuple[int, int, int]]:
+    return {
+        k: (v["created"], v["updated"], v["duplicates_refused"])
+        for k, v in po.counters()["writes"].items()
+    }
+
+
+def link_of(runtime: Runtime, kind: str, key: str) -> EntityLink:
+    with runtime.sessions() as session:
+        link = get_link(session, kind, key)
+    assert link is not None
+    return link
+
+
+def polled(batched: Any, kind: str) -> list[str]:
+    """Poll ``kind`` and take its keys off the queue (the test runs them itself)."""
+    batched.poll(kind)
+    keys = [key for k, key, _ in batched.queue if k == kind]
+    batched.queue.clear()
+    return keys
+
+
+def test_seeded_dataset_syncs_in_batches_by_the_rules(
+    batched: Any, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    batched.run()
+    with batched.runtime.sessions() as session:
+        assert counts_by_kind_and_status(session) == SEEDED
+    assert writes(poweroffice_emulator) == {
+        "Products": (52, 0, 0),
+        "ProductGroups": (9, 0, 0),
+        "Customers": (8, 0, 0),
+        "SalesOrders": (5, 0, 0),
+        "Suppliers": (4, 0, 0),
+        "ContactGroups": (1, 0, 0),
+    }
+    # One POST per record: no lookup was needed (the bulk indexes vouched for absences).
+    requests = po_requests(poweroffice_emulator)
+    assert {k: v for k, v in requests.items() if k.startswith("POST")} == {
+        "POST /v2/Products": 52,
+        "POST /v2/ProductGroups": 9,
+        "POST /v2/Customers": 8,
+        "POST /v2/SalesOrders/Complete": 5,
+        "POST /v2/Suppliers": 4,
+        "POST /v2/ContactGroups": 1,
+    }
+    # One batch per kind (50 products, 2 BOMs, 8 customers, 5 invoices, 5 suppliers), not
+    # one task per key; nothing needed a second attempt.
+    assert sorted(len(keys) for keys in batched.batches) == [2, 5, 5, 8, 50]
+    # Every entity has exactly one attempt row, opened and closed.
+    with batched.runtime.sessions() as session:
+        attempts = session.scalars(sa.select(Attempt)).all()
+    assert len(attempts) == sum(sum(c.values()) for c in SEEDED.values())
+    assert all(a.finished_at is not None and a.outcome for a in attempts)
+
+
+def test_every_intent_is_committed_before_the_first_create_is_sent(
+    batched: Any, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = polled(batched, "customer")
+    seen_at_first_post: list[dict[str, str | None]] = []
+    real = runtime.poweroffice.create_customer
+
+    def spy(payload: Any) -> Any:
+        if not seen_at_first_post:
+            # A fresh connection: only what the batch has committed is visible.
+            with runtime.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(EntityLink.key, EntityLink.intent).where(
+                        EntityLink.kind == "customer"
+                    )
+                ).all()
+            seen_at_first_post.append(dict(rows))  # type: ignore[arg-type]
+        return real(payload)
+
+    monkeypatch.setattr(runtime.poweroffice, "create_customer", spy)
+    results = sync_entities(runtime, "customer", keys, "batch-1")
+    assert [r.outcome for r in results] == [Outcome.CREATED] * len(keys)
+    (intents,) = seen_at_first_post
+    assert intents == {key: f"rackbeat-customer-{key}" for key in keys}
+
+
+def test_an_ambiguous_create_in_a_batch_is_adopted_not_duplicated(
+    batched: Any, runtime: Runtime, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    keys = polled(batched, "customer")
+    # The first create is committed by PowerOffice Go, then the connection drops.
+    poweroffice_emulator.set_faults(
+        [{"route": "POST /v2/Customers", "commit_then_drop_rate": 1.0, "times": 1}]
+    )
+    results = sync_entities(runtime, "customer", keys, "batch-1")
+    by_outcome = {r.key: (r.outcome, r.status, r.retry) for r in results}
+    assert by_outcome.pop(keys[0]) == (Outcome.UNKNOWN, "unknown", True)
+    assert set(by_outcome.values()) == {(Outcome.CREATED, "synced", False)}
+    # Handed on, the entity's next attempt finds its own create and records it.
+    batched.queue.append(("customer", keys[0], True))
+    (again,) = batched.drain()
+    assert (again.outcome, again.status) == (Outcome.LINKED, "synced")
+    assert writes(poweroffice_emulator)["Customers"] == (len(keys), 0, 0)
+
+
+def test_a_bad_record_fails_alone_and_the_batch_goes_on(
+    batched: Any, runtime: Runtime, rackbeat_emulator: RackbeatEmulatorHandle
+) -> None:
+    rackbeat_emulator.touch("customers", 10003, address_country="Atlantis")
+    keys = polled(batched, "customer")
+    results = {r.key: r for r in sync_entities(runtime, "customer", keys, "batch-1")}
+    bad = results.pop("10003")
+    assert (bad.status, bad.outcome, bad.retry) == ("failed", Outcome.FAILED, False)
+    assert bad.error is not None
+    assert "address_country" in bad.error
+    assert "Atlantis" in bad.error
+    assert {r.status for r in results.values()} == {"synced"}
+    assert link_of(runtime, "customer", "10003").last_error == bad.error
+
+
+def test_a_key_held_by_another_worker_is_busy_and_left_alone(
+    batched: Any, runtime: Runtime
+) -> None:
+    keys = polled(batched, "product")[:5]
+    with runtime.sessions.begin() as session:
+        assert claim(
+            session, "product", keys[1], "other-worker", stale_after=runtime.stale_claim_after
+        )
+    results = {r.key: r for r in sync_entities(runtime, "product", keys, "batch-1")}
+    assert (results[keys[1]].outcome, results[keys[1]].status) == (Outcome.BUSY, "in_flight")
+    held = link_of(runtime, "product", keys[1])
+    assert (held.status, held.claim_token, held.remote_id) == ("in_flight", "other-worker", None)
+    assert {results[k].outcome for k in keys if k != keys[1]} == {Outcome.CREATED}
+
+
+def test_keys_the_ledger_has_never_seen_are_fetched(
+    runtime: Runtime, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    results = sync_entities(runtime, "product", ["X+Y", "AB/100"], "manual-batch")
+    assert [(r.key, r.outcome, r.status) for r in results] == [
+        ("X+Y", Outcome.CREATED, "synced"),
+        ("AB/100", Outcome.CREATED, "synced"),
+    ]
+    assert link_of(runtime, "product", "AB/100").snapshot is not None
+    assert writes(poweroffice_emulator)["Products"] == (2, 0, 0)
+
+
+def _clock(*readings: float) -> Any:
+    """A clock that answers ``readings`` in turn, then the last one for ever."""
+    answers = itertools.chain(readings, itertools.repeat(readings[-1]))
+    return lambda: next(answers)
+
+
+def test_entities_not_started_within_the_budget_are_handed_on_untouched(
+    batched: Any, runtime: Runtime, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    keys = polled(batched, "product")[:6]
+    poweroffice_emulator.reset_counters()
+    # Readings: the start, one per entity before it is mapped (two fit in the budget of 60 s),
+    # then one per planned create before it is sent (within the grace: sent).
+    results = sync_entities(
+        runtime, "product", keys, "batch-1", budget_seconds=60, clock=_clock(0, 0, 0, 61)
+    )
+    assert [r.outcome for r in results[:2]] == [Outcome.CREATED] * 2
+    late = results[2:]
+    assert {(r.outcome, r.status, r.retry) for r in late} == {(Outcome.RETRY, "pending", True)}
+    assert all("time budget" in (r.error or "") for r in late)
+    for r in late:
+        link = link_of(runtime, "product", r.key)
+        assert (link.intent, link.remote_id) == (None, None)
+    assert po_requests(poweroffice_emulator).get("POST /v2/Products") == 2
+
+
+def test_a_create_planned_but_not_sent_in_time_is_looked_up_before_it_is_sent(
+    batched: Any, runtime: Runtime, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    keys = polled(batched, "product")[:3]
+    poweroffice_emulator.reset_counters()
+    # Every entity is mapped in time (its intent committed), then even the grace runs out.
+    results = sync_entities(
+        runtime, "product", keys, "batch-1", budget_seconds=60, clock=_clock(0, 0, 0, 0, 91)
+    )
+    assert {(r.outcome, r.status, r.retry) for r in results} == {(Outcome.UNKNOWN, "unknown", True)}
+    assert "POST /v2/Products" not in po_requests(poweroffice_emulator)
+    for key in keys:
+        batched.queue.append(("product", key, True))
+    again = batched.drain()
+    assert {(r.outcome, r.status) for r in again} == {(Outcome.CREATED, "synced")}
+    requests = po_requests(poweroffice_emulator)
+    assert requests["POST /v2/Products"] == 3
+    assert requests["GET /v2/Products"] >= 3  # each in-doubt create was looked up first
+
+
+def test_new_content_arriving_while_the_batch_holds_a_row_reopens_it(
+    batched: Any, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = polled(batched, "product")[:3]
+    newer = link_of(runtime, "product", keys[2])
+    assert newer.snapshot is not None
+    real = runtime.poweroffice.create_product
+
+    def meanwhile(payload: Any) -> Any:
+        if payload.to_wire()["Code"] == keys[0]:
+            # A poll stores a changed snapshot of keys[2] while the batch holds it.
+            changed = {**newer.snapshot, "name": "renamed meanwhile"}  # type: ignore[dict-item]
+            with runtime.sessions.begin() as session:
+                assert store_snapshots(
+                    session, "product", [SnapshotRecord(keys[2], changed, newer.source_updated_at)]
+                ) == [keys[2]]
+        return real(payload)
+
+    monkeypatch.setattr(runtime.poweroffice, "create_product", meanwhile)
+    results = {r.key: r for r in sync_entities(runtime, "product", keys, "batch-1")}
+    assert (results[keys[2]].reopened, results[keys[2]].status) == (True, "pending")
+    assert not results[keys[0]].reopened
+    assert results[keys[0]].status == "synced"
+    # Sent on as its own sync, the new content becomes a PATCH of the changed field.
+    batched.queue.append(("product", keys[2], True))
+    (update,) = batched.drain()
+    assert (update.outcome, update.status) == (Outcome.UPDATED, "synced")
+
+
+def test_an_invoice_batch_syncs_its_customers_and_items_first_in_batches(
+    batched: Any, runtime: Runtime, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    for kind in ("product", "bom", "customer"):
+        polled(batched, kind)  # rows and snapshots, nothing synced yet
+    invoices = polled(batched, "invoice")
+    poweroffice_emulator.reset_counters()
+    results = sync_entities(runtime, "invoice", invoices, "batch-1")
+    assert {(r.outcome, r.status) for r in results} == {(Outcome.CREATED, "synced")}
+    w = writes(poweroffice_emulator)
+    assert w["SalesOrders"] == (len(invoices), 0, 0)
+    assert w["Customers"][0] > 0
+    assert w["Products"][0] > 0
+    # Dependencies came through the bulk indexes and the ledger, not a lookup per line.
+    requests = po_requests(poweroffice_emulator)
+    assert requests.get("GET /v2/Products", 0) <= 1
+    assert requests.get("GET /v2/Customers", 0) <= 1
+    with runtime.sessions() as session:
+        customers = session.scalars(
+            sa.select(EntityLink).where(
+                EntityLink.kind == "customer", EntityLink.remote_id.is_not(None)
+            )
+        ).all()
+    assert {c.status for c in customers} == {Status.SYNCED}
+    assert len(customers) == w["Customers"][0]
