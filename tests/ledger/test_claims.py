@@ -204,3 +204,61 @@ def test_concurrent_claims_never_share_a_row(sessions: sessionmaker[Session]) ->
         thread.join(timeout=60)
     assert errors == []
     assert all(len(winners) == 1 for winners in won.values()), won
+
+
+def test_many_rows_are_claimed_opened_and_finished_in_a_few_round_trips(
+    sessions: sessionmaker[Session],
+) -> None:
+    from ledger import (
+        RowOutcome,
+        claim_many,
+        end_attempts,
+        finish_many,
+        record_intents,
+        start_attempts,
+    )
+
+    seed(sessions, "A", "B", "C", "D")
+    with sessions.begin() as s:
+        assert claim(s, "product", "D", "other", stale_after=LEASE, now=T0) is not None
+    with sessions.begin() as s:
+        rows = claim_many(
+            s, "product", ["A", "B", "C", "D", "Z"], "batch", stale_after=LEASE, now=T0
+        )
+        # D is held by another worker and Z has no row: neither is taken.
+        assert sorted(r.key for r in rows) == ["A", "B", "C"]
+        ids = {r.key: r.id for r in rows}
+        attempts = start_attempts(s, list(ids.values()), "batch")
+        assert sorted(attempts) == sorted(ids.values())
+        record_intents(s, "batch", {ids["A"]: "A", ids["B"]: "B"})
+        with pytest.raises(LookupError):  # D is not ours: nothing may be sent for it
+            record_intents(s, "batch", {ids["C"]: "C", 10**9: "D"})
+    # New content for B arrives while the batch holds it; C's claim is taken over meanwhile.
+    seed(sessions, "B", name="renamed")
+    with sessions.begin() as s:
+        assert claim(s, "product", "C", "thief", stale_after=timedelta(0), now=T0 + LEASE)
+    with sessions.begin() as s:
+        done = finish_many(
+            s,
+            [
+                RowOutcome(ids["A"], "batch", Status.SYNCED, remote_id="1", fingerprint="fa"),
+                RowOutcome(ids["B"], "batch", Status.SYNCED, remote_id="2", fingerprint="fb"),
+                RowOutcome(ids["C"], "batch", Status.FAILED, error="late"),
+            ],
+        )
+        end_attempts(s, [{"attempt_id": attempts[ids["A"]], "outcome": "created"}])
+    assert done == [
+        Finish(Status.SYNCED, reopened=False),
+        Finish(Status.PENDING, reopened=True),
+        None,
+    ]
+    with sessions() as s:
+        a, b, c = (get_link(s, "product", k) for k in "ABC")
+        assert a is not None
+        assert b is not None
+        assert c is not None
+        assert (a.status, a.remote_id, a.intent, a.claim_token) == ("synced", "1", "A", None)
+        assert (b.status, b.remote_id, b.attempts) == ("pending", "2", 0)
+        assert (c.status, c.claim_token, c.last_error) == ("in_flight", "thief", None)
+        (attempt,) = attempts_of(s, "product", "A")
+        assert (attempt.task_id, attempt.outcome) == ("batch", "created")

@@ -283,3 +283,50 @@ def test_an_invoice_batch_syncs_its_customers_and_items_first_in_batches(
         ).all()
     assert {c.status for c in customers} == {Status.SYNCED}
     assert len(customers) == w["Customers"][0]
+
+
+def test_what_a_batch_hands_on_is_sent_alone_as_its_second_attempt(runtime: Runtime) -> None:
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    from tasks.pipeline import SyncResult
+    from tasks.sync import hand_on, summary
+
+    sent: list[tuple[str, list[str], dict[str, Any]]] = []
+
+    class App:
+        def producer_or_acquire(self) -> Any:
+            return nullcontext(None)
+
+        def send_task(self, name: str, args: list[str], **options: Any) -> None:
+            sent.append((name, args, options))
+
+    results = [
+        SyncResult("product", "A", Outcome.CREATED, "synced"),
+        SyncResult("product", "B", Outcome.UNKNOWN, "unknown", retry=True),
+        SyncResult("product", "C", Outcome.RETRY, "pending", retry=True, retry_after=30.0),
+        SyncResult("product", "D", Outcome.UPDATED, "pending", reopened=True),
+        SyncResult("product", "E", Outcome.FAILED, "failed", error="400: Name is required"),
+    ]
+    hand_on(SimpleNamespace(runtime=runtime, app=App()), results)  # type: ignore[arg-type]
+    assert [(name, args, options.get("retries")) for name, args, options in sent] == [
+        ("rbsync.sync", ["product", "B"], 1),
+        ("rbsync.sync", ["product", "C"], 1),
+        ("rbsync.sync", ["product", "D"], None),
+    ]
+    backoff = runtime.settings.retry_backoff_seconds
+    assert backoff <= sent[0][2]["countdown"] <= 2 * backoff
+    assert sent[1][2]["countdown"] == 30.0  # the server's Retry-After is the floor
+    assert summary("product", results) == {
+        "kind": "product",
+        "status": "failed",
+        "failed": ["E"],
+        "outcomes": {"created": 1, "unknown": 1, "retry": 1, "updated": 1, "failed": 1},
+        "entities": [
+            ["A", "created", "synced"],
+            ["B", "unknown", "unknown"],
+            ["C", "retry", "pending"],
+            ["D", "updated", "pending"],
+            ["E", "failed", "failed"],
+        ],
+    }
