@@ -61,49 +61,34 @@ _c = LINKS.c
 _changed_while_held = _c.snapshot_version != _c.claimed_version
 _reopening = sa.and_(_B("p_reopen", type_=sa.Boolean()), _changed_while_held)
 
-_CLAIM = (
-    sa.update(LINKS)
-    .where(
-        _c.kind == _B("p_kind"),
-        _c.key == _B("p_key"),
-        sa.or_(
-            _c.status != Status.IN_FLIGHT.value,
-            _c.claim_token == _B("p_token"),
-            _c.claimed_at < _B("p_stale_before", type_=UTCDateTime()),
-        ),
-    )
-    .values(
-        status=Status.IN_FLIGHT.value,
-        claim_token=_B("p_token"),
-        claimed_at=_B("p_now", type_=UTCDateTime()),
-        claimed_version=_c.snapshot_version,
-        attempts=_c.attempts + 1,
-        updated_at=_B("p_now", type_=UTCDateTime()),
-    )
-    .returning(*LINKS.c)
-)
 
-_CLAIM_MANY = (
-    sa.update(LINKS)
-    .where(
-        _c.kind == _B("p_kind"),
-        _c.key.in_(_B("p_keys", expanding=True)),
-        sa.or_(
-            _c.status != Status.IN_FLIGHT.value,
-            _c.claim_token == _B("p_token"),
-            _c.claimed_at < _B("p_stale_before", type_=UTCDateTime()),
-        ),
+def _claim(which: sa.ColumnElement[bool]) -> sa.Update:
+    """Take the rows ``which`` selects (of kind ``p_kind``) that are free for ``p_token``."""
+    return (
+        sa.update(LINKS)
+        .where(
+            _c.kind == _B("p_kind"),
+            which,
+            sa.or_(
+                _c.status != Status.IN_FLIGHT.value,
+                _c.claim_token == _B("p_token"),
+                _c.claimed_at < _B("p_stale_before", type_=UTCDateTime()),
+            ),
+        )
+        .values(
+            status=Status.IN_FLIGHT.value,
+            claim_token=_B("p_token"),
+            claimed_at=_B("p_now", type_=UTCDateTime()),
+            claimed_version=_c.snapshot_version,
+            attempts=_c.attempts + 1,
+            updated_at=_B("p_now", type_=UTCDateTime()),
+        )
+        .returning(*LINKS.c)
     )
-    .values(
-        status=Status.IN_FLIGHT.value,
-        claim_token=_B("p_token"),
-        claimed_at=_B("p_now", type_=UTCDateTime()),
-        claimed_version=_c.snapshot_version,
-        attempts=_c.attempts + 1,
-        updated_at=_B("p_now", type_=UTCDateTime()),
-    )
-    .returning(*LINKS.c)
-)
+
+
+_CLAIM = _claim(_c.key == _B("p_key"))
+_CLAIM_MANY = _claim(_c.key.in_(_B("p_keys", expanding=True)))
 
 _CLAIM_CURRENT_VERSION = (
     sa.update(LINKS)
@@ -157,24 +142,14 @@ _FINISHED = sa.select(_c.id, _c.status, _c.claim_token, _c.updated_at).where(
     _c.id.in_(_B("p_ids", expanding=True))
 )
 
-_START_ATTEMPTS = (
-    sa.insert(ATTEMPTS)
-    .values(
-        link_id=_B("p_link_id"),
-        task_id=_B("p_task_id"),
-        started_at=_B("p_now", type_=UTCDateTime()),
-    )
-    .returning(ATTEMPTS.c.id, ATTEMPTS.c.link_id, sort_by_parameter_order=True)
+_OPEN_ATTEMPT = sa.insert(ATTEMPTS).values(
+    link_id=_B("p_link_id"),
+    task_id=_B("p_task_id"),
+    started_at=_B("p_now", type_=UTCDateTime()),
 )
-
-_START_ATTEMPT = (
-    sa.insert(ATTEMPTS)
-    .values(
-        link_id=_B("p_link_id"),
-        task_id=_B("p_task_id"),
-        started_at=_B("p_now", type_=UTCDateTime()),
-    )
-    .returning(ATTEMPTS.c.id)
+_START_ATTEMPT = _OPEN_ATTEMPT.returning(ATTEMPTS.c.id)
+_START_ATTEMPTS = _OPEN_ATTEMPT.returning(
+    ATTEMPTS.c.id, ATTEMPTS.c.link_id, sort_by_parameter_order=True
 )
 
 _END_ATTEMPT = (

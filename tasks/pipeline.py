@@ -205,7 +205,14 @@ def sync_entities(
         attempts = start_attempts(conn, [link.id for link in links], token)
         known = handler.known(conn, [link.key for link in links if link.remote_id is None])
         fresh = bool(links) and index_is_fresh(conn, handler.namespace, max_age=max_age)
-    resolved = _dependencies_first(runtime, handler, links, known, token)
+    try:
+        resolved = _dependencies_first(runtime, handler, links, known, token)
+    except OperationalError:
+        raise  # the ledger is unreachable: the whole batch comes back later
+    except Exception:
+        # Only a shortcut: each entity's own ``ensure`` resolves its dependencies without it.
+        log.exception("%s batch: resolving dependencies first failed; each entity does", kind)
+        resolved = {}
     claimed = {link.key for link in links}
     results: dict[str, SyncResult] = {}
     for key in wanted:

@@ -39,14 +39,7 @@ def sync(self: PipelineTask, kind: str, key: str) -> dict[str, Any]:
             runtime, kind, str(key), token, final_attempt=retries >= settings.sync_max_retries
         )
     except OperationalError as exc:
-        # The ledger itself was unreachable or locked: the row may still say in_flight (this
-        # task id may reclaim it), so simply come back later.
-        if retries >= settings.sync_max_retries:
-            raise
-        countdown = retry_countdown(
-            retries, base=settings.retry_backoff_seconds, ceiling=settings.retry_backoff_max_seconds
-        )
-        raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc
+        raise _ledger_unavailable(self, exc) from exc
     if result.reopened:
         # New content arrived while we held the row: the poll's message found it busy.
         enqueue_sync(self.app, kind, [str(key)])
@@ -69,7 +62,6 @@ def sync_batch(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]
     """Sync ``keys`` of ``kind`` together; hand on what needs another attempt; a summary."""
     runtime = self.runtime
     settings = runtime.settings
-    retries = int(self.request.retries or 0)
     token = self.request.id or f"local-{uuid.uuid4().hex}"
     try:
         results = sync_entities(
@@ -81,16 +73,26 @@ def sync_batch(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]
             budget_seconds=settings.task_time_limit_seconds * BATCH_BUDGET_FRACTION,
         )
     except OperationalError as exc:
-        # The ledger was unreachable before the outcomes were written: the rows may still say
-        # in_flight under this task id, which reclaims them when the batch comes back.
-        if retries >= settings.sync_max_retries:
-            raise
-        countdown = retry_countdown(
-            retries, base=settings.retry_backoff_seconds, ceiling=settings.retry_backoff_max_seconds
-        )
-        raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc
+        raise _ledger_unavailable(self, exc) from exc
     hand_on(self, results)
     return summary(kind, results)
+
+
+def _ledger_unavailable(task: PipelineTask, exc: OperationalError) -> BaseException:
+    """When the ledger was unreachable or locked: a Celery retry with backoff (``task.retry``
+    raises it), or ``exc`` to raise once the retries are spent.
+
+    The rows may still say in_flight under this task id, which reclaims them when the task
+    comes back.
+    """
+    settings = task.runtime.settings
+    retries = int(task.request.retries or 0)
+    if retries >= settings.sync_max_retries:
+        return exc
+    countdown = retry_countdown(
+        retries, base=settings.retry_backoff_seconds, ceiling=settings.retry_backoff_max_seconds
+    )
+    return task.retry(exc=exc, countdown=countdown, max_retries=None)
 
 
 def hand_on(task: PipelineTask, results: list[SyncResult]) -> None:

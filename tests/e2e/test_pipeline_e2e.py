@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from ledger import EntityLink, counts_by_kind_and_status, make_engine, make_session_factory
+from ledger import Attempt, EntityLink, counts_by_kind_and_status, make_engine, make_session_factory
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from worker.app import create_app
 from worker.settings import Settings
@@ -289,6 +289,16 @@ def _sync_change_and_idle(
         assert deployment.counts() == SEEDED
         assert creates(poweroffice) == SEEDED_CREATES
         assert_no_duplicates(poweroffice)
+        # The poll fanned its keys out in batches (rbsync.sync_batch): a task id or two for the
+        # 50 products (the product batch; an invoice batch's dependencies first), not 50.
+        with deployment.sessions() as s:
+            first_attempts = s.scalars(
+                sa.select(Attempt.task_id)
+                .join(EntityLink, EntityLink.id == Attempt.link_id)
+                .where(EntityLink.kind == "product")
+            ).all()
+        assert len(first_attempts) >= 50
+        assert len(set(first_attempts)) <= 3
 
         # An unchanged catalogue: five polls, not one PowerOffice Go request.
         poweroffice.reset_counters()

@@ -69,7 +69,7 @@ def test_the_first_command_works_from_a_clean_clone(tmp_path: Path) -> None:
     assert (clone / ".venv" / "bin" / "rbsync").exists()
     assert "Traceback" not in done.stderr
     for expected in (
-        "1. First sync: poll every kind, one sync task per record",
+        "1. First sync: poll every kind, sync the records in batches",
         "What landed in PowerOffice Go",
         "Products: 52 in PowerOffice Go (first 3)",
         "Skipped or refused, and why",

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from test_pipeline import SEEDED, po_requests
 
 from ledger import (
     Attempt,
@@ -26,18 +27,6 @@ from ledger import (
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.pipeline import Outcome, sync_entities
 from tasks.runtime import Runtime
-
-SEEDED = {
-    "product": {"synced": 50},
-    "bom": {"synced": 2},
-    "customer": {"synced": 8},
-    "invoice": {"synced": 5},
-    "supplier": {"synced": 4, "skipped": 1},
-}
-
-
-def po_requests(po: PowerOfficeEmulatorHandle) -> dict[str, int]:
-    return {k: v for k, v in po.counters()["requests"].items() if "/OAuth/" not in k}
 
 
 def writes(po: PowerOfficeEmulatorHandle) -> dict[str, tuple[int, int, int]]:

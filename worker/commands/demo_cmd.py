@@ -357,7 +357,7 @@ class _DemoRun:
     def first_sync(self) -> list[dict[str, Any]]:
         """Poll every kind and sync it all; show what landed, what not and what needs a human."""
         console = self.console
-        console.rule("1. First sync: poll every kind, one sync task per record")
+        console.rule("1. First sync: poll every kind, sync the records in batches")
         with self.timed("first sync"):
             report = _run(self.settings, console, "first sync")
         self.require(not report.timed_out, "the first sync timed out")
