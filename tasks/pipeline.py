@@ -177,7 +177,7 @@ def sync_entities(
     *,
     final_attempt: bool = False,
     budget_seconds: float | None = None,
-    clock: Any = time.monotonic,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[SyncResult]:
     """:func:`sync_entity` for many keys of one kind, sharing the ledger's round trips.
 
@@ -301,12 +301,43 @@ def _dependencies_first(
             resolved[(kind, key)] = found
         elif own:
             pending.setdefault(own[0].kind, []).append(key)
+    busy: list[tuple[str, str]] = []
     for kind, keys in pending.items():
         for result in sync_entities(runtime, kind, keys, f"{token}/{kind}"):
+            as_kind = "item" if kind in ITEM_KINDS else kind
             if result.status == Status.SYNCED.value and result.remote_id is not None:
-                as_kind = "item" if kind in ITEM_KINDS else kind
                 resolved[(as_kind, result.key)] = result.remote_id
+            elif result.outcome == Outcome.BUSY:
+                busy.append((kind, result.key))
+    if busy:
+        resolved |= _wait_for_held(runtime, busy)
     return resolved
+
+
+DEPENDENCY_WAIT_SECONDS = 5.0
+"""How long a batch waits for dependencies another worker is syncing right now (a first push
+syncs customers and invoices side by side) before its invoices go on to retry later."""
+
+
+def _wait_for_held(
+    runtime: Runtime, held: Sequence[tuple[str, str]], *, step: float = 0.1
+) -> dict[tuple[str, str], str]:
+    """The ids of ``held`` (kind, key) rows as their holders finish, for a few seconds."""
+    found: dict[tuple[str, str], str] = {}
+    waiting = set(held)
+    deadline = time.monotonic() + DEPENDENCY_WAIT_SECONDS
+    while waiting and time.monotonic() < deadline:
+        time.sleep(step)
+        with runtime.sessions() as session:
+            rows = links_of(session, list(waiting))
+        for row in rows:
+            if row.status == Status.IN_FLIGHT:
+                continue
+            waiting.discard((row.kind, row.key))
+            if row.remote_id is not None and row.status == Status.SYNCED:
+                as_kind = "item" if row.kind in ITEM_KINDS else row.kind
+                found[(as_kind, row.key)] = row.remote_id
+    return found
 
 
 ITEM_KINDS = ("product", "bom")

@@ -319,3 +319,38 @@ def test_what_a_batch_hands_on_is_sent_alone_as_its_second_attempt(runtime: Runt
             ["E", "failed", "failed"],
         ],
     }
+
+
+def test_an_invoice_batch_waits_for_a_customer_another_worker_is_syncing(
+    batched: Any, runtime: Runtime
+) -> None:
+    import threading
+
+    for kind in ("product", "bom", "customer"):
+        polled(batched, kind)
+    invoices = polled(batched, "invoice")
+    sync_entities(runtime, "product", _keys(runtime, "product"), "products")
+    sync_entities(runtime, "bom", _keys(runtime, "bom"), "boms")
+    customers = _keys(runtime, "customer")
+    # Another worker holds every customer; it finishes them a moment later.
+    with runtime.sessions.begin() as session:
+        for key in customers:
+            assert claim(session, "customer", key, "other", stale_after=runtime.stale_claim_after)
+
+    def other_worker_finishes() -> None:
+        # The holder's own batch (its task id reclaims what it holds) creates them.
+        sync_entities(runtime, "customer", customers, "other")
+
+    timer = threading.Timer(0.5, other_worker_finishes)
+    timer.start()
+    try:
+        results = sync_entities(runtime, "invoice", invoices, "batch-1")
+    finally:
+        timer.join()
+    # No invoice had to go round again: the batch waited for the customers' ids.
+    assert {(r.outcome, r.status, r.retry) for r in results} == {(Outcome.CREATED, "synced", False)}
+
+
+def _keys(runtime: Runtime, kind: str) -> list[str]:
+    with runtime.sessions() as session:
+        return list(session.scalars(sa.select(EntityLink.key).where(EntityLink.kind == kind)))
