@@ -78,6 +78,12 @@ def infrastructure(embedded: bool, workdir: Path) -> Iterator[tuple[dict[str, st
         engine.dispose()
 
 
+def stamp(value: datetime | str) -> datetime:
+    """A ledger timestamp as an aware UTC datetime (SQLite hands back text)."""
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def log(text: str) -> None:
     print(text, flush=True)
 
@@ -372,9 +378,7 @@ def run(args: argparse.Namespace) -> None:
                     send_polls()
                     total = wait_for("the full push to settle", settled_rows, args.timeout, 0.5)
                     # Until the last row settled (its own timestamp), not until this loop saw it.
-                    last = query("SELECT max(updated_at) FROM entity_links")[0][0]
-                    if last.tzinfo is None:
-                        last = last.replace(tzinfo=UTC)
+                    last = stamp(query("SELECT max(updated_at) FROM entity_links")[0][0])
                     elapsed = (last - sent_at).total_seconds()
                 statuses = dict(query("SELECT status, count(*) FROM entity_links GROUP BY status"))
                 po = admin(po_base, "counters")
@@ -395,8 +399,8 @@ def run(args: argparse.Namespace) -> None:
                     "SELECT kind, seen, started_at, finished_at FROM poll_cycles ORDER BY id"
                 )
                 log("polls (seconds from the first poll's start): " + ", ".join(
-                    f"{kind} {seen} records {(a - polls[0][2]).total_seconds():.1f}-"
-                    f"{(b - polls[0][2]).total_seconds():.1f}"
+                    f"{kind} {seen} records {(stamp(a) - stamp(polls[0][2])).total_seconds():.1f}-"
+                    f"{(stamp(b) - stamp(polls[0][2])).total_seconds():.1f}"
                     for kind, seen, a, b in polls
                 ))  # fmt: skip
                 cpu = {name: cpu_seconds(pids()) - cpu0[name] for name, pids in groups.items()}
