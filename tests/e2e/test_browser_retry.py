@@ -114,7 +114,12 @@ def _failed_task_seen_by_flower(page: Any, capp: Celery, flower: FlowerProcess) 
         response = page.request.get(
             f"{flower.base_url}/api/task/info/{task_id}", headers={"Authorization": BASIC}
         )
-        if response.status == 200 and response.json().get("state") == "FAILURE":
+        # Its name too: the "received" event carrying it may predate Flower's receiver.
+        if (
+            response.status == 200
+            and response.json().get("state") == "FAILURE"
+            and response.json().get("name") == "rbsync.sync"
+        ):
             return task_id
         time.sleep(0.3)
         send_task_events(capp, name="rbsync.sync", args="('product', 'P-1')", task_id=task_id)

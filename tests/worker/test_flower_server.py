@@ -98,7 +98,13 @@ def _publish_until_seen(
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         info = client.get(f"/api/task/info/{task_id}")
-        if info.status_code == 200 and info.json().get("state") == state:
+        # Its name and arguments too: the "received" event that carries them may have been
+        # published before Flower's receiver bound, while a later "failed" one arrived.
+        if (
+            info.status_code == 200
+            and info.json().get("state") == state
+            and info.json().get("name") == name
+        ):
             return task_id
         time.sleep(0.3)
         send_task_events(capp, task_id=task_id, **events)
