@@ -246,8 +246,12 @@ def record_intent(executor: Executor, link_id: int, token: str, intent: str) -> 
         raise LookupError(f"entity link {link_id} is not held by {token!r}")
 
 
-def record_intents(executor: Executor, token: str, intents: Mapping[int, str]) -> None:
-    """:func:`record_intent` for many held rows (link id -> intent), in one round trip."""
+def record_intents(
+    executor: Executor, token: str, intents: Mapping[int, str | None], *, strict: bool = True
+) -> None:
+    """:func:`record_intent` for many held rows (link id -> intent, or None to take it back), in
+    one round trip. ``strict``: a row no longer held by ``token`` is an error (``LookupError``).
+    """
     if not intents:
         return
     result = executor.execute(
@@ -257,7 +261,7 @@ def record_intents(executor: Executor, token: str, intents: Mapping[int, str]) -
             for link_id, intent in intents.items()
         ],
     )
-    if result.rowcount != len(intents):  # type: ignore[attr-defined]
+    if strict and result.rowcount != len(intents):  # type: ignore[attr-defined]
         raise LookupError(f"{len(intents)} entity links are not all held by {token!r}")
 
 

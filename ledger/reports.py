@@ -178,3 +178,16 @@ def links_of(session: Session, pairs: Collection[tuple[str, str]]) -> list[Entit
                 )
             )
     return sorted(rows, key=lambda row: (row.kind, row.key))
+
+
+def links_attempted_since(session: Session, since: datetime) -> list[EntityLink]:
+    """The rows with an attempt started at or after ``since`` (a run's every entity, including
+    those synced as another's dependency), ordered by kind and key."""
+    attempted = sa.select(Attempt.link_id).where(Attempt.started_at >= since)
+    return list(
+        session.scalars(
+            sa.select(EntityLink)
+            .where(EntityLink.id.in_(attempted))
+            .order_by(EntityLink.kind, EntityLink.key)
+        )
+    )

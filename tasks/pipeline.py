@@ -194,7 +194,8 @@ def sync_entities(
     create. A key with no row yet, or held by another worker, goes through :func:`sync_entity`.
     Entities not started within ``budget_seconds`` are released as ``pending`` with
     ``retry=True`` (the caller hands them to their own tasks); creates already planned are
-    still sent until ``SEND_GRACE`` times the budget, and released "in doubt" after it.
+    still sent until ``SEND_GRACE`` times the budget, and released unsent after it (their
+    committed intent taken back in the same transaction as the outcome).
     """
     handler = _handler(kind)
     wanted = list(dict.fromkeys(str(key) for key in keys))
@@ -205,14 +206,10 @@ def sync_entities(
         attempts = start_attempts(conn, [link.id for link in links], token)
         known = handler.known(conn, [link.key for link in links if link.remote_id is None])
         fresh = bool(links) and index_is_fresh(conn, handler.namespace, max_age=max_age)
-    try:
-        resolved = _dependencies_first(runtime, handler, links, known, token)
-    except OperationalError:
-        raise  # the ledger is unreachable: the whole batch comes back later
-    except Exception:
-        # Only a shortcut: each entity's own ``ensure`` resolves its dependencies without it.
-        log.exception("%s batch: resolving dependencies first failed; each entity does", kind)
-        resolved = {}
+    wait = DEPENDENCY_WAIT_SECONDS
+    if budget_seconds is not None:  # never wait past the batch's own budget
+        wait = min(wait, max(0.0, budget_seconds - (clock() - started)))
+    resolved = _dependencies_or_none(runtime, handler, links, known, token, wait=wait)
     claimed = {link.key for link in links}
     results: dict[str, SyncResult] = {}
     for key in wanted:
@@ -250,13 +247,34 @@ def sync_entities(
         for run in planned:
             run.intent_recorded = True
             if out_of_time(SEND_GRACE):
-                # Never sent, but its intent is on the row: the next attempt looks it up first.
-                run.release("create not sent within the batch's time budget", in_doubt=True)
+                run.release("create not sent within the batch's time budget")
             else:
                 run.send_planned()
     for outcome, result in zip(book, _write_outcomes(runtime, book), strict=True):
         results[outcome.run.key] = result
     return [results[key] for key in wanted if key in results]
+
+
+def _dependencies_or_none(
+    runtime: Runtime,
+    handler: KindHandler,
+    links: Sequence[EntityLink],
+    known: Mapping[str, str],
+    token: str,
+    *,
+    wait: float,
+) -> dict[tuple[str, str], str]:
+    """:func:`_dependencies_first`, which is only a shortcut: when it fails (other than the
+    ledger being unreachable), each entity's own ``ensure`` resolves its dependencies."""
+    try:
+        return _dependencies_first(runtime, handler, links, known, token, wait=wait)
+    except OperationalError:
+        raise  # the ledger is unreachable: the whole batch comes back later
+    except Exception:
+        log.exception(
+            "%s batch: resolving dependencies first failed; each entity does", handler.kind
+        )
+        return {}
 
 
 def _dependencies_first(
@@ -265,6 +283,8 @@ def _dependencies_first(
     links: Sequence[EntityLink],
     known: Mapping[str, str],
     token: str,
+    *,
+    wait: float = 0.0,
 ) -> dict[tuple[str, str], str]:
     """The ids of the batch's dependencies (an invoice's customer and items), ``(kind, key)``
     -> id; those the ledger has a row but no id for are synced first, in batches of their own.
@@ -309,8 +329,8 @@ def _dependencies_first(
                 resolved[(as_kind, result.key)] = result.remote_id
             elif result.outcome == Outcome.BUSY:
                 busy.append((kind, result.key))
-    if busy:
-        resolved |= _wait_for_held(runtime, busy)
+    if busy and wait > 0:
+        resolved |= _wait_for_held(runtime, busy, seconds=wait)
     return resolved
 
 
@@ -320,12 +340,12 @@ syncs customers and invoices side by side) before its invoices go on to retry la
 
 
 def _wait_for_held(
-    runtime: Runtime, held: Sequence[tuple[str, str]], *, step: float = 0.1
+    runtime: Runtime, held: Sequence[tuple[str, str]], *, seconds: float, step: float = 0.1
 ) -> dict[tuple[str, str], str]:
-    """The ids of ``held`` (kind, key) rows as their holders finish, for a few seconds."""
+    """The ids of ``held`` (kind, key) rows as their holders finish, for ``seconds`` at most."""
     found: dict[tuple[str, str], str] = {}
     waiting = set(held)
-    deadline = time.monotonic() + DEPENDENCY_WAIT_SECONDS
+    deadline = time.monotonic() + seconds
     while waiting and time.monotonic() < deadline:
         time.sleep(step)
         with runtime.sessions() as session:
@@ -422,7 +442,10 @@ def _write_outcomes(runtime: Runtime, outcomes: Sequence[_Outcome]) -> list[Sync
         )
         for o in outcomes
     ]
+    restored = {o.run.link.id: o.run.link.intent for o in outcomes if o.run.restore_intent}
     with runtime.engine.begin() as conn:
+        if restored:
+            record_intents(conn, outcomes[0].run.token, restored, strict=False)
         done = finish_many(conn, rows)
         end_attempts(
             conn,
@@ -459,6 +482,9 @@ class _Run:
     """A batched create, waiting for the batch to commit its intent."""
     resolved: Mapping[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     """Dependency ids the batch resolved first, ``(kind, key)`` -> id (``item`` for codes)."""
+    restore_intent: bool = False
+    """A batched create was planned (its intent committed) but not sent: put back the row's
+    earlier intent when the outcome is written."""
 
     @property
     def kind(self) -> str:
@@ -483,11 +509,16 @@ class _Run:
         assert self.planned is not None
         return self.planned.reference
 
-    def release(self, reason: str, *, in_doubt: bool = False) -> SyncResult:
-        """Let go of the row untouched (out of time): retriable, ``unknown`` when in doubt."""
-        status = Status.UNKNOWN if in_doubt else Status.PENDING
-        outcome = Outcome.UNKNOWN if in_doubt else Outcome.RETRY
-        return self._finish(status, outcome, error=reason, retry=True)
+    def release(self, reason: str) -> SyncResult:
+        """Let go of the row untouched (out of time): ``pending``, retriable.
+
+        A create planned but never sent gets back the intent the row had before this attempt
+        (none, unless an earlier create is in doubt): nothing of this attempt can have landed,
+        so the next one need not look it up.
+        """
+        if self.intent_recorded and self.planned is not None:
+            self.restore_intent = True
+        return self._finish(Status.PENDING, Outcome.RETRY, error=reason, retry=True)
 
     def _guarded(self, step: Callable[[], SyncResult]) -> SyncResult:  # noqa: PLR0911 - by intent
         try:

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -24,7 +25,7 @@ from celery.signals import before_task_publish, task_postrun
 from celery.worker import WorkController
 from kombu import Queue
 
-from ledger import Kind, links_of
+from ledger import Kind, links_attempted_since, links_of, utcnow
 from tasks.enqueue import POLL_TASK, SYNC_BATCH_TASK, SYNC_TASK
 from worker.app import create_app
 from worker.settings import Settings
@@ -166,16 +167,20 @@ def in_process_worker(app: Celery, queue: str, *, concurrency: int) -> Iterator[
         celery_state.set_default_app(previous_default)  # type: ignore[arg-type] # None: unset
 
 
-def _final_statuses(app: Celery, report: OnceReport) -> None:
+def _final_statuses(app: Celery, report: OnceReport, started: datetime) -> None:
     """Replace each entity's last task result by its row's final state in the ledger.
 
     A task result can be stale: a record synced as another's dependency (a customer before
-    its invoice) answers its own task ``busy`` while the other holds it.
+    its invoice) answers its own task ``busy`` while the other holds it. And a record synced
+    only as another's dependency has no task of its own: every row attempted since the run
+    started is added.
     """
     from tasks.runtime import runtime_for
 
     runtime = runtime_for(app)
     with runtime.sessions() as session:
+        for link in links_attempted_since(session, started):
+            report.entities.setdefault((link.kind, link.key), {"kind": link.kind, "key": link.key})
         for link in links_of(session, list(report.entities)):
             result = report.entities[(link.kind, link.key)]
             result.update(
@@ -205,6 +210,7 @@ def run_once(
     app.conf.worker_send_task_events = False
     app.conf.task_send_sent_event = False
     report = OnceReport()
+    started = utcnow()
     outstanding = Outstanding(queue, report)
     before_task_publish.connect(outstanding.on_publish, weak=False)
     task_postrun.connect(outstanding.on_postrun, weak=False)
@@ -216,7 +222,7 @@ def run_once(
                 for kind in wanted:
                     app.send_task(POLL_TASK, args=[kind], producer=producer)
             report.timed_out = not outstanding.wait_idle(timeout)
-        _final_statuses(app, report)
+        _final_statuses(app, report, started)
     finally:
         before_task_publish.disconnect(outstanding.on_publish)
         task_postrun.disconnect(outstanding.on_postrun)

@@ -176,10 +176,10 @@ def test_entities_not_started_within_the_budget_are_handed_on_untouched(
 ) -> None:
     keys = polled(batched, "product")[:6]
     poweroffice_emulator.reset_counters()
-    # Readings: the start, one per entity before it is mapped (two fit in the budget of 60 s),
-    # then one per planned create before it is sent (within the grace: sent).
+    # Readings: the start, the dependency wait's bound, one per entity before it is mapped
+    # (two fit in the budget of 60 s), then one per planned create (within the grace: sent).
     results = sync_entities(
-        runtime, "product", keys, "batch-1", budget_seconds=60, clock=_clock(0, 0, 0, 61)
+        runtime, "product", keys, "batch-1", budget_seconds=60, clock=_clock(0, 0, 0, 0, 61)
     )
     assert [r.outcome for r in results[:2]] == [Outcome.CREATED] * 2
     late = results[2:]
@@ -191,24 +191,26 @@ def test_entities_not_started_within_the_budget_are_handed_on_untouched(
     assert po_requests(poweroffice_emulator).get("POST /v2/Products") == 2
 
 
-def test_a_create_planned_but_not_sent_in_time_is_looked_up_before_it_is_sent(
+def test_a_create_planned_but_not_sent_in_time_takes_its_intent_back(
     batched: Any, runtime: Runtime, poweroffice_emulator: PowerOfficeEmulatorHandle
 ) -> None:
     keys = polled(batched, "product")[:3]
     poweroffice_emulator.reset_counters()
     # Every entity is mapped in time (its intent committed), then even the grace runs out.
     results = sync_entities(
-        runtime, "product", keys, "batch-1", budget_seconds=60, clock=_clock(0, 0, 0, 0, 91)
+        runtime, "product", keys, "batch-1", budget_seconds=60, clock=_clock(0, 0, 0, 0, 0, 91)
     )
-    assert {(r.outcome, r.status, r.retry) for r in results} == {(Outcome.UNKNOWN, "unknown", True)}
+    assert {(r.outcome, r.status, r.retry) for r in results} == {(Outcome.RETRY, "pending", True)}
     assert "POST /v2/Products" not in po_requests(poweroffice_emulator)
+    # Nothing was sent, so the intent is taken back: the next attempt needs no lookup.
+    assert [link_of(runtime, "product", key).intent for key in keys] == [None] * 3
     for key in keys:
         batched.queue.append(("product", key, True))
     again = batched.drain()
     assert {(r.outcome, r.status) for r in again} == {(Outcome.CREATED, "synced")}
     requests = po_requests(poweroffice_emulator)
     assert requests["POST /v2/Products"] == 3
-    assert requests["GET /v2/Products"] >= 3  # each in-doubt create was looked up first
+    assert "GET /v2/Products" not in requests
 
 
 def test_new_content_arriving_while_the_batch_holds_a_row_reopens_it(
