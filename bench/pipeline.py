@@ -154,25 +154,8 @@ def wait_for(what: str, probe: Callable[[], Any], seconds: float, step: float = 
 
 def rss_of_tree(root: int) -> tuple[int, int]:
     """(largest process RSS, total RSS) in bytes of ``root`` and its descendants."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            parents[int(entry)] = ppid
-    tree = {root}
-    changed = True
-    while changed:
-        changed = False
-        for pid, ppid in parents.items():
-            if ppid in tree and pid not in tree:
-                tree.add(pid)
-                changed = True
     sizes = []
-    for pid in tree:
+    for pid in tree(root):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:

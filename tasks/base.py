@@ -10,8 +10,9 @@ from celery import Task
 from celery.signals import worker_process_init
 
 from tasks.runtime import Runtime, reset_runtimes, runtime_for, warm_up
+from worker.settings import Settings
 
-__all__ = ["PipelineTask", "retry_countdown"]
+__all__ = ["PipelineTask", "backoff", "retry_countdown"]
 
 
 def retry_countdown(
@@ -33,6 +34,16 @@ def retry_countdown(
     if at_least is not None:
         countdown = max(countdown, at_least)
     return min(countdown, ceiling)
+
+
+def backoff(settings: Settings, retries: int, *, at_least: float | None = None) -> float:
+    """:func:`retry_countdown` with the configured backoff (``RBSYNC_RETRY_BACKOFF_*``)."""
+    return retry_countdown(
+        retries,
+        base=settings.retry_backoff_seconds,
+        ceiling=settings.retry_backoff_max_seconds,
+        at_least=at_least,
+    )
 
 
 class PipelineTask(Task[Any, Any]):

@@ -94,7 +94,7 @@ from mapping import (
     unit_name_for,
 )
 from mapping.tables import INITIAL_SUPPLIER_GROUP_NAME
-from tasks.base import PipelineTask, retry_countdown
+from tasks.base import PipelineTask, backoff
 from tasks.links import NS_PRODUCT, NS_PRODUCT_GROUP, NS_SUPPLIER_NUMBER
 from tasks.pipeline import Outcome
 from tasks.runtime import Runtime
@@ -1132,9 +1132,7 @@ def initial_sync(
         self.app.send_task(INITIAL_SYNC_TASK, kwargs={"kinds": kinds, "dry_run": False})
         return result
     retries = int(self.request.retries or 0)
-    countdown = retry_countdown(
-        retries, base=settings.retry_backoff_seconds, ceiling=settings.retry_backoff_max_seconds
-    )
+    countdown = backoff(settings, retries)
     log.warning(
         "initial sync stopped (%s); retry %d in %.0f s", report.stopped, retries + 1, countdown
     )

@@ -324,9 +324,8 @@ def _dependencies_first(
     busy: list[tuple[str, str]] = []
     for kind, keys in pending.items():
         for result in sync_entities(runtime, kind, keys, f"{token}/{kind}"):
-            as_kind = "item" if kind in ITEM_KINDS else kind
             if result.status == Status.SYNCED.value and result.remote_id is not None:
-                resolved[(as_kind, result.key)] = result.remote_id
+                resolved[(_as_dependency(kind), result.key)] = result.remote_id
             elif result.outcome == Outcome.BUSY:
                 busy.append((kind, result.key))
     if busy and wait > 0:
@@ -355,13 +354,17 @@ def _wait_for_held(
                 continue
             waiting.discard((row.kind, row.key))
             if row.remote_id is not None and row.status == Status.SYNCED:
-                as_kind = "item" if row.kind in ITEM_KINDS else row.kind
-                found[(as_kind, row.key)] = row.remote_id
+                found[(_as_dependency(row.kind), row.key)] = row.remote_id
     return found
 
 
 ITEM_KINDS = ("product", "bom")
 """The kinds an invoice line's item code may be (one product ``Code`` namespace)."""
+
+
+def _as_dependency(kind: str) -> str:
+    """How an invoice names a dependency of ``kind``: ``item`` for a product or BOM."""
+    return "item" if kind in ITEM_KINDS else kind
 
 
 def _handler(kind: str) -> KindHandler:
@@ -379,23 +382,18 @@ _PLANNED = SyncResult("", "", "planned", None)
 
 @dataclasses.dataclass
 class _Outcome:
-    """One row's outcome, to be written (at once, or with the rest of its batch)."""
+    """One row's outcome, to be written (at once, or with the rest of its batch): what the
+    ledger row gets (``row``), and what the attempt row and the caller get."""
 
     run: _Run
-    status: Status
+    row: RowOutcome
     outcome: str
-    remote_id: str | None = None
-    fingerprint: str | None = None
-    written: Mapping[str, Any] | None = None
-    error: str | None = None
-    warnings: list[Any] | None = None
-    details: Mapping[str, Any] | None = None
     http_status: int | None = None
     retry: bool = False
     retry_after: float | None = None
 
     def result(self, done: Finish | None) -> SyncResult:
-        run = self.run
+        run, row = self.run, self.row
         if done is None:
             log.warning(
                 "%s %s: claim lost before the outcome %s was recorded",
@@ -404,15 +402,15 @@ class _Outcome:
                 self.outcome,
             )
             return SyncResult(
-                run.kind, run.key, self.outcome, None, self.remote_id, self.error, self.http_status
+                run.kind, run.key, self.outcome, None, row.remote_id, row.error, self.http_status
             )
         return SyncResult(
             run.kind,
             run.key,
             self.outcome,
             done.status.value,
-            self.remote_id or run.link.remote_id,
-            self.error,
+            row.remote_id or run.link.remote_id,
+            row.error,
             self.http_status,
             retry=self.retry,
             retry_after=self.retry_after,
@@ -428,25 +426,11 @@ def _write_outcomes(runtime: Runtime, outcomes: Sequence[_Outcome]) -> list[Sync
     """
     if not outcomes:
         return []
-    rows = [
-        RowOutcome(
-            o.run.link.id,
-            o.run.token,
-            o.status,
-            remote_id=o.remote_id,
-            fingerprint=o.fingerprint,
-            written=o.written,
-            error=o.error,
-            warnings=o.warnings,
-            details=dict(o.details) if o.details is not None else None,
-        )
-        for o in outcomes
-    ]
     restored = {o.run.link.id: o.run.link.intent for o in outcomes if o.run.restore_intent}
     with runtime.engine.begin() as conn:
         if restored:
             record_intents(conn, outcomes[0].run.token, restored, strict=False)
-        done = finish_many(conn, rows)
+        done = finish_many(conn, [o.row for o in outcomes])
         end_attempts(
             conn,
             [
@@ -454,7 +438,7 @@ def _write_outcomes(runtime: Runtime, outcomes: Sequence[_Outcome]) -> list[Sync
                     "attempt_id": o.run.attempt_id,
                     "outcome": o.outcome,
                     "http_status": o.http_status,
-                    "error": o.error,
+                    "error": o.row.error,
                 }
                 for o in outcomes
             ],
@@ -742,16 +726,21 @@ class _Run:
         retry_after: float | None = None,
     ) -> SyncResult:
         """Record the outcome and the attempt row: now, or with the batch (``book``)."""
-        record = _Outcome(
-            self,
+        row = RowOutcome(
+            self.link.id,
+            self.token,
             status,
-            outcome,
             remote_id=remote_id,
             fingerprint=fingerprint,
             written=written,
             error=error,
             warnings=None if warnings is None else [_warning(w) for w in warnings],
-            details=details,
+            details=dict(details) if details is not None else None,
+        )
+        record = _Outcome(
+            self,
+            row,
+            outcome,
             http_status=http_status or self.http_status,
             retry=retry,
             retry_after=retry_after,

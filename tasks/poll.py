@@ -47,7 +47,7 @@ from ledger import (
     store_snapshots,
     utcnow,
 )
-from tasks.base import PipelineTask, retry_countdown
+from tasks.base import PipelineTask, backoff
 from tasks.enqueue import POLL_TASK, enqueue_sync
 from tasks.errors import LockTimeoutError
 from tasks.links import KIND_NAMESPACES, refresh_indexes
@@ -269,8 +269,6 @@ def poll(self: PipelineTask, kind: str) -> dict[str, Any]:
         retries = int(self.request.retries or 0)
         if retries >= settings.sync_max_retries:
             raise
-        countdown = retry_countdown(
-            retries, base=settings.retry_backoff_seconds, ceiling=settings.retry_backoff_max_seconds
-        )
+        countdown = backoff(settings, retries)
         log.warning("poll of %s failed (%s); retry %d in %.1f s", kind, exc, retries + 1, countdown)
         raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc

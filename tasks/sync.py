@@ -14,7 +14,7 @@ from typing import Any
 from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
-from tasks.base import PipelineTask, retry_countdown
+from tasks.base import PipelineTask, backoff
 from tasks.enqueue import SYNC_BATCH_TASK, SYNC_TASK, enqueue_sync
 from tasks.pipeline import SyncResult, sync_entities, sync_entity
 
@@ -44,12 +44,7 @@ def sync(self: PipelineTask, kind: str, key: str) -> dict[str, Any]:
         # New content arrived while we held the row: the poll's message found it busy.
         enqueue_sync(self.app, kind, [str(key)])
     if result.retry:
-        countdown = retry_countdown(
-            retries,
-            base=settings.retry_backoff_seconds,
-            ceiling=settings.retry_backoff_max_seconds,
-            at_least=result.retry_after,
-        )
+        countdown = backoff(settings, retries, at_least=result.retry_after)
         log.info("%s %s: %s; retry %d in %.1f s", kind, key, result.error, retries + 1, countdown)
         raise self.retry(countdown=countdown, max_retries=None)
     return result.to_json()
@@ -89,9 +84,7 @@ def _ledger_unavailable(task: PipelineTask, exc: OperationalError) -> BaseExcept
     retries = int(task.request.retries or 0)
     if retries >= settings.sync_max_retries:
         return exc
-    countdown = retry_countdown(
-        retries, base=settings.retry_backoff_seconds, ceiling=settings.retry_backoff_max_seconds
-    )
+    countdown = backoff(settings, retries)
     return task.retry(exc=exc, countdown=countdown, max_retries=None)
 
 
@@ -101,12 +94,7 @@ def hand_on(task: PipelineTask, results: list[SyncResult]) -> None:
     with task.app.producer_or_acquire() as producer:
         for result in results:
             if result.retry:
-                countdown = retry_countdown(
-                    0,
-                    base=settings.retry_backoff_seconds,
-                    ceiling=settings.retry_backoff_max_seconds,
-                    at_least=result.retry_after,
-                )
+                countdown = backoff(settings, 0, at_least=result.retry_after)
                 log.info(
                     "%s %s: %s; retry 1 in %.1f s", result.kind, result.key, result.error, countdown
                 )
