@@ -69,7 +69,7 @@ from tasks.links import NS_PRODUCT
 from tasks.runtime import Runtime
 from tasks.snapshot import fetch_snapshot
 
-__all__ = ["Outcome", "SyncResult", "sync_entities", "sync_entity"]
+__all__ = ["Budget", "Outcome", "SyncResult", "sync_entities", "sync_entity"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,9 @@ class SyncResult:
     retry: bool = False
     retry_after: float | None = None
     reopened: bool = False
+    waiting: bool = False
+    """Retriable only because a dependency has not settled yet (it has attempts of its own):
+    the task does not charge this attempt to the entity's retry budget."""
 
     def to_json(self) -> dict[str, Any]:
         """The result as a JSON object."""
@@ -136,11 +139,13 @@ def sync_entity(
     token: str,
     *,
     final_attempt: bool = False,
+    budget: Budget | None = None,
 ) -> SyncResult:
     """Bring (kind, key) up to date in PowerOffice Go; never raises for a record's problem.
 
     ``token`` is the Celery task id (kept across retries and redeliveries); ``final_attempt``
-    turns a retriable outcome into ``dead``.
+    turns a retriable outcome into ``dead``; ``budget`` is the time of the batch this sync
+    runs for (as a dependency), which the soft time limit ends.
     """
     handler = _handler(kind)
     max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
@@ -165,8 +170,49 @@ def sync_entity(
             attempt_id = start_attempt(session, link.id, token)
             known = handler.known(session, [key]).get(key)
             fresh = index_is_fresh(session, handler.namespace, max_age=max_age)
-    run = _Run(runtime, handler, link, token, attempt_id, final_attempt, known=known, fresh=fresh)
+    run = _Run(
+        runtime,
+        handler,
+        link,
+        token,
+        attempt_id,
+        final_attempt,
+        known=known,
+        fresh=fresh,
+        budget=budget,
+    )
     return run.run()
+
+
+@dataclasses.dataclass
+class Budget:
+    """A batch's time: its entities start until ``seconds`` (None: no limit) have passed on
+    ``clock``, and none after the worker's soft time limit fired in it (``expired``).
+
+    One budget is shared by a batch and the syncs of its dependencies, so that the soft time
+    limit, wherever it lands, stops the whole task: what is left is released and handed on,
+    well before the hard limit would kill the process with rows still held.
+    """
+
+    seconds: float | None = None
+    clock: Callable[[], float] = time.monotonic
+    started: float = dataclasses.field(init=False)
+    expired: bool = False
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    def out_of_time(self, share: float = 1.0) -> bool:
+        """Whether ``share`` of the budget has passed (always, once expired)."""
+        if self.expired:
+            return True
+        return self.seconds is not None and self.clock() - self.started > self.seconds * share
+
+    def left(self, at_most: float) -> float:
+        """The time left, capped at ``at_most``."""
+        if self.seconds is None:
+            return at_most
+        return min(at_most, max(0.0, self.seconds - (self.clock() - self.started)))
 
 
 def sync_entities(
@@ -178,6 +224,7 @@ def sync_entities(
     final_attempt: bool = False,
     budget_seconds: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    dependencies: list[SyncResult] | None = None,
 ) -> list[SyncResult]:
     """:func:`sync_entity` for many keys of one kind, sharing the ledger's round trips.
 
@@ -192,29 +239,55 @@ def sync_entities(
     A worker killed in phase 2 leaves its creates "in doubt" exactly as one entity would: the
     redelivered batch reclaims the rows (same ``token``) and looks each one up before it may
     create. A key with no row yet, or held by another worker, goes through :func:`sync_entity`.
-    Entities not started within ``budget_seconds`` are released as ``pending`` with
-    ``retry=True`` (the caller hands them to their own tasks); creates already planned are
-    still sent until ``SEND_GRACE`` times the budget, and released unsent after it (their
-    committed intent taken back in the same transaction as the outcome).
+    Entities not started within ``budget_seconds``, or after the soft time limit fired, are
+    released as ``pending`` with ``retry=True`` (the caller hands them to their own tasks);
+    creates already planned are still sent until ``SEND_GRACE`` times the budget, and released
+    unsent after it (their committed intent taken back in the same transaction as the outcome).
+
+    The results are the batch's own, in the order of ``keys``. When ``dependencies`` is
+    given, the results of the dependencies synced first that need another attempt are
+    appended to it (for the caller to hand on as well).
     """
+    return _sync_batch(
+        runtime,
+        kind,
+        keys,
+        token,
+        final_attempt=final_attempt,
+        budget=Budget(budget_seconds, clock),
+        dependencies=dependencies,
+    )
+
+
+def _sync_batch(
+    runtime: Runtime,
+    kind: str,
+    keys: Sequence[str],
+    token: str,
+    *,
+    final_attempt: bool,
+    budget: Budget,
+    dependencies: list[SyncResult] | None,
+) -> list[SyncResult]:
     handler = _handler(kind)
     wanted = list(dict.fromkeys(str(key) for key in keys))
-    started = clock()
     max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
     with runtime.engine.begin() as conn:
         links = claim_many(conn, kind, wanted, token, stale_after=runtime.stale_claim_after)
         attempts = start_attempts(conn, [link.id for link in links], token)
         known = handler.known(conn, [link.key for link in links if link.remote_id is None])
         fresh = bool(links) and index_is_fresh(conn, handler.namespace, max_age=max_age)
-    wait = DEPENDENCY_WAIT_SECONDS
-    if budget_seconds is not None:  # never wait past the batch's own budget
-        wait = min(wait, max(0.0, budget_seconds - (clock() - started)))
-    resolved = _dependencies_or_none(runtime, handler, links, known, token, wait=wait)
+    # Never wait for a held dependency past the batch's own budget.
+    wait = budget.left(DEPENDENCY_WAIT_SECONDS)
+    resolved = _dependencies_or_none(
+        runtime, handler, links, known, token, wait=wait, budget=budget, handed=dependencies
+    )
     claimed = {link.key for link in links}
-    results: dict[str, SyncResult] = {}
-    for key in wanted:
-        if key not in claimed:
-            results[key] = sync_entity(runtime, kind, key, token, final_attempt=final_attempt)
+    results = {
+        key: _unclaimed(runtime, kind, key, token, final_attempt=final_attempt, budget=budget)
+        for key in wanted
+        if key not in claimed
+    }
     book: list[_Outcome] = []
     runs = [
         _Run(
@@ -228,31 +301,63 @@ def sync_entities(
             fresh=fresh,
             book=book,
             resolved=resolved,
+            budget=budget,
         )
         for link in links
     ]
-
-    def out_of_time(share: float = 1.0) -> bool:
-        return budget_seconds is not None and clock() - started > budget_seconds * share
-
     planned: list[_Run] = []
     for run in runs:
-        if out_of_time():
-            run.release("not started within the batch's time budget")
+        if budget.out_of_time():
+            run.release(_late(budget, "not started"))
         elif run.run() is _PLANNED:
             planned.append(run)
-    if planned:
-        with runtime.engine.begin() as conn:
-            record_intents(conn, token, {run.link.id: run.intent_of_plan() for run in planned})
-        for run in planned:
-            run.intent_recorded = True
-            if out_of_time(SEND_GRACE):
-                run.release("create not sent within the batch's time budget")
-            else:
-                run.send_planned()
+    _send_planned(runtime, token, planned, budget)
     for outcome, result in zip(book, _write_outcomes(runtime, book), strict=True):
         results[outcome.run.key] = result
     return [results[key] for key in wanted if key in results]
+
+
+def _unclaimed(
+    runtime: Runtime, kind: str, key: str, token: str, *, final_attempt: bool, budget: Budget
+) -> SyncResult:
+    """A key the batch could not claim (no row yet, or held): synced on its own, or handed on
+    as it is once the soft time limit fired (there is no row of ours to release)."""
+    if budget.expired:
+        return SyncResult(
+            kind,
+            key,
+            Outcome.RETRY,
+            None,
+            error=_late(budget, "not started"),
+            retry=True,
+            waiting=True,
+        )
+    return sync_entity(runtime, kind, key, token, final_attempt=final_attempt, budget=budget)
+
+
+def _send_planned(runtime: Runtime, token: str, planned: Sequence[_Run], budget: Budget) -> None:
+    """Commit the intents of the planned creates in one transaction, then send them."""
+    if not planned:
+        return
+    if budget.expired:
+        for run in planned:  # nothing of theirs is committed yet: simply let go
+            run.release(_late(budget, "create not sent"))
+        return
+    with runtime.engine.begin() as conn:
+        record_intents(conn, token, {run.link.id: run.intent_of_plan() for run in planned})
+    for run in planned:
+        run.intent_recorded = True
+        if budget.out_of_time(SEND_GRACE):
+            run.release(_late(budget, "create not sent"))
+        else:
+            run.send_planned()
+
+
+def _late(budget: Budget, what: str) -> str:
+    """Why an entity was released untouched: the batch's budget, or the soft time limit."""
+    if budget.expired:
+        return f"{what} before the task's soft time limit"
+    return f"{what} within the batch's time budget"
 
 
 def _dependencies_or_none(
@@ -263,13 +368,20 @@ def _dependencies_or_none(
     token: str,
     *,
     wait: float,
+    budget: Budget,
+    handed: list[SyncResult] | None,
 ) -> dict[tuple[str, str], str]:
     """:func:`_dependencies_first`, which is only a shortcut: when it fails (other than the
     ledger being unreachable), each entity's own ``ensure`` resolves its dependencies."""
     try:
-        return _dependencies_first(runtime, handler, links, known, token, wait=wait)
+        return _dependencies_first(
+            runtime, handler, links, known, token, wait=wait, budget=budget, handed=handed
+        )
     except OperationalError:
         raise  # the ledger is unreachable: the whole batch comes back later
+    except SoftTimeLimitExceeded:
+        budget.expired = True  # the batch's entities are released, not started
+        return {}
     except Exception:
         log.exception(
             "%s batch: resolving dependencies first failed; each entity does", handler.kind
@@ -285,9 +397,12 @@ def _dependencies_first(
     token: str,
     *,
     wait: float = 0.0,
+    budget: Budget,
+    handed: list[SyncResult] | None = None,
 ) -> dict[tuple[str, str], str]:
     """The ids of the batch's dependencies (an invoice's customer and items), ``(kind, key)``
-    -> id; those the ledger has a row but no id for are synced first, in batches of their own.
+    -> id; those the ledger has a row but no id for are synced first, in batches of their own
+    within the batch's ``budget``; those that need another attempt are appended to ``handed``.
 
     A dependency with no row at all is left to the entity's own ``ensure`` (it fetches it).
     """
@@ -323,14 +438,38 @@ def _dependencies_first(
             pending.setdefault(own[0].kind, []).append(key)
     busy: list[tuple[str, str]] = []
     for kind, keys in pending.items():
-        for result in sync_entities(runtime, kind, keys, f"{token}/{kind}"):
-            if result.status == Status.SYNCED.value and result.remote_id is not None:
-                resolved[(_as_dependency(kind), result.key)] = result.remote_id
-            elif result.outcome == Outcome.BUSY:
-                busy.append((kind, result.key))
+        synced = _sync_batch(
+            runtime,
+            kind,
+            keys,
+            f"{token}/{kind}",
+            final_attempt=False,
+            budget=budget,
+            dependencies=None,
+        )
+        resolved |= _ids_of(synced, busy=busy, handed=handed)
     if busy and wait > 0:
         resolved |= _wait_for_held(runtime, busy, seconds=wait)
     return resolved
+
+
+def _ids_of(
+    results: Sequence[SyncResult],
+    *,
+    busy: list[tuple[str, str]],
+    handed: list[SyncResult] | None,
+) -> dict[tuple[str, str], str]:
+    """The ids of the dependencies synced; those held elsewhere go to ``busy``, those that
+    need another attempt to ``handed``."""
+    ids: dict[tuple[str, str], str] = {}
+    for result in results:
+        if result.status == Status.SYNCED.value and result.remote_id is not None:
+            ids[(_as_dependency(result.kind), result.key)] = result.remote_id
+        elif result.outcome == Outcome.BUSY:
+            busy.append((result.kind, result.key))
+        elif (result.retry or result.reopened) and handed is not None:
+            handed.append(result)
+    return ids
 
 
 DEPENDENCY_WAIT_SECONDS = 5.0
@@ -391,6 +530,7 @@ class _Outcome:
     http_status: int | None = None
     retry: bool = False
     retry_after: float | None = None
+    waiting: bool = False
 
     def result(self, done: Finish | None) -> SyncResult:
         run, row = self.run, self.row
@@ -415,6 +555,7 @@ class _Outcome:
             retry=self.retry,
             retry_after=self.retry_after,
             reopened=done.reopened,
+            waiting=self.waiting,
         )
 
 
@@ -469,6 +610,8 @@ class _Run:
     restore_intent: bool = False
     """A batched create was planned (its intent committed) but not sent: put back the row's
     earlier intent when the outcome is written."""
+    budget: Budget | None = None
+    """The time of the batch this run belongs to (or syncs a dependency for)."""
 
     @property
     def kind(self) -> str:
@@ -494,7 +637,8 @@ class _Run:
         return self.planned.reference
 
     def release(self, reason: str) -> SyncResult:
-        """Let go of the row untouched (out of time): ``pending``, retriable.
+        """Let go of the row untouched (out of time): ``pending``, retriable, and not charged
+        to its retry budget (nothing was attempted).
 
         A create planned but never sent gets back the intent the row had before this attempt
         (none, unless an earlier create is in doubt): nothing of this attempt can have landed,
@@ -502,7 +646,7 @@ class _Run:
         """
         if self.intent_recorded and self.planned is not None:
             self.restore_intent = True
-        return self._finish(Status.PENDING, Outcome.RETRY, error=reason, retry=True)
+        return self._finish(Status.PENDING, Outcome.RETRY, error=reason, retry=True, waiting=True)
 
     def _guarded(self, step: Callable[[], SyncResult]) -> SyncResult:  # noqa: PLR0911 - by intent
         try:
@@ -515,9 +659,14 @@ class _Run:
             return self._failed(str(exc))
         except AmbiguousWriteError as exc:
             return self._retriable(Status.UNKNOWN, exc)
+        except DependencyPendingError as exc:
+            status = Status.UNKNOWN if self._create_in_doubt() else Status.PENDING
+            return self._retriable(status, exc, waiting=True)
         except PermanentError as exc:
             return self._failed(str(exc), http_status=exc.status)
         except RETRIABLE as exc:
+            if isinstance(exc, SoftTimeLimitExceeded) and self.budget is not None:
+                self.budget.expired = True  # the task's time is up: start nothing more
             status = Status.UNKNOWN if self._create_in_doubt() else Status.PENDING
             return self._retriable(status, exc)
         except Exception as exc:
@@ -701,7 +850,9 @@ class _Run:
         raise DependencyFailedError(f"item {code!r} on an invoice line is not in Rackbeat")
 
     def _sync_dependency(self, kind: str, key: str) -> str:
-        result = sync_entity(self.runtime, kind, key, f"{self.token}/{kind}:{key}")
+        result = sync_entity(
+            self.runtime, kind, key, f"{self.token}/{kind}:{key}", budget=self.budget
+        )
         if result.remote_id is not None and result.status == Status.SYNCED:
             return result.remote_id
         if result.status in (Status.FAILED, Status.DEAD, Status.SKIPPED):
@@ -724,6 +875,7 @@ class _Run:
         http_status: int | None = None,
         retry: bool = False,
         retry_after: float | None = None,
+        waiting: bool = False,
     ) -> SyncResult:
         """Record the outcome and the attempt row: now, or with the batch (``book``)."""
         row = RowOutcome(
@@ -744,6 +896,7 @@ class _Run:
             http_status=http_status or self.http_status,
             retry=retry,
             retry_after=retry_after,
+            waiting=waiting,
         )
         if self.book is not None:
             self.book.append(record)
@@ -753,7 +906,9 @@ class _Run:
     def _failed(self, reason: str, *, http_status: int | None = None) -> SyncResult:
         return self._finish(Status.FAILED, Outcome.FAILED, error=reason, http_status=http_status)
 
-    def _retriable(self, status: Status, exc: BaseException) -> SyncResult:
+    def _retriable(
+        self, status: Status, exc: BaseException, *, waiting: bool = False
+    ) -> SyncResult:
         error = f"{type(exc).__name__}: {exc}"
         http_status = getattr(exc, "status", None)
         if self.final_attempt:
@@ -772,6 +927,7 @@ class _Run:
             http_status=http_status,
             retry=True,
             retry_after=retry_after,
+            waiting=waiting,
         )
 
 

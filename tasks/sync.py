@@ -17,8 +17,9 @@ from sqlalchemy.exc import OperationalError
 from tasks.base import PipelineTask, backoff
 from tasks.enqueue import SYNC_BATCH_TASK, SYNC_TASK, enqueue_sync
 from tasks.pipeline import SyncResult, sync_entities, sync_entity
+from worker.settings import Settings
 
-__all__ = ["BATCH_BUDGET_FRACTION", "sync", "sync_batch"]
+__all__ = ["BATCH_BUDGET_FRACTION", "free_attempt", "sync", "sync_batch"]
 
 BATCH_BUDGET_FRACTION = 0.5
 """A batch starts no entity after this share of the task time limit (the soft limit is 80 %):
@@ -28,15 +29,21 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, base=PipelineTask, name=SYNC_TASK, max_retries=None, ignore_result=True)
-def sync(self: PipelineTask, kind: str, key: str) -> dict[str, Any]:
-    """Sync (kind, key); retried with backoff on a retriable outcome, dead when out of budget."""
+def sync(self: PipelineTask, kind: str, key: str, waited: int = 0) -> dict[str, Any]:
+    """Sync (kind, key); retried with backoff on a retriable outcome, dead when out of budget.
+
+    ``waited`` counts the attempts (among ``request.retries``) that were not charged to the
+    retry budget: those that only waited for a dependency to settle, or were never started.
+    At most ``sync_max_retries`` of them are free, so every entity still ends.
+    """
     runtime = self.runtime
     settings = runtime.settings
     retries = int(self.request.retries or 0)
+    charged = max(0, retries - waited)
     token = self.request.id or f"local-{uuid.uuid4().hex}"
     try:
         result = sync_entity(
-            runtime, kind, str(key), token, final_attempt=retries >= settings.sync_max_retries
+            runtime, kind, str(key), token, final_attempt=charged >= settings.sync_max_retries
         )
     except OperationalError as exc:
         raise _ledger_unavailable(self, exc) from exc
@@ -44,10 +51,18 @@ def sync(self: PipelineTask, kind: str, key: str) -> dict[str, Any]:
         # New content arrived while we held the row: the poll's message found it busy.
         enqueue_sync(self.app, kind, [str(key)])
     if result.retry:
+        waited += free_attempt(settings, result, waited)
         countdown = backoff(settings, retries, at_least=result.retry_after)
         log.info("%s %s: %s; retry %d in %.1f s", kind, key, result.error, retries + 1, countdown)
-        raise self.retry(countdown=countdown, max_retries=None)
+        raise self.retry(
+            args=(kind, key), kwargs={"waited": waited}, countdown=countdown, max_retries=None
+        )
     return result.to_json()
+
+
+def free_attempt(settings: Settings, result: SyncResult, waited: int) -> int:
+    """1 when the attempt behind ``result`` is not charged to the retry budget, else 0."""
+    return int(result.waiting and waited < settings.sync_max_retries)
 
 
 @shared_task(
@@ -58,6 +73,7 @@ def sync_batch(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]
     runtime = self.runtime
     settings = runtime.settings
     token = self.request.id or f"local-{uuid.uuid4().hex}"
+    dependencies: list[SyncResult] = []  # an invoice batch's customers and items, synced first
     try:
         results = sync_entities(
             runtime,
@@ -66,10 +82,11 @@ def sync_batch(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]
             token,
             final_attempt=settings.sync_max_retries <= 0,
             budget_seconds=settings.task_time_limit_seconds * BATCH_BUDGET_FRACTION,
+            dependencies=dependencies,
         )
     except OperationalError as exc:
         raise _ledger_unavailable(self, exc) from exc
-    hand_on(self, results)
+    hand_on(self, [*results, *dependencies])
     return summary(kind, results)
 
 
@@ -101,6 +118,7 @@ def hand_on(task: PipelineTask, results: list[SyncResult]) -> None:
                 task.app.send_task(
                     SYNC_TASK,
                     args=[result.kind, result.key],
+                    kwargs={"waited": free_attempt(settings, result, 0)},
                     countdown=countdown,
                     retries=1,
                     producer=producer,

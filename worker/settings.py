@@ -118,7 +118,8 @@ class Settings(BaseSettings):
     shares its ledger round trips and its task overhead; anything that needs a second attempt
     goes on as its own ``rbsync.sync``."""
     sync_max_retries: int = Field(6, ge=0)
-    """Celery retries of one sync task (tier two), after the client's own in-process retries."""
+    """Celery retries of one sync task (tier two), after the client's own in-process retries.
+    Attempts that only waited for a dependency to settle are not counted, up to as many again."""
     retry_backoff_seconds: float = Field(2.0, gt=0)
     """First Celery retry countdown; doubled per retry (full jitter)."""
     retry_backoff_max_seconds: float = Field(600.0, gt=0)

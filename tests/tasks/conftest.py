@@ -153,7 +153,11 @@ class Pipeline:
                 keys = self._next_batch(kind, key)
                 self.batches.append(keys)
                 token = f"test-batch-{len(self.batches)}"
-                results = sync_entities(self.runtime, kind, keys, token)
+                handed: list[SyncResult] = []  # dependencies that need another attempt
+                results = [
+                    *sync_entities(self.runtime, kind, keys, token, dependencies=handed),
+                    *handed,
+                ]
             for result in results:
                 done.append(result)
                 if result.retry or result.reopened:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from celery.exceptions import SoftTimeLimitExceeded
 from test_pipeline import SEEDED, SEEDED_WRITES, po_requests
 
 from ledger import (
@@ -291,12 +292,17 @@ def test_what_a_batch_hands_on_is_sent_alone_as_its_second_attempt(runtime: Runt
         SyncResult("product", "C", Outcome.RETRY, "pending", retry=True, retry_after=30.0),
         SyncResult("product", "D", Outcome.UPDATED, "pending", reopened=True),
         SyncResult("product", "E", Outcome.FAILED, "failed", error="400: Name is required"),
+        SyncResult("product", "F", Outcome.RETRY, "pending", retry=True, waiting=True),
     ]
     hand_on(SimpleNamespace(runtime=runtime, app=App()), results)  # type: ignore[arg-type]
-    assert [(name, args, options.get("retries")) for name, args, options in sent] == [
-        ("rbsync.sync", ["product", "B"], 1),
-        ("rbsync.sync", ["product", "C"], 1),
-        ("rbsync.sync", ["product", "D"], None),
+    assert [
+        (name, args, options.get("retries"), options.get("kwargs")) for name, args, options in sent
+    ] == [
+        ("rbsync.sync", ["product", "B"], 1, {"waited": 0}),
+        ("rbsync.sync", ["product", "C"], 1, {"waited": 0}),
+        ("rbsync.sync", ["product", "D"], None, None),
+        # Released unstarted: its first attempt is not charged to its retry budget.
+        ("rbsync.sync", ["product", "F"], 1, {"waited": 1}),
     ]
     backoff = runtime.settings.retry_backoff_seconds
     assert backoff <= sent[0][2]["countdown"] <= 2 * backoff
@@ -305,13 +311,14 @@ def test_what_a_batch_hands_on_is_sent_alone_as_its_second_attempt(runtime: Runt
         "kind": "product",
         "status": "failed",
         "failed": ["E"],
-        "outcomes": {"created": 1, "unknown": 1, "retry": 1, "updated": 1, "failed": 1},
+        "outcomes": {"created": 1, "unknown": 1, "retry": 2, "updated": 1, "failed": 1},
         "entities": [
             ["A", "created", "synced"],
             ["B", "unknown", "unknown"],
             ["C", "retry", "pending"],
             ["D", "updated", "pending"],
             ["E", "failed", "failed"],
+            ["F", "retry", "pending"],
         ],
     }
 
@@ -349,3 +356,55 @@ def test_an_invoice_batch_waits_for_a_customer_another_worker_is_syncing(
 def _keys(runtime: Runtime, kind: str) -> list[str]:
     with runtime.sessions() as session:
         return list(session.scalars(sa.select(EntityLink.key).where(EntityLink.kind == kind)))
+
+
+def test_the_soft_time_limit_in_a_dependency_stops_the_whole_batch(
+    batched: Any,
+    runtime: Runtime,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Seen in CI: the soft limit fired while an invoice batch synced its items first; each
+    # entity caught it as one retriable error and the next one started, until the hard limit
+    # killed the process with every row still held (in flight, no message left to carry it).
+    for kind in ("product", "bom", "customer"):
+        polled(batched, kind)
+    invoices = polled(batched, "invoice")
+    real = runtime.poweroffice.create_product
+    calls: list[str] = []
+
+    def soft_limit_fires(payload: Any) -> Any:
+        calls.append(payload.to_wire()["Code"])
+        if len(calls) == 1:
+            raise SoftTimeLimitExceeded()
+        return real(payload)
+
+    monkeypatch.setattr(runtime.poweroffice, "create_product", soft_limit_fires)
+    poweroffice_emulator.reset_counters()
+    handed: list[Any] = []
+    results = sync_entities(
+        runtime, "invoice", invoices, "batch-1", budget_seconds=60, dependencies=handed
+    )
+    # Nothing started after the soft limit: one product create was tried, no invoice sent.
+    assert len(calls) == 1
+    assert "POST /v2/SalesOrders/Complete" not in po_requests(poweroffice_emulator)
+    assert {(r.outcome, r.status, r.retry) for r in results} == {(Outcome.RETRY, "pending", True)}
+    assert all("soft time limit" in (r.error or "") for r in results)
+    # The items synced first that need another attempt are handed on too; the one whose
+    # create was under way when the limit fired is in doubt (looked up before a create).
+    assert handed
+    assert all(r.retry for r in handed)
+    assert ("product", calls[0], "unknown") in {(r.kind, r.key, r.status) for r in handed}
+    # No row is left held: everything can go round again at once.
+    with runtime.sessions() as session:
+        held = session.scalar(
+            sa.select(sa.func.count()).where(EntityLink.status == Status.IN_FLIGHT.value)
+        )
+    assert held == 0
+    monkeypatch.setattr(runtime.poweroffice, "create_product", real)
+    batched.queue.extend((r.kind, r.key, True) for r in [*results, *handed])
+    batched.drain()
+    with runtime.sessions() as session:
+        counts = counts_by_kind_and_status(session)
+    assert counts["invoice"] == SEEDED["invoice"]
+    assert poweroffice_emulator.counters()["duplicates_refused"] == 0
