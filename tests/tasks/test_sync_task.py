@@ -2,87 +2,92 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from celery import Celery
 
-from ledger import Attempt, EntityLink, claim, get_link
+from ledger import Attempt, EntityLink, claim
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.poll import poll_kind
-from tasks.runtime import runtime_for, set_runtime
+from tasks.runtime import Runtime, runtime_for, set_runtime
 from worker.app import create_app
 
 MAX_RETRIES = 2
 
 
-def test_waiting_for_a_held_dependency_is_not_charged_to_the_retry_budget(
+@pytest.fixture
+def eager(
     make_settings: Any,
     rackbeat_emulator: RackbeatEmulatorHandle,
     poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> Iterator[tuple[Celery, Runtime]]:
+    """The embedded app with a retry budget of ``MAX_RETRIES``, and its runtime."""
+    rackbeat_emulator.configure(rate_limit_enabled=False)
+    poweroffice_emulator.configure(rate_limit_enabled=False)
+    settings = make_settings(sync_max_retries=MAX_RETRIES, retry_backoff_seconds=0.01)
+    app = create_app(settings)
+    app.loader.import_default_modules()
+    try:
+        yield app, runtime_for(app)
+    finally:
+        set_runtime(app, None)
+
+
+def polled(runtime: Runtime, *kinds: str) -> None:
+    """Rows and snapshots of ``kinds``, nothing enqueued."""
+    for kind in kinds:
+        poll_kind(runtime, kind, lambda _kind, keys: len(keys))
+
+
+def attempts_of(runtime: Runtime, kind: str, key: str) -> int:
+    with runtime.sessions() as session:
+        return int(
+            session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Attempt)
+                .join(EntityLink, Attempt.link_id == EntityLink.id)
+                .where(EntityLink.kind == kind, EntityLink.key == key)
+            )
+            or 0
+        )
+
+
+def test_waiting_for_a_held_dependency_is_not_charged_to_the_retry_budget(
+    eager: tuple[Celery, Runtime],
 ) -> None:
     # Seen in CI: an invoice spent six of its ten retries waiting for a product that other
     # tasks were still syncing (busy), then two 503s on its own create made it dead.
-    rackbeat_emulator.configure(rate_limit_enabled=False)
-    poweroffice_emulator.configure(rate_limit_enabled=False)
-    settings = make_settings(sync_max_retries=MAX_RETRIES, retry_backoff_seconds=0.01)
-    app = create_app(settings)
-    app.loader.import_default_modules()
-    runtime = runtime_for(app)
-    try:
-        for kind in ("product", "bom", "customer", "invoice"):
-            poll_kind(runtime, kind, lambda _kind, keys: len(keys))
-        with runtime.sessions() as session:
-            invoice = session.scalars(
-                sa.select(EntityLink).where(EntityLink.kind == "invoice").limit(1)
-            ).one()
-            assert invoice.snapshot is not None
-            customer = str(invoice.snapshot["customer"]["number"])
-        # Another (live) worker holds the invoice's customer for the whole test.
-        with runtime.sessions.begin() as session:
-            assert claim(
-                session, "customer", customer, "other", stale_after=runtime.stale_claim_after
-            )
-        result = app.tasks["rbsync.sync"].apply(args=["invoice", invoice.key])
-        assert result.successful()
-        assert result.result["status"] == "dead"
-        assert "retries exhausted: DependencyPendingError" in result.result["error"]
-        with runtime.sessions() as session:
-            link = get_link(session, "invoice", invoice.key)
-            assert link is not None
-            attempts = session.scalar(
-                sa.select(sa.func.count()).select_from(Attempt).where(Attempt.link_id == link.id)
-            )
-        # The budget's own attempts (1 + MAX_RETRIES) plus at most MAX_RETRIES free waits: it
-        # ends, later than a record that fails on its own account.
-        assert attempts == 1 + 2 * MAX_RETRIES
-    finally:
-        set_runtime(app, None)
+    app, runtime = eager
+    polled(runtime, "product", "bom", "customer", "invoice")
+    with runtime.sessions() as session:
+        invoice = session.scalars(
+            sa.select(EntityLink).where(EntityLink.kind == "invoice").limit(1)
+        ).one()
+    assert invoice.snapshot is not None
+    customer = str(invoice.snapshot["customer"]["number"])
+    # Another (live) worker holds the invoice's customer for the whole test.
+    with runtime.sessions.begin() as session:
+        assert claim(session, "customer", customer, "other", stale_after=runtime.stale_claim_after)
+    result = app.tasks["rbsync.sync"].apply(args=["invoice", invoice.key])
+    assert result.successful()
+    assert result.result["status"] == "dead"
+    assert "retries exhausted: DependencyPendingError" in result.result["error"]
+    # The budget's own attempts (1 + MAX_RETRIES) plus at most MAX_RETRIES free waits: it
+    # ends, later than a record that fails on its own account.
+    assert attempts_of(runtime, "invoice", invoice.key) == 1 + 2 * MAX_RETRIES
 
 
 def test_a_record_failing_on_its_own_account_spends_the_budget(
-    make_settings: Any,
-    rackbeat_emulator: RackbeatEmulatorHandle,
-    poweroffice_emulator: PowerOfficeEmulatorHandle,
+    eager: tuple[Celery, Runtime], poweroffice_emulator: PowerOfficeEmulatorHandle
 ) -> None:
-    rackbeat_emulator.configure(rate_limit_enabled=False)
-    poweroffice_emulator.configure(rate_limit_enabled=False)
-    settings = make_settings(sync_max_retries=MAX_RETRIES, retry_backoff_seconds=0.01)
-    app = create_app(settings)
-    app.loader.import_default_modules()
-    runtime = runtime_for(app)
-    try:
-        poll_kind(runtime, "customer", lambda _kind, keys: len(keys))
-        poweroffice_emulator.set_faults(
-            [{"route": "* /v2/Customers", "error_rate": 1.0, "status": 503}]
-        )
-        result = app.tasks["rbsync.sync"].apply(args=["customer", "10001"])
-        assert result.result["status"] == "dead"
-        with runtime.sessions() as session:
-            link = get_link(session, "customer", "10001")
-            assert link is not None
-            attempts = session.scalar(
-                sa.select(sa.func.count()).select_from(Attempt).where(Attempt.link_id == link.id)
-            )
-        assert attempts == 1 + MAX_RETRIES
-    finally:
-        set_runtime(app, None)
+    app, runtime = eager
+    polled(runtime, "customer")
+    poweroffice_emulator.set_faults(
+        [{"route": "* /v2/Customers", "error_rate": 1.0, "status": 503}]
+    )
+    result = app.tasks["rbsync.sync"].apply(args=["customer", "10001"])
+    assert result.result["status"] == "dead"
+    assert attempts_of(runtime, "customer", "10001") == 1 + MAX_RETRIES
