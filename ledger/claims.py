@@ -354,8 +354,10 @@ def finish_many(
     done: list[Finish | None] = []
     for outcome in outcomes:
         row = state.get(outcome.link_id)
-        ours = row is not None and row.claim_token is None and row.updated_at == now
-        done.append(outcome.finished(Status(row.status)) if ours and row is not None else None)
+        if row is None or row.claim_token is not None or row.updated_at != now:
+            done.append(None)  # lost to another holder
+        else:
+            done.append(outcome.finished(Status(row.status)))
     return done
 
 

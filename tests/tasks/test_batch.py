@@ -172,16 +172,26 @@ def _clock(*readings: float) -> Any:
     return lambda: next(answers)
 
 
+def _budgeted(
+    batched: Any, po: PowerOfficeEmulatorHandle, count: int, *readings: float
+) -> tuple[list[str], list[Any]]:
+    """``count`` polled products synced as one batch with a budget of 60 s, on a clock that
+    answers ``readings``; the keys and the results."""
+    keys = polled(batched, "product")[:count]
+    po.reset_counters()
+    runtime = batched.runtime
+    results = sync_entities(
+        runtime, "product", keys, "batch-1", budget_seconds=60, clock=_clock(*readings)
+    )
+    return keys, results
+
+
 def test_entities_not_started_within_the_budget_are_handed_on_untouched(
     batched: Any, runtime: Runtime, poweroffice_emulator: PowerOfficeEmulatorHandle
 ) -> None:
-    keys = polled(batched, "product")[:6]
-    poweroffice_emulator.reset_counters()
     # Readings: the start, the dependency wait's bound, one per entity before it is mapped
     # (two fit in the budget of 60 s), then one per planned create (within the grace: sent).
-    results = sync_entities(
-        runtime, "product", keys, "batch-1", budget_seconds=60, clock=_clock(0, 0, 0, 0, 61)
-    )
+    _, results = _budgeted(batched, poweroffice_emulator, 6, 0, 0, 0, 0, 61)
     assert [r.outcome for r in results[:2]] == [Outcome.CREATED] * 2
     late = results[2:]
     assert {(r.outcome, r.status, r.retry) for r in late} == {(Outcome.RETRY, "pending", True)}
@@ -195,12 +205,8 @@ def test_entities_not_started_within_the_budget_are_handed_on_untouched(
 def test_a_create_planned_but_not_sent_in_time_takes_its_intent_back(
     batched: Any, runtime: Runtime, poweroffice_emulator: PowerOfficeEmulatorHandle
 ) -> None:
-    keys = polled(batched, "product")[:3]
-    poweroffice_emulator.reset_counters()
     # Every entity is mapped in time (its intent committed), then even the grace runs out.
-    results = sync_entities(
-        runtime, "product", keys, "batch-1", budget_seconds=60, clock=_clock(0, 0, 0, 0, 0, 91)
-    )
+    keys, results = _budgeted(batched, poweroffice_emulator, 3, 0, 0, 0, 0, 0, 91)
     assert {(r.outcome, r.status, r.retry) for r in results} == {(Outcome.RETRY, "pending", True)}
     assert "POST /v2/Products" not in po_requests(poweroffice_emulator)
     # Nothing was sent, so the intent is taken back: the next attempt needs no lookup.
