@@ -47,6 +47,13 @@ from ledger.models import (
     RemoteLink,
     Status,
 )
+from ledger.outstanding import (
+    SETTLED_STATUSES,
+    Unsettled,
+    last_outcomes_since,
+    unsettled,
+    work_to_drive,
+)
 from ledger.polls import finish_poll_cycle, last_poll_cycle, last_poll_cycles, start_poll_cycle
 from ledger.remote_links import (
     forget_remote_id,
@@ -69,6 +76,7 @@ from ledger.reports import (
 from ledger.snapshots import (
     SnapshotRecord,
     content_hash,
+    drop_link,
     ensure_link,
     get_link,
     held_versions,
@@ -81,6 +89,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "FINAL_STATUSES",
     "REDRIVE_STATUSES",
+    "SETTLED_STATUSES",
     "Attempt",
     "Base",
     "Cursor",
@@ -95,6 +104,7 @@ __all__ = [
     "RowOutcome",
     "SnapshotRecord",
     "Status",
+    "Unsettled",
     "all_cursors",
     "attempts_of",
     "claim",
@@ -103,6 +113,7 @@ __all__ = [
     "content_hash",
     "counts_by_kind_and_status",
     "current_revision",
+    "drop_link",
     "end_attempt",
     "end_attempts",
     "ensure_link",
@@ -118,6 +129,7 @@ __all__ = [
     "index_is_fresh",
     "initial_item_counts",
     "initial_items",
+    "last_outcomes_since",
     "last_poll_cycle",
     "last_poll_cycles",
     "links_attempted_since",
@@ -142,6 +154,8 @@ __all__ = [
     "start_poll_cycle",
     "store_snapshots",
     "unit_links",
+    "unsettled",
     "upgrade",
     "utcnow",
+    "work_to_drive",
 ]

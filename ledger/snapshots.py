@@ -13,13 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ledger._sql import insert_ignore
-from ledger.models import EntityLink, Status
+from ledger.models import Attempt, EntityLink, Status
 from ledger.types import utcnow
 
 __all__ = [
     "VOLATILE_FIELDS",
     "SnapshotRecord",
     "content_hash",
+    "drop_link",
     "ensure_link",
     "get_link",
     "held_versions",
@@ -140,6 +141,33 @@ def ensure_link(session: Session, kind: str, key: str, *, now: datetime | None =
     )
     assert link_id is not None
     return link_id
+
+
+def drop_link(session: Session, link_id: int) -> bool:
+    """Delete a row (and its attempts) that never held a snapshot or a remote id: what a
+    manual sync of a key Rackbeat does not have left behind. False when the row is not such."""
+    session.execute(
+        sa.delete(Attempt)
+        .where(Attempt.link_id == link_id)
+        .where(
+            sa.exists().where(
+                EntityLink.id == link_id,
+                EntityLink.snapshot.is_(None),
+                EntityLink.remote_id.is_(None),
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+    result = session.execute(
+        sa.delete(EntityLink)
+        .where(
+            EntityLink.id == link_id,
+            EntityLink.snapshot.is_(None),
+            EntityLink.remote_id.is_(None),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def get_link(session: Session, kind: str, key: str) -> EntityLink | None:

@@ -38,8 +38,8 @@ from ledger import (
     claim,
     claim_current_version,
     claim_many,
+    drop_link,
     end_attempts,
-    ensure_link,
     finish_many,
     get_link,
     index_is_fresh,
@@ -158,12 +158,19 @@ def sync_entity(
             known = link.remote_id or handler.known(conn, [key]).get(key)
             fresh = index_is_fresh(conn, handler.namespace, max_age=max_age)
     if link is None:
-        with runtime.sessions.begin() as session:
+        with runtime.sessions() as session:
             existing = get_link(session, kind, key)
-            if existing is not None:
-                return SyncResult(kind, key, Outcome.BUSY, existing.status)
-            # A manual enqueue of a key the ledger has never seen: make its row, claim it.
-            ensure_link(session, kind, key)
+        if existing is not None:
+            return SyncResult(kind, key, Outcome.BUSY, existing.status)
+        # A key the ledger has never seen (a manual sync): fetch it from Rackbeat first, so
+        # that a key Rackbeat does not have leaves no row behind (nothing to re-drive).
+        fetched = fetch_snapshot(runtime, kind, key)
+        if fetched is None:
+            return SyncResult(
+                kind, key, Outcome.MISSING, None, error=f"{kind} {key}: not in Rackbeat"
+            )
+        with runtime.sessions.begin() as session:
+            store_snapshots(session, kind, [fetched])
             link = claim(session, kind, key, token, stale_after=runtime.stale_claim_after)
             if link is None:
                 return SyncResult(kind, key, Outcome.BUSY, Status.IN_FLIGHT.value)
@@ -198,6 +205,12 @@ class Budget:
     clock: Callable[[], float] = time.monotonic
     started: float = dataclasses.field(init=False)
     expired: bool = False
+    failing: int = 0
+    """Entities in a row whose API calls failed retriably (the client had already retried)."""
+    unavailable: str | None = None
+    """Set once :data:`UNAVAILABLE_AFTER` entities in a row failed so: an API is down, and the
+    batch's remaining entities are released untouched instead of each waiting out its own
+    client retries (a batch of 50 against a dead API would otherwise take minutes)."""
 
     def __post_init__(self) -> None:
         self.started = self.clock()
@@ -207,6 +220,17 @@ class Budget:
         if self.expired:
             return True
         return self.seconds is not None and self.clock() - self.started > self.seconds * share
+
+    def api_failed(self, exc: BaseException) -> None:
+        """An entity's API call failed retriably (after the client's own retries)."""
+        self.failing += 1
+        if self.failing >= UNAVAILABLE_AFTER:
+            self.unavailable = f"{self.failing} entities in a row failed, last: {exc}"
+
+    def api_answered(self) -> None:
+        """An entity's API calls got through: whatever failed before was not an outage."""
+        self.failing = 0
+        self.unavailable = None
 
     def left(self, at_most: float) -> float:
         """The time left, capped at ``at_most``."""
@@ -309,6 +333,8 @@ def _sync_batch(
     for run in runs:
         if budget.out_of_time():
             run.release(_late(budget, "not started"))
+        elif budget.unavailable is not None:
+            run.release(f"not started, an API looks unavailable ({budget.unavailable})")
         elif run.run() is _PLANNED:
             planned.append(run)
     _send_planned(runtime, token, planned, budget)
@@ -349,6 +375,8 @@ def _send_planned(runtime: Runtime, token: str, planned: Sequence[_Run], budget:
         run.intent_recorded = True
         if budget.out_of_time(SEND_GRACE):
             run.release(_late(budget, "create not sent"))
+        elif budget.unavailable is not None:
+            run.release(f"create not sent, an API looks unavailable ({budget.unavailable})")
         else:
             run.send_planned()
 
@@ -512,6 +540,11 @@ def _handler(kind: str) -> KindHandler:
     return HANDLERS[kind]
 
 
+UNAVAILABLE_AFTER = 3
+"""Entities in a row whose API calls failed retriably, after which a batch starts no more
+(see :attr:`Budget.unavailable`). Three: one failure in a burst of faults is common, three in a
+row (each after the client's own retries) is an outage."""
+
 SEND_GRACE = 1.5
 """Planned creates are sent until this many times a batch's budget has passed."""
 
@@ -648,34 +681,50 @@ class _Run:
             self.restore_intent = True
         return self._finish(Status.PENDING, Outcome.RETRY, error=reason, retry=True, waiting=True)
 
-    def _guarded(self, step: Callable[[], SyncResult]) -> SyncResult:  # noqa: PLR0911 - by intent
+    def _guarded(self, step: Callable[[], SyncResult]) -> SyncResult:
+        """:meth:`_sorted`, telling the batch's budget whether the APIs answered."""
+        result, api_error = self._sorted(step)
+        if self.budget is not None and result is not _PLANNED:
+            if api_error is not None:
+                self.budget.api_failed(api_error)
+            elif result.outcome not in (Outcome.RETRY, Outcome.UNKNOWN):
+                self.budget.api_answered()
+        return result
+
+    def _sorted(  # noqa: PLR0911 - one branch per intent
+        self, step: Callable[[], SyncResult]
+    ) -> tuple[SyncResult, BaseException | None]:
+        """Run ``step``; its result, and the API error it ended on (retriable, after the
+        client's own retries), if any."""
         try:
-            return step()
+            return step(), None
         except _RetryError as retry:
-            return self._retriable(retry.status, retry.error)
+            api_error = retry.error if isinstance(retry.error, RetriableError) else None
+            return self._retriable(retry.status, retry.error), api_error
         except RecordRejected as exc:
-            return self._failed(str(exc))
+            return self._failed(str(exc)), None
         except DependencyFailedError as exc:
-            return self._failed(str(exc))
+            return self._failed(str(exc)), None
         except AmbiguousWriteError as exc:
-            return self._retriable(Status.UNKNOWN, exc)
+            return self._retriable(Status.UNKNOWN, exc), exc
         except DependencyPendingError as exc:
             status = Status.UNKNOWN if self._create_in_doubt() else Status.PENDING
-            return self._retriable(status, exc, waiting=True)
+            return self._retriable(status, exc, waiting=True), None
         except PermanentError as exc:
-            return self._failed(str(exc), http_status=exc.status)
+            return self._failed(str(exc), http_status=exc.status), None
         except RETRIABLE as exc:
             if isinstance(exc, SoftTimeLimitExceeded) and self.budget is not None:
                 self.budget.expired = True  # the task's time is up: start nothing more
             status = Status.UNKNOWN if self._create_in_doubt() else Status.PENDING
-            return self._retriable(status, exc)
+            api_error = exc if isinstance(exc, RetriableError) else None
+            return self._retriable(status, exc), api_error
         except Exception as exc:
             # A bug or an unforeseen input must not take the worker down: the row keeps the
             # reason and the traceback goes to the log.
             log.exception("%s %s: unexpected error", self.kind, self.key)
             if self._create_in_doubt():
-                return self._retriable(Status.UNKNOWN, exc)
-            return self._failed(f"internal error: {type(exc).__name__}: {exc}")
+                return self._retriable(Status.UNKNOWN, exc), None
+            return self._failed(f"internal error: {type(exc).__name__}: {exc}"), None
 
     def _create_in_doubt(self) -> bool:
         return self.intent_recorded
@@ -688,6 +737,18 @@ class _Run:
         if snapshot is None:
             fetched = fetch_snapshot(runtime, self.kind, self.key)
             if fetched is None:
+                if link.remote_id is None and link.fingerprint is None:
+                    # A row made only by a manual sync of a key Rackbeat never had (older
+                    # versions made one): nothing was written anywhere, so nothing to keep.
+                    with runtime.sessions.begin() as session:
+                        drop_link(session, link.id)
+                    return SyncResult(
+                        self.kind,
+                        self.key,
+                        Outcome.MISSING,
+                        None,
+                        error=f"{self.kind} {self.key}: not in Rackbeat",
+                    )
                 return self._finish(
                     Status.FAILED, Outcome.MISSING, error=f"{self.kind} {self.key}: not in Rackbeat"
                 )

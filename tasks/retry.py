@@ -4,6 +4,12 @@ the ledger (``keys``: any of these keys of ``kind``; Flower's Retry on a batch s
 The rows go back to ``pending`` with a fresh attempt budget and one ``rbsync.sync`` each is
 enqueued after the commit. An ``unknown`` row keeps its intent, so its create is looked up
 before it may be sent again. This is what ``rbsync retry`` and Flower's Retry buttons send.
+
+Before they are enqueued, the current Rackbeat records of up to :data:`REFRESH_LIMIT` re-driven
+rows are fetched and stored (one GET each): a person who fixed the record in Rackbeat and then
+pressed Retry gets the fixed record pushed, not the copy the last poll stored. Past the limit,
+or when Rackbeat cannot be reached, the stored copies are re-driven and the next poll brings
+any change.
 """
 
 from __future__ import annotations
@@ -15,8 +21,12 @@ from celery import shared_task
 from ledger import reset_for_retry
 from tasks.base import PipelineTask
 from tasks.enqueue import RETRY_TASK, enqueue_sync
+from tasks.snapshot import refresh_snapshots
 
-__all__ = ["retry"]
+__all__ = ["REFRESH_LIMIT", "retry"]
+
+REFRESH_LIMIT = 200
+"""Re-driven rows whose current Rackbeat record is fetched first (Rackbeat allows 8/s)."""
 
 
 @shared_task(bind=True, base=PipelineTask, name=RETRY_TASK, ignore_result=True)
@@ -37,6 +47,9 @@ def retry(
     by_kind: dict[str, list[str]] = {}
     for row_kind, row_key in rows:
         by_kind.setdefault(row_kind, []).append(row_key)
+    if len(rows) <= REFRESH_LIMIT:
+        for row_kind, row_keys in by_kind.items():
+            refresh_snapshots(self.runtime, row_kind, row_keys)
     for row_kind, row_keys in by_kind.items():
         enqueue_sync(self.app, row_kind, row_keys)
     return {"requeued": [[k, v] for k, v in rows]}

@@ -1,16 +1,35 @@
-"""Turning a Rackbeat record into the ledger's snapshot (and fetching one on demand)."""
+"""Turning a Rackbeat record into the ledger's snapshot, and fetching current ones on demand.
+
+A poll stores what changed since its cursor. A person who asks for one entity by hand (``rbsync
+enqueue``, ``rbsync retry``, Flower's Retry) expects Rackbeat's *current* record to be pushed,
+not the copy the last poll stored: :func:`fetch_snapshots` reads it (one GET per key) and
+:func:`store_fetched` stores it, which puts a row whose content changed back to ``pending``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-from ledger import SnapshotRecord
+from clients import RetriableError
+from ledger import SnapshotRecord, store_snapshots
 from tasks.runtime import Runtime
 
-__all__ = ["fetch_snapshot", "snapshot_of"]
+__all__ = [
+    "Fetched",
+    "fetch_snapshot",
+    "fetch_snapshots",
+    "refresh_snapshots",
+    "snapshot_of",
+    "store_fetched",
+]
+
+log = logging.getLogger(__name__)
 
 
 def snapshot_of(record: BaseModel) -> SnapshotRecord:
@@ -37,3 +56,49 @@ def fetch_snapshot(runtime: Runtime, kind: str, key: str) -> SnapshotRecord | No
     """Fetch one record from Rackbeat (a manual enqueue of an unknown key); None if absent."""
     record = runtime.rackbeat.find(kind, key)  # type: ignore[arg-type]
     return snapshot_of(record) if record is not None else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Fetched:
+    """Rackbeat's current records of some keys of one kind."""
+
+    kind: str
+    records: list[SnapshotRecord]
+    missing: list[str]
+    """The keys Rackbeat does not have (answered 404)."""
+
+
+def fetch_snapshots(runtime: Runtime, kind: str, keys: Sequence[str]) -> Fetched:
+    """Rackbeat's current record of each key (one GET each); client errors propagate."""
+    records: list[SnapshotRecord] = []
+    missing: list[str] = []
+    for key in keys:
+        fetched = fetch_snapshot(runtime, kind, key)
+        if fetched is None:
+            missing.append(key)
+        else:
+            records.append(fetched)
+    return Fetched(kind, records, missing)
+
+
+def store_fetched(runtime: Runtime, fetched: Fetched) -> list[str]:
+    """Store the fetched records (committed); the keys whose content changed."""
+    if not fetched.records:
+        return []
+    with runtime.sessions.begin() as session:
+        return store_snapshots(session, fetched.kind, fetched.records)
+
+
+def refresh_snapshots(runtime: Runtime, kind: str, keys: Sequence[str]) -> Fetched | None:
+    """Fetch and store the current records of ``keys`` before they are re-driven.
+
+    Best effort: when Rackbeat cannot be reached the stored snapshots are used (the next poll
+    brings any change), and None is returned.
+    """
+    try:
+        fetched = fetch_snapshots(runtime, kind, keys)
+    except RetriableError as exc:
+        log.warning("%s: Rackbeat unreachable, re-driving the stored copies (%s)", kind, exc)
+        return None
+    store_fetched(runtime, fetched)
+    return fetched

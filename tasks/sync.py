@@ -3,6 +3,16 @@
 ``rbsync.sync_batch(kind, keys)``: many entities of one kind in one task, the poll's fan-out.
 It is the first attempt of each; an entity that needs another (retriable, or new content
 arrived while it was held) goes on as its own ``rbsync.sync``, which carries the retry budget.
+
+The task's Celery state says what the ledger says (Flower shows it): an entity that ended
+``failed`` or ``dead`` makes its task end in FAILURE (:class:`~tasks.errors.EntityFailedError`;
+a batch: :class:`~tasks.errors.BatchFailedError` naming exactly those keys); one that will be
+tried again is a RETRY (a batch hands it on as a task of its own); synced and skipped ones are
+SUCCESS.
+
+With ``app.conf.rbsync_hand_on`` false (``rbsync sync --once``), retriable entities are left
+``pending``/``unknown`` in the ledger instead of being retried through Celery: the caller drives
+them again in rounds of its own, and never lets them go ``dead`` for an outage.
 """
 
 from __future__ import annotations
@@ -16,10 +26,25 @@ from sqlalchemy.exc import OperationalError
 
 from tasks.base import PipelineTask, backoff
 from tasks.enqueue import SYNC_BATCH_TASK, SYNC_TASK, enqueue_sync
-from tasks.pipeline import SyncResult, sync_entities, sync_entity
+from tasks.errors import TASK_FAILURES, BatchFailedError, EntityFailedError, NotInRackbeatError
+from tasks.pipeline import Outcome, SyncResult, sync_entities, sync_entity
 from worker.settings import Settings
 
-__all__ = ["BATCH_BUDGET_FRACTION", "free_attempt", "sync", "sync_batch"]
+__all__ = [
+    "BATCH_BUDGET_FRACTION",
+    "HAND_ON_SETTING",
+    "failure_of",
+    "free_attempt",
+    "hands_on",
+    "sync",
+    "sync_batch",
+]
+
+HAND_ON_SETTING = "rbsync_hand_on"
+"""Celery app setting: whether retriable entities are retried through Celery (default True)."""
+
+NEEDS_A_HUMAN = frozenset({"failed", "dead"})
+"""Ledger statuses after which nothing retries the entity by itself: its task ends FAILURE."""
 
 BATCH_BUDGET_FRACTION = 0.5
 """A batch starts no entity after this share of the task time limit (the soft limit is 80 %):
@@ -28,7 +53,28 @@ the rest is handed on, so a slow batch never runs into its time limits."""
 log = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, base=PipelineTask, name=SYNC_TASK, max_retries=None, ignore_result=True)
+def hands_on(task: PipelineTask) -> bool:
+    """Whether this app retries retriable entities through Celery (see the module doc)."""
+    return bool(task.app.conf.get(HAND_ON_SETTING, True))
+
+
+def failure_of(result: SyncResult) -> Exception | None:
+    """The exception that ends an ``rbsync.sync`` task whose entity needs a human, or None."""
+    if result.outcome == Outcome.MISSING and result.status is None:
+        return NotInRackbeatError(result.kind, result.key)
+    if result.status in NEEDS_A_HUMAN and not result.retry:
+        return EntityFailedError(result.kind, result.key, result.status or "", result.error or "")
+    return None
+
+
+@shared_task(
+    bind=True,
+    base=PipelineTask,
+    name=SYNC_TASK,
+    max_retries=None,
+    ignore_result=True,
+    throws=TASK_FAILURES,
+)
 def sync(self: PipelineTask, kind: str, key: str, waited: int = 0) -> dict[str, Any]:
     """Sync (kind, key); retried with backoff on a retriable outcome, dead when out of budget.
 
@@ -47,16 +93,19 @@ def sync(self: PipelineTask, kind: str, key: str, waited: int = 0) -> dict[str, 
         )
     except OperationalError as exc:
         raise _ledger_unavailable(self, exc) from exc
-    if result.reopened:
+    if result.reopened and hands_on(self):
         # New content arrived while we held the row: the poll's message found it busy.
         enqueue_sync(self.app, kind, [str(key)])
-    if result.retry:
+    if result.retry and hands_on(self):
         waited += free_attempt(settings, result, waited)
         countdown = backoff(settings, retries, at_least=result.retry_after)
         log.info("%s %s: %s; retry %d in %.1f s", kind, key, result.error, retries + 1, countdown)
         raise self.retry(
             args=(kind, key), kwargs={"waited": waited}, countdown=countdown, max_retries=None
         )
+    failure = failure_of(result)
+    if failure is not None:
+        raise failure
     return result.to_json()
 
 
@@ -66,10 +115,19 @@ def free_attempt(settings: Settings, result: SyncResult, waited: int) -> int:
 
 
 @shared_task(
-    bind=True, base=PipelineTask, name=SYNC_BATCH_TASK, max_retries=None, ignore_result=True
+    bind=True,
+    base=PipelineTask,
+    name=SYNC_BATCH_TASK,
+    max_retries=None,
+    ignore_result=True,
+    throws=TASK_FAILURES,
 )
 def sync_batch(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]:
-    """Sync ``keys`` of ``kind`` together; hand on what needs another attempt; a summary."""
+    """Sync ``keys`` of ``kind`` together; hand on what needs another attempt; a summary.
+
+    Ends in FAILURE (:class:`BatchFailedError`) when entities of the batch ended failed or
+    dead: the error names exactly those keys, for Flower's Retry.
+    """
     runtime = self.runtime
     settings = runtime.settings
     token = self.request.id or f"local-{uuid.uuid4().hex}"
@@ -86,8 +144,25 @@ def sync_batch(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]
         )
     except OperationalError as exc:
         raise _ledger_unavailable(self, exc) from exc
-    hand_on(self, [*results, *dependencies])
-    return summary(kind, results)
+    if hands_on(self):
+        hand_on(self, [*results, *dependencies])
+    report = summary(kind, results)
+    if report["failed"]:
+        raise BatchFailedError(kind, report["failed"], _reasons(results, report["failed"]))
+    return report
+
+
+REASONS_SHOWN = 3
+"""How many failed entities a batch's error describes (every key is listed all the same)."""
+
+
+def _reasons(results: list[SyncResult], failed: list[str]) -> str:
+    wanted = set(failed)
+    described = [
+        f"{r.key}: {r.status}: {r.error or r.outcome}" for r in results if r.key in wanted
+    ][:REASONS_SHOWN]
+    more = len(failed) - len(described)
+    return "; ".join(described) + (f"; and {more} more" if more > 0 else "")
 
 
 def _ledger_unavailable(task: PipelineTask, exc: OperationalError) -> BaseException:
@@ -128,14 +203,14 @@ def hand_on(task: PipelineTask, results: list[SyncResult]) -> None:
 
 
 def summary(kind: str, results: list[SyncResult]) -> dict[str, Any]:
-    """A batch's result: ``status`` is ``failed`` when an entity ended failed, dead or unknown
-    and was not handed on (Flower offers Retry for those, listed in ``failed``), else ``done``;
-    ``entities`` lists ``[key, outcome, status]`` of each (last: Flower may cut it)."""
+    """A batch's result: ``status`` is ``failed`` when an entity ended failed or dead (those
+    are listed in ``failed``: the task then raises), else ``done``; ``entities`` lists ``[key,
+    outcome, status]`` of each (last: Flower may cut it)."""
     outcomes: dict[str, int] = {}
     failed: list[str] = []
     for result in results:
         outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
-        if result.status in ("failed", "dead", "unknown") and not result.retry:
+        if result.status in NEEDS_A_HUMAN and not result.retry:
             failed.append(result.key)
     return {
         "kind": kind,

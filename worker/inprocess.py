@@ -1,16 +1,31 @@
 """A Celery worker inside this process: ``rbsync sync --once`` and the demo.
 
-:func:`run_once` polls every kind once and processes all the work those polls produce -- and
-the retries and re-enqueues that work produces -- to completion, then stops. It runs a real
-Celery worker (thread pool) on the configured broker, consuming a **private queue** that only
-this run publishes to: a production worker fleet on the same Redis never takes this run's
-messages, and this run never takes theirs. Completion is counted, not guessed: every message
-published to the private queue counts one up, every task that ends on it counts one down.
+:func:`run_once` polls every kind once, then **drives every row that needs work to a final
+state** in this run, and reports what the ledger says at the end. It runs a real Celery worker
+(thread pool) on the configured broker, consuming a **private queue** that only this run
+publishes to: a production worker fleet on the same Redis never takes this run's messages, and
+this run never takes theirs. Completion is counted, not guessed: every message published to the
+private queue counts one up, every task that ends on it counts one down.
+
+The run, in rounds:
+
+1. the polls (their changed keys go out in batches, as in production);
+2. up to ``sync_max_retries`` re-drive rounds: every row of the kinds run that is ``pending`` or
+   ``unknown`` (whether or not a message was ever sent for it: a run that stopped before
+   sending leaves such rows) or ``in_flight`` under a claim gone stale is sent again, after a
+   short backoff. Retriable outcomes are *not* retried through Celery here (``rbsync_hand_on``
+   is off): an outage leaves rows ``pending`` -- never ``dead`` -- for the next run, and the run
+   ends in bounded time. A round that settles nothing ends the rounds early.
+
+The report's verdict comes from the ledger, not from task results: ``ok`` only when no row of
+the kinds run is unsettled (anything but ``synced`` or ``skipped``), every poll ran, and the
+run did not time out.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 import uuid
@@ -25,31 +40,47 @@ from celery.signals import before_task_publish, task_postrun
 from celery.worker import WorkController
 from kombu import Queue
 
-from ledger import Kind, links_attempted_since, links_of, utcnow
-from tasks.enqueue import POLL_TASK, SYNC_BATCH_TASK, SYNC_TASK
+from ledger import (
+    Kind,
+    Unsettled,
+    last_outcomes_since,
+    links_attempted_since,
+    unsettled,
+    utcnow,
+    work_to_drive,
+)
+from tasks.enqueue import POLL_TASK, enqueue_sync
+from tasks.errors import TASK_FAILURES
+from tasks.sync import HAND_ON_SETTING
 from worker.app import create_app
 from worker.settings import Settings
 
-__all__ = ["FAILED_STATUSES", "OnceReport", "Outstanding", "in_process_worker", "run_once"]
+__all__ = ["OnceReport", "Outstanding", "in_process_worker", "run_once"]
 
-FAILED_STATUSES = frozenset({"failed", "dead", "unknown", "pending", "in_flight"})
-"""Final statuses that make ``sync --once`` exit 1 (work not done, or done wrong)."""
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 3600.0
+ROUND_BACKOFF_CAP_SECONDS = 30.0
+"""The longest pause between two re-drive rounds: a one-shot run is watched by someone."""
 WORKER_START_TIMEOUT_SECONDS = 60.0
 WORKER_STOP_TIMEOUT_SECONDS = 60.0
 
 
 @dataclasses.dataclass
 class OnceReport:
-    """What one ``run_once`` did."""
+    """What one ``run_once`` did, and what the ledger says at its end."""
 
     polls: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     """The poll report of every kind (``skipped`` when another poll held the kind's lock)."""
     entities: dict[tuple[str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
-    """The last sync result of every (kind, key) this run processed."""
+    """Every (kind, key) this run attempted, with its row's final status and error."""
+    unsettled: list[Unsettled] = dataclasses.field(default_factory=list)
+    """Every row of the kinds run that is not synced or skipped at the end (this run's or not)."""
     errors: list[str] = dataclasses.field(default_factory=list)
-    """Tasks that raised (a poll that could not reach Rackbeat, ...)."""
+    """Tasks that raised for another reason than an entity's failure (a poll that could not
+    reach Rackbeat, ...)."""
+    rounds: int = 0
+    """Re-drive rounds run after the polls."""
     timed_out: bool = False
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -61,12 +92,17 @@ class OnceReport:
             table[kind][status] = table[kind].get(status, 0) + 1
         return table
 
+    def unsettled_by_status(self) -> dict[str, list[Unsettled]]:
+        """The unsettled rows grouped by status."""
+        grouped: dict[str, list[Unsettled]] = {}
+        for row in self.unsettled:
+            grouped.setdefault(row.status, []).append(row)
+        return grouped
+
     @property
     def ok(self) -> bool:
-        """True when nothing failed, nothing is left undone and every poll ran."""
-        if self.timed_out or self.errors:
-            return False
-        return not any(str(r.get("status")) in FAILED_STATUSES for r in self.entities.values())
+        """True when every row is synced or skipped, every poll ran and nothing timed out."""
+        return not (self.timed_out or self.errors or self.unsettled)
 
 
 class Outstanding:
@@ -95,23 +131,12 @@ class Outstanding:
         if delivery.get("routing_key") != self.queue:
             return
         name = getattr(task, "name", "")
-        if state == "SUCCESS" and isinstance(retval, dict):
-            if name == SYNC_TASK:
-                self.report.entities[(str(retval["kind"]), str(retval["key"]))] = retval
-            elif name == SYNC_BATCH_TASK:
-                # Each entity's final state is read from the ledger at the end (_final_statuses).
-                kind = str(retval["kind"])
-                for key, outcome, status in retval["entities"]:
-                    self.report.entities[(kind, str(key))] = {
-                        "kind": kind,
-                        "key": str(key),
-                        "outcome": outcome,
-                        "status": status,
-                    }
-            elif name == POLL_TASK:
-                self.report.polls[str(retval["kind"])] = retval
-        elif state == "FAILURE":
-            self.report.errors.append(f"{name}{tuple(args or ())}: {retval!r}")
+        if state == "SUCCESS" and isinstance(retval, dict) and name == POLL_TASK:
+            self.report.polls[str(retval["kind"])] = retval
+        elif state == "FAILURE" and not isinstance(retval, TASK_FAILURES):
+            # An entity's failure is in the ledger (and read from there at the end); anything
+            # else that raised is an error of the run itself.
+            self.report.errors.append(f"{name}{tuple(args or ())}: {retval}")
         with self._cond:
             self._count -= 1
             self._cond.notify_all()
@@ -129,13 +154,17 @@ class Outstanding:
 
 
 @contextmanager
-def in_process_worker(app: Celery, queue: str, *, concurrency: int) -> Iterator[WorkController]:
+def in_process_worker(
+    app: Celery, queue: str, *, concurrency: int, remote_control: bool = False
+) -> Iterator[WorkController]:
     """A Celery worker (thread pool) consuming ``queue`` in a background thread.
 
     ``app`` becomes Celery's process-wide default app meanwhile: the thread pool resolves task
-    names through the default app, not through the worker's.
+    names through the default app, not through the worker's. ``remote_control``: answer
+    broadcasts (ping, inspect) like a standalone worker; a one-shot run needs none.
     """
     started = threading.Event()
+    app.conf.worker_enable_remote_control = remote_control
     previous_default = getattr(celery_state, "default_app", None)
     app.set_default()
 
@@ -167,27 +196,41 @@ def in_process_worker(app: Celery, queue: str, *, concurrency: int) -> Iterator[
         celery_state.set_default_app(previous_default)  # type: ignore[arg-type] # None: unset
 
 
-def _final_statuses(app: Celery, report: OnceReport, started: datetime) -> None:
-    """Replace each entity's last task result by its row's final state in the ledger.
-
-    A task result can be stale: a record synced as another's dependency (a customer before
-    its invoice) answers its own task ``busy`` while the other holds it. And a record synced
-    only as another's dependency has no task of its own: every row attempted since the run
-    started is added.
-    """
+def _final_statuses(app: Celery, report: OnceReport, started: datetime, kinds: list[str]) -> None:
+    """Fill the report from the ledger: every row attempted since the run started (records
+    synced only as another's dependency included) with its final state, and every row of
+    ``kinds`` that is not settled, whoever left it so."""
     from tasks.runtime import runtime_for
 
     runtime = runtime_for(app)
     with runtime.sessions() as session:
+        outcomes = last_outcomes_since(session, started)
         for link in links_attempted_since(session, started):
-            report.entities.setdefault((link.kind, link.key), {"kind": link.kind, "key": link.key})
-        for link in links_of(session, list(report.entities)):
-            result = report.entities[(link.kind, link.key)]
-            result.update(
-                status=link.status,
-                remote_id=link.remote_id,
-                error=link.last_error,
-            )
+            report.entities[(link.kind, link.key)] = {
+                "kind": link.kind,
+                "key": link.key,
+                "outcome": outcomes.get(link.id),
+                "status": link.status,
+                "remote_id": link.remote_id,
+                "error": link.last_error,
+            }
+        report.unsettled = unsettled(session, kinds)
+
+
+def _work(app: Celery, kinds: list[str]) -> list[tuple[str, str]]:
+    from tasks.runtime import runtime_for
+
+    runtime = runtime_for(app)
+    with runtime.sessions() as session:
+        return work_to_drive(session, kinds, claim_older_than=runtime.stale_claim_after)
+
+
+def _send(app: Celery, work: list[tuple[str, str]], batch_size: int) -> None:
+    by_kind: dict[str, list[str]] = {}
+    for kind, key in work:
+        by_kind.setdefault(kind, []).append(key)
+    for kind, keys in by_kind.items():
+        enqueue_sync(app, kind, keys, batch_size=batch_size)
 
 
 def run_once(
@@ -196,8 +239,9 @@ def run_once(
     kinds: Iterable[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency: int | None = None,
+    sleep: Any = time.sleep,
 ) -> OnceReport:
-    """Poll each kind once and process everything that follows, in this process."""
+    """Poll each kind once and drive every row that needs work to a final state, here."""
     wanted = list(kinds) if kinds is not None else [k.value for k in Kind]
     unknown = sorted(set(wanted) - {k.value for k in Kind})
     if unknown:
@@ -209,8 +253,10 @@ def run_once(
     app.conf.task_routes = {}  # polls too: everything of this run stays on its private queue
     app.conf.worker_send_task_events = False
     app.conf.task_send_sent_event = False
+    app.conf[HAND_ON_SETTING] = False  # retriable rows come back in this run's own rounds
     report = OnceReport()
     started = utcnow()
+    deadline = time.monotonic() + timeout
     outstanding = Outstanding(queue, report)
     before_task_publish.connect(outstanding.on_publish, weak=False)
     task_postrun.connect(outstanding.on_postrun, weak=False)
@@ -221,8 +267,25 @@ def run_once(
             with app.producer_or_acquire() as producer:
                 for kind in wanted:
                     app.send_task(POLL_TASK, args=[kind], producer=producer)
-            report.timed_out = not outstanding.wait_idle(timeout)
-        _final_statuses(app, report, started)
+            report.timed_out = not outstanding.wait_idle(deadline - time.monotonic())
+            previous: list[tuple[str, str]] | None = None
+            while not report.timed_out and report.rounds < settings.sync_max_retries:
+                work = _work(app, wanted)
+                if not work or (previous is not None and set(work) >= set(previous)):
+                    break  # all settled, or the last round settled nothing
+                if previous is not None:
+                    pause = min(
+                        ROUND_BACKOFF_CAP_SECONDS,
+                        settings.retry_backoff_seconds * 2 ** (report.rounds - 1),
+                        max(0.0, deadline - time.monotonic()),
+                    )
+                    sleep(pause)
+                report.rounds += 1
+                log.info("sync --once: round %d, %d row(s) to drive", report.rounds, len(work))
+                _send(app, work, settings.sync_batch_size)
+                report.timed_out = not outstanding.wait_idle(deadline - time.monotonic())
+                previous = work
+        _final_statuses(app, report, started, wanted)
     finally:
         before_task_publish.disconnect(outstanding.on_publish)
         task_postrun.disconnect(outstanding.on_postrun)

@@ -207,15 +207,24 @@ def _task_info(page: Any, flower: FlowerProcess, task_id: str) -> dict[str, Any]
 
 
 def _failed_sync_of(page: Any, flower: FlowerProcess, key: str) -> str | None:
-    """The id of an ``rbsync.sync`` task for ``key`` that returned the ledger status failed."""
+    """The id of an ``rbsync.sync`` task for ``key`` that Flower lists as FAILURE."""
+    response = page.request.get(
+        f"{flower.base_url}/api/tasks?taskname=rbsync.sync&state=FAILURE",
+        headers={"Authorization": BASIC},
+    )
+    for task_id, task in response.json().items():
+        if f"'{key}'" in task["args"]:
+            return str(task_id)
+    return None
+
+
+def _succeeded_syncs_of(page: Any, flower: FlowerProcess, key: str) -> list[str]:
+    """The ids of the ``rbsync.sync`` tasks for ``key`` that Flower lists as SUCCESS."""
     response = page.request.get(
         f"{flower.base_url}/api/tasks?taskname=rbsync.sync&state=SUCCESS",
         headers={"Authorization": BASIC},
     )
-    for task_id, task in response.json().items():
-        if f"'{key}'" in task["args"] and "'status': 'failed'" in (task["result"] or ""):
-            return str(task_id)
-    return None
+    return [str(i) for i, task in response.json().items() if f"'{key}'" in task["args"]]
 
 
 def _poweroffice_codes(poweroffice: Any) -> set[str]:
@@ -291,12 +300,15 @@ def test_a_failed_sync_retried_from_the_browser_ends_synced(
                 "the worker to leave the entity failed",
                 lambda: _failed_sync_of(page, flower, key),
             )
+            succeeded_before = _succeeded_syncs_of(page, flower, key)
+            # As an operator would: the tasks list, its Failed filter, the entity's task.
             page.goto(f"{flower.base_url}/tasks")
+            page.click("button[data-task-state='FAILURE']")
             page.fill("input[type='search']", key)
             page.click(f"a[href='/task/{sync_id}']")
             page.wait_for_url(f"**/task/{sync_id}")
             arguments = page.inner_text("xpath=//dt[text()='Arguments']/following-sibling::dd")
-            result = page.inner_text("xpath=//dt[text()='Result']/following-sibling::dd")
+            exception = page.inner_text("xpath=//dt[text()='Exception']/following-sibling::dd")
             pages["task"] = page.content()
 
             poweroffice_emulator.clear_faults()  # fix the cause first, then retry
@@ -306,6 +318,11 @@ def test_a_failed_sync_retried_from_the_browser_ends_synced(
             _wait_for(
                 "the product in PowerOffice Go",
                 lambda: key in _poweroffice_codes(poweroffice_emulator),
+            )
+            # The re-driven sync is a SUCCESS in Flower: the task states follow the ledger.
+            _wait_for(
+                "the re-driven sync to show SUCCESS",
+                lambda: len(_succeeded_syncs_of(page, flower, key)) > len(succeeded_before),
             )
 
             for path in ("/", "/tasks", f"/worker/{WORKER_NAME}", "/broker", "/api/tasks"):
@@ -319,7 +336,8 @@ def test_a_failed_sync_retried_from_the_browser_ends_synced(
     }
 
     assert arguments == f"kind='product', key='{key}'"
-    assert "'status': 'failed'" in result
+    assert exception.startswith(f"EntityFailedError('product', '{key}', 'failed', ")
+    assert "400" in exception
     assert key in _poweroffice_codes(poweroffice_emulator)
     assert "Retry sent as task" in pages["after-retry"]
     # The worker's Config tab was rendered, with the settings masked.

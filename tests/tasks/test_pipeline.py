@@ -12,7 +12,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ledger import Attempt, EntityLink, Status, counts_by_kind_and_status, get_link
+from ledger import (
+    Attempt,
+    EntityLink,
+    Status,
+    counts_by_kind_and_status,
+    ensure_link,
+    get_link,
+)
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 
 SEEDED = {
@@ -199,14 +206,26 @@ def test_manual_sync_of_a_key_without_snapshot_fetches_it(
     assert [p["Code"] for p in poweroffice_emulator.state()["resources"]["Products"]] == ["X+Y"]
 
 
-def test_unknown_key_fails_as_missing(pipeline: Any) -> None:
+def test_a_key_rackbeat_does_not_have_is_missing_and_leaves_no_row(pipeline: Any) -> None:
     pipeline.enqueue("customer", ["99999"])
     (result,) = pipeline.drain()
     assert (result.status, result.outcome, result.error) == (
-        "failed",
+        None,
         "missing",
         "customer 99999: not in Rackbeat",
     )
+    with pipeline.runtime.sessions() as s:
+        assert get_link(s, "customer", "99999") is None  # nothing for `retry` to re-drive
+
+
+def test_a_row_an_older_version_made_for_a_missing_key_is_dropped(pipeline: Any) -> None:
+    with pipeline.runtime.sessions.begin() as s:
+        ensure_link(s, "customer", "99999")  # what a manual sync of a bad key used to leave
+    pipeline.enqueue("customer", ["99999"])
+    (result,) = pipeline.drain()
+    assert (result.status, result.outcome) == (None, "missing")
+    with pipeline.runtime.sessions() as s:
+        assert get_link(s, "customer", "99999") is None
 
 
 def test_every_attempt_is_a_row(

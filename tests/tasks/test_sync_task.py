@@ -11,6 +11,7 @@ from celery import Celery
 
 from ledger import Attempt, EntityLink, claim
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from tasks.errors import EntityFailedError
 from tasks.poll import poll_kind
 from tasks.runtime import Runtime, runtime_for, set_runtime
 from worker.app import create_app
@@ -72,9 +73,15 @@ def test_waiting_for_a_held_dependency_is_not_charged_to_the_retry_budget(
     with runtime.sessions.begin() as session:
         assert claim(session, "customer", customer, "other", stale_after=runtime.stale_claim_after)
     result = app.tasks["rbsync.sync"].apply(args=["invoice", invoice.key])
-    assert result.successful()
-    assert result.result["status"] == "dead"
-    assert "retries exhausted: DependencyPendingError" in result.result["error"]
+    # The entity is dead in the ledger, so its task is a FAILURE (Flower's Failed tab).
+    assert result.state == "FAILURE"
+    assert isinstance(result.result, EntityFailedError)
+    assert (result.result.kind, result.result.key, result.result.status) == (
+        "invoice",
+        invoice.key,
+        "dead",
+    )
+    assert "retries exhausted: DependencyPendingError" in result.result.reason
     # The budget's own attempts (1 + MAX_RETRIES) plus at most MAX_RETRIES free waits: it
     # ends, later than a record that fails on its own account.
     assert attempts_of(runtime, "invoice", invoice.key) == 1 + 2 * MAX_RETRIES
@@ -89,5 +96,6 @@ def test_a_record_failing_on_its_own_account_spends_the_budget(
         [{"route": "* /v2/Customers", "error_rate": 1.0, "status": 503}]
     )
     result = app.tasks["rbsync.sync"].apply(args=["customer", "10001"])
-    assert result.result["status"] == "dead"
+    assert result.state == "FAILURE"
+    assert str(result.result).startswith("customer 10001: dead: retries exhausted: ")
     assert attempts_of(runtime, "customer", "10001") == 1 + MAX_RETRIES

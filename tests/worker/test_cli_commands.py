@@ -6,6 +6,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -160,29 +161,85 @@ def test_enqueue_now_syncs_here_and_prints_the_outcome(
 def test_enqueue_sends_to_the_workers_on_the_embedded_broker(
     cli: Cli, poweroffice_emulator: PowerOfficeEmulatorHandle, tmp_path: Path
 ) -> None:
-    outcome = cli("enqueue", "product", "AB/100", "10002")
-    assert outcome.exit_code == 0
-    assert outcome.stdout.strip() == (
-        "Enqueued 2 product sync task(s) on the embedded broker for the workers."
-    )
-    assert poweroffice_emulator.counters()["total_requests"] == 0
-    # A worker of this machine (same data directory) takes them.
-    _run_worker_until(cli, lambda: len(_po_codes(poweroffice_emulator, "Products", "Code")) == 2)
+    # A worker of this machine (same data directory) consumes the queue and takes them.
+    with _worker(cli):
+        outcome = cli("enqueue", "product", "AB/100", "10002")
+        assert outcome.exit_code == 0, outcome.stderr
+        assert outcome.stdout.strip() == "Enqueued 2 product sync task(s) on the embedded broker."
+        assert "No worker" not in outcome.stderr
+        _wait_until(lambda: len(_po_codes(poweroffice_emulator, "Products", "Code")) == 2)
     assert sorted(_po_codes(poweroffice_emulator, "Products", "Code")) == ["10002", "AB/100"]
 
 
-def _run_worker_until(cli: Cli, done: Any) -> None:
+def test_enqueue_without_a_worker_on_the_embedded_broker_syncs_here(
+    cli: Cli, poweroffice_emulator: PowerOfficeEmulatorHandle, tmp_path: Path
+) -> None:
+    outcome = cli("enqueue", "product", "AB/100", "--json")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert "No worker consumes the embedded broker's queue: syncing here instead." in (
+        outcome.stderr
+    )
+    assert [(r["key"], r["outcome"], r["status"]) for r in outcome.json()] == [
+        ("AB/100", "created", "synced")
+    ]
+    assert _po_codes(poweroffice_emulator, "Products", "Code") == ["AB/100"]
+    queue = Path(cli.env["RBSYNC_DATA_DIR"]) / "broker" / "queue"
+    assert list(queue.glob("*.msg")) == []  # nothing left waiting for a worker nobody started
+
+
+def test_enqueue_pushes_the_record_as_rackbeat_has_it_now(
+    cli: Cli,
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    assert cli("enqueue", "product", "10001", "--now").exit_code == 0
+    # The price changes in Rackbeat; no poll runs before the operator's enqueue.
+    rackbeat_emulator.touch("products", "10001", sales_price=777.5)
+    outcome = cli("enqueue", "product", "10001", "--now", "--json")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert [r["outcome"] for r in outcome.json()] == ["updated"]
+    (product,) = poweroffice_emulator.state()["resources"]["Products"]
+    assert product["UnitPrice"] == 777.5  # R-PROD-8
+
+
+def test_enqueue_of_a_key_rackbeat_does_not_have_stores_and_sends_nothing(
+    cli: Cli, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    for extra in ((), ("--now",)):
+        outcome = cli("enqueue", "product", "10001", "NOPE-999", *extra)
+        assert outcome.exit_code == 2
+        assert one_line_error(outcome) == (
+            "rbsync: not in Rackbeat: product NOPE-999; nothing was enqueued"
+        )
+    runtime = build_runtime(_settings(cli))
+    try:
+        with runtime.sessions() as session:
+            assert get_link(session, "product", "NOPE-999") is None
+            assert get_link(session, "product", "10001") is None  # all or nothing
+    finally:
+        runtime.close()
+    queue = Path(cli.env["RBSYNC_DATA_DIR"]) / "broker" / "queue"
+    assert list(queue.glob("*.msg")) == []
+    assert poweroffice_emulator.counters()["total_requests"] == 0
+
+
+def _wait_until(done: Any) -> None:
+    deadline = time.monotonic() + WORKER_WAIT_SECONDS
+    while not done():
+        assert time.monotonic() < deadline, "the worker did not finish in time"
+        time.sleep(0.1)
+
+
+@contextmanager
+def _worker(cli: Cli) -> Iterator[None]:
+    """A Celery worker of this machine on the embedded broker, consuming the sync queue."""
     from worker.app import DEFAULT_QUEUE, create_app
     from worker.inprocess import in_process_worker
 
-    settings = _settings(cli)
-    app = create_app(settings)
+    app = create_app(_settings(cli))
     try:
-        with in_process_worker(app, DEFAULT_QUEUE, concurrency=2):
-            deadline = time.monotonic() + WORKER_WAIT_SECONDS
-            while not done():
-                assert time.monotonic() < deadline, "the worker did not finish in time"
-                time.sleep(0.1)
+        with in_process_worker(app, DEFAULT_QUEUE, concurrency=2, remote_control=True):
+            yield
     finally:
         from tasks.runtime import set_runtime
 
@@ -334,7 +391,9 @@ def test_production_mode_check_migrate_enqueue_status(
     assert after.exit_code == 0
     assert _checks(after)["Ledger"]["detail"].startswith("schema at the newest revision")
     sent = cli("enqueue", "supplier", "20001", "20003", **env)
-    assert sent.stdout.strip() == "Enqueued 2 supplier sync task(s) on Redis for the workers."
+    assert sent.stdout.strip() == "Enqueued 2 supplier sync task(s) on Redis."
+    # No worker runs in this test: said plainly, and the messages wait in Redis for one.
+    assert "No worker answered: the tasks wait in the queue until one starts" in sent.stderr
     client = redis.Redis.from_url(redis_url)
     try:
         bodies = [json.loads(m) for m in client.lrange("rbsync", 0, -1)]
@@ -346,4 +405,5 @@ def test_production_mode_check_migrate_enqueue_status(
     ]
     status = cli("status", "--json", **env).json()
     assert status["mode"] == "production"
-    assert status["kinds"] == {}
+    # enqueue stored Rackbeat's current records before sending: the ledger knows them.
+    assert status["kinds"]["supplier"]["counts"]["pending"] == 2

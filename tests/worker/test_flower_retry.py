@@ -19,13 +19,14 @@ from worker.flower.retry import (
 
 @dataclass
 class FakeTask:
-    """The four attributes of a Flower event-state task that the retry code reads."""
+    """The attributes of a Flower event-state task that the retry code reads."""
 
     name: str | None
     state: str | None
     args: str | None
     kwargs: str | None = "{}"
     result: str | None = None
+    exception: str | None = None
 
 
 def _returned(status: str, error: str = "PowerOffice Go said 400") -> str:
@@ -245,3 +246,62 @@ def test_a_batch_without_an_exact_failed_list_offers_no_retry(result: str, reaso
         retry_request_for(task)
     assert str(raised.value) == reason
     assert retry_offer(task) is None
+
+
+def _batch_failed(kind: str, keys: list[str], reason: str = "P 1: failed: 400") -> str:
+    """The repr a worker's task-failed event carries for a batch that left entities failed."""
+    from kombu.utils.encoding import safe_repr
+
+    from tasks.errors import BatchFailedError
+
+    return str(safe_repr(BatchFailedError(kind, keys, reason)))
+
+
+def test_a_failed_batch_re_drives_exactly_the_keys_its_error_names() -> None:
+    keys = [f"FAILED-PRODUCT-{n:05d}" for n in range(200)]  # far past any saferepr cut
+    task = FakeTask(
+        "rbsync.sync_batch",
+        "FAILURE",
+        "('product', [...])",
+        exception=_batch_failed("product", keys),
+    )
+    assert retry_request_for(task) == RetryRequest(
+        "rbsync.retry", {"kind": "product", "keys": keys}
+    )
+
+
+@pytest.mark.parametrize(
+    ("exception", "reason"),
+    [
+        (
+            "SoftTimeLimitExceeded()",
+            "this rbsync.sync_batch task failed as a whole, not per entity",
+        ),
+        (
+            "BatchFailedError('product', ['P 1', 'Q...",
+            "the task's exception is not an exact literal (truncated?)",
+        ),
+        (
+            "BatchFailedError('product', [], 'x')",
+            "this rbsync.sync_batch task lists no failed entity",
+        ),
+    ],
+)
+def test_a_failed_batch_without_an_exact_key_list_offers_no_retry(
+    exception: str, reason: str
+) -> None:
+    task = FakeTask("rbsync.sync_batch", "FAILURE", "('product', [...])", exception=exception)
+    with pytest.raises(NotRetriableError) as raised:
+        retry_request_for(task)
+    assert str(raised.value) == reason
+
+
+def test_a_sync_of_a_key_rackbeat_does_not_have_offers_no_retry() -> None:
+    task = FakeTask(
+        "rbsync.sync",
+        "FAILURE",
+        "('product', 'NOPE-999')",
+        exception="NotInRackbeatError('product', 'NOPE-999')",
+    )
+    with pytest.raises(NotRetriableError, match="not in Rackbeat"):
+        retry_request_for(task)

@@ -100,7 +100,9 @@ def test_cli_prints_a_summary_and_exits_1_when_something_failed(
     assert "poll customer: seen 8, changed 8, enqueued 8" in lines
     assert "customer   failed           1" in lines
     assert "customer   synced           7" in lines
-    failure = next(line for line in lines if line.startswith("  customer 10003: failed: "))
+    assert "not settled: 1 row(s) in the ledger" in lines
+    assert any(line.startswith("failed 1: needs a human") for line in lines)
+    failure = next(line for line in lines if line.startswith("  customer 10003: "))
     assert "address_country" in failure
     assert "Atlantis" in failure
     assert poweroffice_emulator.counters()["writes"]["Customers"]["created"] == 7

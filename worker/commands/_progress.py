@@ -27,19 +27,24 @@ class SyncProgress:
         self.done = 0
 
     def on_postrun(
-        self, task: Any = None, retval: Any = None, state: str | None = None, **_: Any
+        self,
+        task: Any = None,
+        retval: Any = None,
+        state: str | None = None,
+        args: Any = None,
+        **_: Any,
     ) -> None:
-        """The ``task_postrun`` receiver."""
+        """The ``task_postrun`` receiver: a sync that ended (SUCCESS, or FAILURE for an
+        entity that needs a human) completes its entities; a poll adds what it enqueued."""
         from tasks.enqueue import POLL_TASK, SYNC_BATCH_TASK, SYNC_TASK
 
-        if state != "SUCCESS" or not isinstance(retval, dict):
-            return
         name = getattr(task, "name", "")
-        if name == POLL_TASK:
+        if name == POLL_TASK and state == "SUCCESS" and isinstance(retval, dict):
             self.total += int(retval.get("enqueued", 0)) + int(retval.get("requeued", 0))
             self.progress.update(self.task, total=max(self.total, self.done))
-        elif name in (SYNC_TASK, SYNC_BATCH_TASK):
-            self.done += len(retval.get("entities", ())) if name == SYNC_BATCH_TASK else 1
+        elif name in (SYNC_TASK, SYNC_BATCH_TASK) and state in ("SUCCESS", "FAILURE"):
+            keys = args[1] if name == SYNC_BATCH_TASK and args and len(args) > 1 else [None]
+            self.done += len(keys)
             self.progress.update(self.task, completed=self.done, total=max(self.total, self.done))
 
 

@@ -1,14 +1,21 @@
-"""``rbsync enqueue KIND KEY...``: sync chosen entities now, by the workers or (--now) here.
+"""``rbsync enqueue KIND KEY...``: push chosen entities as Rackbeat has them *now*.
 
-Without ``--now`` one ``rbsync.sync(kind, key)`` per key goes to the broker the workers consume
-(Redis, or the embedded broker directory shared by the processes of this machine). With
-``--now`` the same sync runs in this process and its outcome is printed. A key the ledger has
-never seen is fetched from Rackbeat first.
+First each key's current record is fetched from Rackbeat (one GET each) and stored in the
+ledger: a key Rackbeat does not have stops the command (one line, exit 2) before anything is
+stored or sent. Then one ``rbsync.sync(kind, key)`` per key goes to the broker the workers
+consume (Redis, or the embedded broker directory shared by the processes of this machine); or,
+with ``--now``, the same sync runs in this process and its outcome is printed.
+
+Before sending, the workers are asked (a one-second ping) whether any consumes the queue. In
+embedded mode with none running, the syncs run here instead (a message in the broker directory
+would wait for a worker nobody started); with Redis the messages are sent and the command says
+plainly that they wait for a worker.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
@@ -21,6 +28,7 @@ from worker.commands._common import (
     cli_app,
     cli_command,
     ensure_broker,
+    fail,
     ledger_runtime,
     load_cli_settings,
     make_console,
@@ -31,20 +39,30 @@ from worker.commands._common import (
 )
 
 if TYPE_CHECKING:
+    from celery import Celery
+
     from tasks.pipeline import SyncResult
     from tasks.runtime import Runtime
+    from worker.settings import Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "INLINE_REOPEN_LIMIT",
     "enqueue",
+    "fetch_current",
     "print_results",
     "progress_bar",
+    "queue_consumers",
     "register",
     "sync_inline",
 ]
 
 INLINE_REOPEN_LIMIT = 3
 """How often an inline sync is run again when newer content arrived while it ran."""
+
+PING_SECONDS = 1.0
+"""How long the workers are given to say which queues they consume."""
 
 
 def register(app: typer.Typer) -> None:
@@ -112,28 +130,86 @@ def enqueue(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Sync the given entities: enqueue them for the running workers, or (--now) sync here.
+    """Push the given entities as Rackbeat has them now: for the workers, or (--now) here.
 
-    Example: rbsync enqueue product AB/100 "PAL 12"   |   rbsync enqueue customer 10001 --now
-    Exits 1 with --now when an entity did not end synced or skipped.
+    Each key's current record is fetched from Rackbeat and stored first; a key Rackbeat does not
+    have stops the command (exit 2, nothing stored). In embedded mode with no worker running,
+    the syncs run here. Example: rbsync enqueue product AB/100 "PAL 12" | rbsync enqueue
+    customer 10001 --now. Exits 1 when an entity synced here did not end synced or skipped.
     """
     wanted = validate_kind(kind)
     wanted_keys = list(dict.fromkeys(validate_keys(wanted, keys)))
     settings = load_cli_settings()
-    if not now:
-        from tasks import enqueue_sync
-
-        app = cli_app(settings)
-        ensure_broker(app, settings)
-        sent = enqueue_sync(app, wanted, wanted_keys)
-        if as_json:
-            typer.echo(json.dumps({"enqueued": [[wanted, k] for k in wanted_keys]}))
-        else:
-            where = "Redis" if settings.broker_url else "the embedded broker"
-            typer.echo(f"Enqueued {sent} {wanted} sync task(s) on {where} for the workers.")
-        return
+    app = None if now else cli_app(settings)
+    if app is not None:
+        ensure_broker(app, settings)  # an unreachable broker fails before anything is fetched
     with ledger_runtime(settings) as runtime:
+        fetch_current(runtime, wanted, wanted_keys)
+        if app is not None:
+            consumers = queue_consumers(app)
+            if consumers or settings.broker_url:
+                _send(app, settings, wanted, wanted_keys, consumers, as_json=as_json)
+                return
+            typer.echo(
+                "No worker consumes the embedded broker's queue: syncing here instead.", err=True
+            )
         results = sync_inline(runtime, [(wanted, key) for key in wanted_keys])
     print_results(results, as_json=as_json)
     if any(r.status not in ("synced", "skipped") for r in results):
         raise typer.Exit(EXIT_FAILED)
+
+
+def fetch_current(runtime: Runtime, kind: str, keys: Sequence[str]) -> None:
+    """Fetch and store Rackbeat's current records of ``keys``; fail (exit 2) naming the keys
+    Rackbeat does not have, before anything is stored."""
+    from clients import ClientError
+    from tasks.snapshot import fetch_snapshots, store_fetched
+
+    try:
+        fetched = fetch_snapshots(runtime, kind, keys)
+    except ClientError as exc:
+        fail(f"cannot read {kind} from Rackbeat: {exc}; nothing was enqueued")
+    if fetched.missing:
+        fail(f"not in Rackbeat: {kind} {', '.join(fetched.missing)}; nothing was enqueued")
+    store_fetched(runtime, fetched)
+
+
+def queue_consumers(app: Celery) -> list[str]:
+    """The workers that consume the sync queue (they answer within :data:`PING_SECONDS`)."""
+    from worker.app import DEFAULT_QUEUE
+
+    try:
+        answers = app.control.inspect(timeout=PING_SECONDS).active_queues() or {}
+    except Exception as exc:
+        log.debug("asking the workers for their queues failed: %s", type(exc).__name__)
+        return []
+    return sorted(
+        worker
+        for worker, queues in answers.items()
+        if any(queue.get("name") == DEFAULT_QUEUE for queue in queues or ())
+    )
+
+
+def _send(
+    app: Celery,
+    settings: Settings,
+    kind: str,
+    keys: list[str],
+    consumers: list[str],
+    *,
+    as_json: bool,
+) -> None:
+    from tasks import enqueue_sync
+
+    sent = enqueue_sync(app, kind, keys)
+    where = "Redis" if settings.broker_url else "the embedded broker"
+    if as_json:
+        typer.echo(json.dumps({"enqueued": [[kind, k] for k in keys], "consumers": consumers}))
+    else:
+        typer.echo(f"Enqueued {sent} {kind} sync task(s) on {where}.")
+    if not consumers:
+        typer.echo(
+            "No worker answered: the tasks wait in the queue until one starts "
+            "(`celery -A worker.app worker`); `rbsync enqueue --now` syncs here instead.",
+            err=True,
+        )

@@ -1,20 +1,37 @@
-"""``rbsync sync --once``: one complete poll of every kind, processed to completion here."""
+"""``rbsync sync --once``: one complete poll of every kind, processed to completion here.
+
+Before anything else both APIs are asked who we are (``rbsync check``'s Rackbeat and
+PowerOffice Go checks, with a short retry budget): refused credentials or an unreachable API
+end the run at once with one line and exit code 2, before a single row is touched. Then the
+polls and the re-drive rounds (``worker.inprocess.run_once``); the verdict is the ledger's:
+exit 0 only when every row of the kinds run is synced or skipped, else 1 with a count and the
+reasons per status.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from worker.commands._common import (
+    EXIT_ERROR,
+    EXIT_FAILED,
     cli_command,
+    fail,
     load_cli_settings,
     make_console,
     stderr_is_terminal,
 )
 from worker.commands._progress import sync_progress
 
-__all__ = ["register", "sync"]
+if TYPE_CHECKING:
+    from worker.inprocess import OnceReport
+
+__all__ = ["print_report", "register", "sync"]
 
 
 def register(app: typer.Typer) -> None:
@@ -39,8 +56,10 @@ def sync(
 ) -> None:
     """Sync Rackbeat -> PowerOffice Go once, in this process, and print a summary.
 
-    Uses the configured URLs and credentials (emulators or the real services alike). Exits 0
-    when nothing failed, 1 otherwise.
+    Checks both APIs first (refused credentials or an unreachable API: one line, exit 2), polls
+    every kind, then drives every row that needs work (earlier runs' leftovers included) to a
+    final state. Exits 0 only when every row is synced or skipped; else 1, with the count and
+    the reasons per status.
     """
     if not once:
         typer.echo(
@@ -48,18 +67,53 @@ def sync(
             "`celery -A worker.app worker` + `celery -A worker.app beat`.",
             err=True,
         )
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_ERROR)
+    from worker.commands.check_cmd import check_poweroffice, check_rackbeat
     from worker.inprocess import run_once
 
     settings = load_cli_settings()
+    with _quiet("clients"):  # the answer below says it all; no retry chatter before it
+        answers = [check(settings) for check in (check_rackbeat, check_poweroffice)]
+    for answer in answers:
+        if not answer.ok:
+            fail(f"{answer.name}: {answer.detail}; nothing was synced")
     try:
         with sync_progress(make_console(stderr=True), "syncing", enabled=stderr_is_terminal()):
             report = run_once(
                 settings, kinds=kind or None, timeout=timeout, concurrency=concurrency
             )
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc))
+    print_report(report, timeout=timeout)
+    raise typer.Exit(0 if report.ok else EXIT_FAILED)
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Only errors from ``logger`` meanwhile."""
+    target = logging.getLogger(logger)
+    level = target.level
+    target.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        target.setLevel(level)
+
+
+SHOWN_PER_STATUS = 20
+"""Unsettled rows named per status (the rest are counted; ``rbsync failures`` lists all)."""
+
+WHAT_NEXT = {
+    "pending": "left for the next run (or a worker); an API failed or a dependency is not there",
+    "unknown": "a create's outcome is in doubt; the next attempt looks it up before it creates",
+    "in_flight": "held by another worker (or one that died; taken back once its claim is stale)",
+    "failed": "needs a human: fix the record or the setting, then `rbsync retry`",
+    "dead": "retries spent: `rbsync retry` once the cause is fixed",
+}
+
+
+def print_report(report: OnceReport, *, timeout: float) -> None:
+    """The polls, this run's entities by kind and status, then every unsettled row."""
     for poll_kind, poll in report.polls.items():
         if poll.get("skipped"):
             typer.echo(f"poll {poll_kind}: skipped (another poll of {poll_kind} is running)")
@@ -74,12 +128,19 @@ def sync(
         for status, count in sorted(by_status.items()):
             typer.echo(f"{entity_kind:<10} {status:<10} {count:>7}")
     if not counts:
-        typer.echo("(no entity needed work)")
-    failures = [r for r in report.entities.values() if r.get("status") not in ("synced", "skipped")]
-    for result in failures[:50]:
-        typer.echo(f"  {result['kind']} {result['key']}: {result['status']}: {result.get('error')}")
+        typer.echo("(no entity needed work in this run)")
+    grouped = report.unsettled_by_status()
+    if grouped:
+        total = sum(len(rows) for rows in grouped.values())
+        typer.echo(f"not settled: {total} row(s) in the ledger")
+    for status, rows in grouped.items():
+        typer.echo(f"{status} {len(rows)}: {WHAT_NEXT.get(status, '')}")
+        for row in rows[:SHOWN_PER_STATUS]:
+            typer.echo(f"  {row.kind} {row.key}: {row.error or '-'}")
+        if len(rows) > SHOWN_PER_STATUS:
+            more = len(rows) - SHOWN_PER_STATUS
+            typer.echo(f"  ... and {more} more (rbsync failures --status {status})")
     for error in report.errors:
         typer.echo(f"task error: {error}", err=True)
     if report.timed_out:
         typer.echo(f"timed out after {timeout:g} s with work still outstanding", err=True)
-    raise typer.Exit(0 if report.ok else 1)

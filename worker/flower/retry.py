@@ -21,10 +21,17 @@ RETRY_TASK = "rbsync.retry"
 FAILURE_STATE = "FAILURE"
 SUCCESS_STATE = "SUCCESS"
 RESULT_STATUS_KEY = "status"
-"""A sync task records a record's problem in the ledger and *returns* (it never raises for one);
-its result (``tasks.pipeline.SyncResult.to_json``) carries the ledger status it left behind."""
+"""The result of a sync task of an older rbsync (``tasks.pipeline.SyncResult.to_json``) carried
+the ledger status it left behind, and the task ended SUCCESS even for a failed entity. Such
+results are still read (a Flower that persisted its state shows them)."""
 FAILED_STATUSES = frozenset({"failed", "dead", "unknown"})
 """Ledger statuses that ``rbsync.retry`` re-drives, and that earn a task page a Retry button."""
+
+BATCH_FAILED_ERROR = "BatchFailedError"
+"""A failed ``rbsync.sync_batch`` ends with ``BatchFailedError(kind, [keys], reason)``
+(``tasks.errors``): the keys that need a human, read back from the exception's repr."""
+NOT_IN_RACKBEAT_ERROR = "NotInRackbeatError"
+"""A sync of a key Rackbeat does not have: nothing was stored, nothing to re-drive."""
 
 TASK_PARAMETERS: dict[str, tuple[str, ...]] = {
     POLL_TASK: ("kind",),
@@ -65,6 +72,8 @@ class TaskView(Protocol):
     def kwargs(self) -> str | None: ...
     @property
     def result(self) -> str | None: ...
+    @property
+    def exception(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,8 @@ def retry_request_for(task: TaskView) -> RetryRequest:
         raise NotRetriableError(
             f"the task is {task.state} and left its entity neither failed, dead nor unknown"
         )
+    if _exception_name(task) == NOT_IN_RACKBEAT_ERROR:
+        raise NotRetriableError("the record is not in Rackbeat: there is nothing to re-drive")
     if name == SYNC_BATCH_TASK:
         return _batch_retry(task)
     identity = bind_arguments(name, task.args, task.kwargs)
@@ -146,11 +157,41 @@ def retry_request_for(task: TaskView) -> RetryRequest:
     )
 
 
+def _exception_name(task: TaskView) -> str:
+    """The class name of the exception a failed task ended with (``''`` when none)."""
+    text = task.exception or ""
+    return text.split("(", 1)[0].strip() if "(" in text else ""
+
+
+def _exception_args(task: TaskView) -> tuple[object, ...]:
+    """The arguments of the exception a failed task ended with, read back from its repr."""
+    text = (task.exception or "").strip()
+    name = _exception_name(task)
+    if not name or not text.endswith(")"):
+        raise NotRetriableError("the task's exception is not an exact literal (truncated?)")
+    args = _literal(f"({text[len(name) + 1 : -1]},)", "exception")
+    if not isinstance(args, tuple):
+        raise NotRetriableError("the task's exception is not an exact literal")
+    return args
+
+
 def _batch_retry(task: TaskView) -> RetryRequest:
-    """``rbsync.retry(kind=..., keys=[...])`` for the keys a batch's result lists as failed."""
-    result = _literal(task.result or "None", "result")
-    kind = result.get("kind") if isinstance(result, dict) else None
-    failed = result.get(BATCH_FAILED_KEY) if isinstance(result, dict) else None
+    """``rbsync.retry(kind=..., keys=[...])`` for the keys a batch's error (or, from an older
+    rbsync, its result) lists as failed."""
+    kind: object = None
+    failed: object = None
+    if task.state == FAILURE_STATE:
+        if _exception_name(task) != BATCH_FAILED_ERROR:
+            raise NotRetriableError(
+                f"this {SYNC_BATCH_TASK} task failed as a whole, not per entity"
+            )
+        args = _exception_args(task)
+        if len(args) >= 2:
+            kind, failed = args[0], args[1]
+    else:
+        result = _literal(task.result or "None", "result")
+        kind = result.get("kind") if isinstance(result, dict) else None
+        failed = result.get(BATCH_FAILED_KEY) if isinstance(result, dict) else None
     if not isinstance(kind, str) or not isinstance(failed, list) or not failed:
         raise NotRetriableError(f"this {SYNC_BATCH_TASK} task lists no failed entity")
     # A cut list ends in an Ellipsis or a cut string: refuse rather than re-drive a part.
