@@ -27,6 +27,8 @@ boundary (``clients.http``), with ``raise ... from exc``.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 __all__ = [
     "AmbiguousWriteError",
     "AuthenticationError",
@@ -69,6 +71,18 @@ class ClientError(Exception):
         self.request_id = request_id
         self.body_excerpt = body_excerpt
         super().__init__(self._render())
+
+    def at(self, path: str) -> ClientError:
+        """A copy of this error that names ``path`` as the request's target."""
+        copy = _restore(type(self), {**self.__dict__, "path": path})
+        copy.__cause__ = self.__cause__
+        return copy
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not survive pickle's default (``cls(*args)``); Celery
+        # pickles a task's exception (and wraps one that fails in UnpickleableExceptionWrapper,
+        # which is what an operator would then read): rebuild from the attributes instead.
+        return (_restore, (type(self), dict(self.__dict__)))
 
     def _render(self) -> str:
         text = f"{self.method} {self.path}"
@@ -162,3 +176,14 @@ class AmbiguousWriteError(ClientError):
     answer to a write. The caller must look the record up (by its code or external reference)
     before it may create it again.
     """
+
+
+_E = TypeVar("_E", bound=ClientError)
+
+
+def _restore(cls: type[_E], state: dict[str, Any]) -> _E:
+    """An error of ``cls`` with the attributes ``state`` (see ``ClientError.__reduce__``)."""
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, error._render())
+    return error

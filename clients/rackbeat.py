@@ -32,7 +32,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from clients.errors import MalformedResponseError, NotFoundError
+from clients.errors import ClientError, MalformedResponseError, NotFoundError
 from clients.http import Scrubber, send
 from clients.models import (
     InboundModel,
@@ -457,7 +457,11 @@ class RackbeatClient:
             "limit": 1,
             "page": 1,
         }
-        envelope = self._call("GET", resource.path, params=query)
+        try:
+            envelope = self._call("GET", resource.path, params=query)
+        except ClientError as exc:
+            # The probe's far-future date would only puzzle whoever reads the error.
+            raise exc.at(f"{resource.path} (filter probe)") from exc
         honoured = not self._items(resource, envelope) and not envelope.get("total")
         if not honoured:
             log.info("Rackbeat %s ignores updated_at_from: scanning instead", resource.path)

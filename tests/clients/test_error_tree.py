@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import httpx
 import pytest
 
@@ -139,3 +141,29 @@ def test_a_5xx_on_a_create_says_it_may_have_been_applied() -> None:
     error = error_from_response(_response(502, method="POST"), Scrubber())
     assert isinstance(error, AmbiguousWriteError)
     assert error.message == "Bad Gateway on a write: it may or may not have been applied"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AuthenticationError("refused", method="GET", path="/api/self", status=401),
+        RateLimitedError("slow down", method="GET", path="/api/products", retry_after=3.5),
+        AmbiguousWriteError("dropped", method="POST", path="/v2/Products", body_excerpt="{}"),
+    ],
+)
+def test_every_client_error_survives_pickle_as_celery_sends_it(error: ClientError) -> None:
+    # Celery pickles a failed task's exception; one that does not survive reaches Flower and
+    # the CLI as UnpickleableExceptionWrapper(...) instead of the message.
+    from celery.utils.serialization import get_pickleable_exception
+
+    assert get_pickleable_exception(error) is error
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert (str(copy), copy.__dict__) == (str(error), error.__dict__)
+
+
+def test_at_names_another_target_and_keeps_everything_else() -> None:
+    error = AuthenticationError("refused", method="GET", path="/api/products?x=2126", status=401)
+    moved = error.at("/api/products (filter probe)")
+    assert str(moved) == "GET /api/products (filter probe) -> 401: refused"
+    assert (type(moved), moved.status) == (AuthenticationError, 401)
