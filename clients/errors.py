@@ -13,9 +13,10 @@ ClientError                    every failure the clients raise; never a bare htt
 │   ├── NotFoundError          404
 │   ├── InvalidRequestError    400 / 409 / 422: the API refused the record
 │   ├── UnexpectedStatusError  any other status (unknown statuses are never retried)
-│   └── MalformedResponseError a 2xx whose body is not what the API documents
+│   └── MalformedResponseError a 2xx to a read whose body is not what the API documents
 └── AmbiguousWriteError        a create whose outcome is unknown: a timeout or a dropped
-                               connection after the body was sent, or a 5xx answer to it.
+                               connection after the body was sent, a 5xx answer to it, or a
+                               2xx answer that does not say which record it created.
                                Never retried blindly: look the record up before creating again.
 ```
 
@@ -166,15 +167,19 @@ class UnexpectedStatusError(PermanentError):
 
 
 class MalformedResponseError(PermanentError):
-    """A 2xx answer whose body could not be read as the API documents it."""
+    """A 2xx answer to a read whose body could not be read as the API documents it.
+
+    Never raised for the answer to a create: the record exists (see :mod:`clients.answers`).
+    """
 
 
 class AmbiguousWriteError(ClientError):
     """A write whose outcome is unknown: it may or may not have taken effect.
 
-    Raised for a timeout or a dropped connection after the request body was sent, and for a 5xx
-    answer to a write. The caller must look the record up (by its code or external reference)
-    before it may create it again.
+    Raised for a timeout or a dropped connection after the request body was sent, for a 5xx
+    answer to a write, and for a 2xx answer to a create that does not carry the new record's
+    key. The caller must look the record up (by its code or external reference) before it may
+    create it again.
     """
 
 

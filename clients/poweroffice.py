@@ -25,6 +25,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from clients.answers import ambiguous_answer, read_created, salvage
 from clients.errors import (
     AuthenticationError,
     InvalidRequestError,
@@ -300,13 +301,60 @@ class PowerOfficeClient:
             for item in items:
                 yield self._parse(model, item, method="GET", path=path)
 
+    def _iter_for_lookup(
+        self, path: str, model: type[M], params: Mapping[str, str | int] | None = None
+    ) -> Iterator[M]:
+        """Like :meth:`_iter`, for lookups: the caller needs a record's ``Id`` (after a create
+        in doubt, to know whether it landed), so a field that does not match the model is
+        ignored with a warning instead of failing the lookup. A record without a usable
+        ``Id`` still fails it: answering "absent" would create the record twice."""
+        for items in self._pages(path, params):
+            for item in items:
+                try:
+                    found = salvage(model, item)
+                except ValidationError:
+                    # No usable Id: the strict parse raises with the documented story.
+                    yield self._parse(model, item, method="GET", path=path)
+                    continue
+                if found.ignored:
+                    log.warning(
+                        "PowerOffice Go GET %s: record %r does not match %s; these fields "
+                        "were ignored: %s",
+                        path,
+                        getattr(found.record, "id", None),
+                        model.__name__,
+                        found.describe(),
+                    )
+                yield found.record
+
     def _get(self, path: str, model: type[M]) -> M:
         response = self._call("GET", path)
         return self._parse(model, self._json(response), method="GET", path=path)
 
     def _create(self, path: str, model: type[M], payload: OutboundModel) -> M:
+        """POST a record; the record created, read tolerantly (:mod:`clients.answers`): the
+        caller needs its ``Id``, and without one the create is ambiguous."""
         response = self._call("POST", path, json=payload.to_wire())
-        return self._parse(model, self._json(response), method="POST", path=path)
+        where = response.request.url.path
+        status = response.status_code
+        if status == 204 or not response.content:
+            raise ambiguous_answer(
+                "an empty body", api="PowerOffice Go", method="POST", path=where, status=status
+            )
+        try:
+            data = response.json()
+        except ValueError:
+            raise ambiguous_answer(
+                "a body that is not JSON",
+                api="PowerOffice Go",
+                method="POST",
+                path=where,
+                status=status,
+            ) from None
+        created = read_created(
+            model, data, key="id", api="PowerOffice Go", method="POST", path=where, status=status
+        )
+        return created.record
 
     def _first(
         self,
@@ -321,7 +369,7 @@ class PowerOfficeClient:
         a filter answers with everything, so what comes back is checked, not trusted."""
 
         def lookup() -> M | None:
-            for item in self._iter(path, model, params):
+            for item in self._iter_for_lookup(path, model, params):
                 if matches(item):
                     return item
             return None
@@ -500,7 +548,7 @@ class PowerOfficeClient:
         """
 
         def lookup() -> PaymentTerm | None:
-            for term in self.iter_payment_terms():
+            for term in self._iter_for_lookup("PaymentTerms", PaymentTerm):
                 if term.credit_days == credit_days and term.is_active is not False:
                     return term
             return None
@@ -515,7 +563,7 @@ class PowerOfficeClient:
         wanted = name.casefold()
 
         def lookup() -> ContactGroup | None:
-            for group in self.iter_contact_groups():
+            for group in self._iter_for_lookup("ContactGroups", ContactGroup):
                 if group.name is not None and group.name.casefold() == wanted:
                     return group
             return None

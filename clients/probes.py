@@ -3,7 +3,9 @@
 The answer is a property of the Rackbeat deployment, not of one process: kept in Redis it is
 probed once per endpoint and expiry period for the whole fleet, so a poll of an unchanged
 catalogue costs one request per kind whichever worker runs it. Without Redis (embedded mode)
-each process keeps its own answers.
+the wiring hands the client ``ledger.LedgerProbeStore`` (same protocol, kept in the ledger, so
+each new ``rbsync sync --once`` process reuses the answers); :class:`InProcessProbeStore` is
+for a client built without either.
 """
 
 from __future__ import annotations

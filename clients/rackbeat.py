@@ -32,6 +32,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from clients.answers import ambiguous_answer, read_created
 from clients.errors import ClientError, MalformedResponseError, NotFoundError
 from clients.http import Scrubber, send
 from clients.models import (
@@ -233,31 +234,41 @@ class RackbeatClient:
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def _call(
+    def _send(
         self,
         method: str,
         url: str,
         *,
         params: Mapping[str, str | int] | None = None,
         json: Any = None,
-    ) -> Any:
-        def attempt() -> Any:
+    ) -> httpx.Response:
+        def attempt() -> httpx.Response:
             request = self._http.build_request(
                 method, url, params=params, json=json, headers=self._headers
             )
-            response = send(self._http, request, scrub=self._scrub, auth=self._auth)
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise MalformedResponseError(
-                    "the body is not JSON",
-                    method=method,
-                    path=url,
-                    status=response.status_code,
-                    body_excerpt=self._scrub(response.text[:200]),
-                ) from exc
+            return send(self._http, request, scrub=self._scrub, auth=self._auth)
 
         return self._retry.call(attempt)
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Any:
+        """A read: the body as JSON."""
+        response = self._send(method, url, params=params)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise MalformedResponseError(
+                "the body is not JSON",
+                method=method,
+                path=url,
+                status=response.status_code,
+                body_excerpt=self._scrub(response.text[:200]),
+            ) from exc
 
     def _parse(self, model: type[M], data: Any, *, method: str, path: str) -> M:
         try:
@@ -320,13 +331,48 @@ class RackbeatClient:
         return self._parse(resource.model, data, method="GET", path=path)
 
     def _create(self, resource: _Resource, payload: OutboundModel) -> Any:
-        envelope = self._call("POST", resource.path, json=payload.to_wire())
+        """POST a record; the record created, read tolerantly (:mod:`clients.answers`).
+
+        The answer is only read for what the caller needs: the record's ``number``. Without
+        it the create is ambiguous (:class:`~clients.errors.AmbiguousWriteError`). When fields
+        of a synced kind had to be ignored, the record is read back once, so that the caller
+        (the initial sync's snapshot) gets it whole; if that read fails, the answer serves.
+        """
+        path = resource.path
+        response = self._send("POST", path, json=payload.to_wire())
+        status = response.status_code
+        try:
+            envelope = response.json()
+        except ValueError:
+            raise ambiguous_answer(
+                "a body that is not JSON", api="Rackbeat", method="POST", path=path, status=status
+            ) from None
         data = envelope.get(resource.item_key) if isinstance(envelope, Mapping) else None
-        if not isinstance(data, Mapping):
-            raise MalformedResponseError(
-                f"no {resource.item_key!r} object in the answer", method="POST", path=resource.path
+        if data is None and isinstance(envelope, Mapping) and "number" in envelope:
+            data = envelope  # the record without its envelope: read it all the same
+        created = read_created(
+            resource.model,
+            data,
+            key="number",
+            api="Rackbeat",
+            method="POST",
+            path=path,
+            status=status,
+        )
+        if not created.ignored or resource not in KINDS.values():
+            return created.record
+        key = created.record.number  # type: ignore[attr-defined]
+        try:
+            return self._get_one(resource, key)
+        except ClientError as exc:
+            log.warning(
+                "Rackbeat %s %r: reading the created record back failed (%s); "
+                "using what the create answered",
+                path,
+                key,
+                type(exc).__name__,
             )
-        return self._parse(resource.model, data, method="POST", path=resource.path)
+            return created.record
 
     # --- lists ----------------------------------------------------------------------------
 

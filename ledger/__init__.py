@@ -44,6 +44,7 @@ from ledger.models import (
     IndexLoad,
     Kind,
     PollCycle,
+    ProbeAnswer,
     RemoteLink,
     Status,
 )
@@ -55,6 +56,7 @@ from ledger.outstanding import (
     work_to_drive,
 )
 from ledger.polls import finish_poll_cycle, last_poll_cycle, last_poll_cycles, start_poll_cycle
+from ledger.probes import LedgerProbeStore, get_probe_answer, put_probe_answer
 from ledger.remote_links import (
     forget_remote_id,
     index_is_fresh,
@@ -99,7 +101,9 @@ __all__ = [
     "InitialItemStatus",
     "InitialSyncItem",
     "Kind",
+    "LedgerProbeStore",
     "PollCycle",
+    "ProbeAnswer",
     "RemoteLink",
     "RowOutcome",
     "SnapshotRecord",
@@ -124,6 +128,7 @@ __all__ = [
     "forget_remote_id",
     "get_cursor",
     "get_link",
+    "get_probe_answer",
     "head_revision",
     "held_versions",
     "index_is_fresh",
@@ -138,6 +143,7 @@ __all__ = [
     "make_engine",
     "make_session_factory",
     "mark_enqueued",
+    "put_probe_answer",
     "put_remote_id",
     "record_initial_intent",
     "record_initial_outcome",

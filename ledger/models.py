@@ -9,6 +9,9 @@
 - ``remote_links``: PowerOffice Go ids by code / reference (product groups, products, customers,
   suppliers, contact groups, ...), filled from the clients' bulk index loaders so that a task
   needs no lookup request per record; ``index_loads`` says when each namespace was last loaded.
+- ``probe_answers``: small facts about a remote API that every process may reuse until they
+  expire (whether a Rackbeat endpoint honours ``updated_at_from``), kept here when there is no
+  Redis to share them.
 
 The schema itself is created by the Alembic migrations in ``ledger/migrations``; these models
 must stay in agreement with them (a test compares the two).
@@ -35,6 +38,7 @@ __all__ = [
     "IndexLoad",
     "Kind",
     "PollCycle",
+    "ProbeAnswer",
     "RemoteLink",
     "Status",
 ]
@@ -200,3 +204,13 @@ class IndexLoad(Base):
     namespace: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class ProbeAnswer(Base):
+    """A remembered answer about a remote API, valid until ``expires_at``."""
+
+    __tablename__ = "probe_answers"
+
+    key: Mapped[str] = mapped_column(sa.String(191), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

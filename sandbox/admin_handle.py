@@ -58,6 +58,10 @@ class AdminHandle:
         payload = [r.model_dump() if isinstance(r, FaultRule) else dict(r) for r in rules]
         return list(self._ok(self.admin.put("faults", json=payload)))
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules, each with how many requests it has changed (``injected``)."""
+        return list(self._ok(self.admin.get("faults")))
+
     def clear_faults(self) -> None:
         self._ok(self.admin.delete("faults"))
 

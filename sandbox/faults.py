@@ -1,4 +1,5 @@
-"""Fault injection for the emulators: latency, 5xx, 429 bursts, hangs and commit-then-drop.
+"""Fault injection for the emulators: latency, 5xx, 429 bursts, hangs, commit-then-drop and
+malformed answers.
 
 A :class:`FaultRule` matches requests by a glob on ``"METHOD /path"`` (``"POST /v2/Products"``,
 ``"GET /api/products*"``, ``"*"``). The :class:`FaultInjector` holds the rules, decides per
@@ -11,12 +12,18 @@ is thrown away and the TCP connection is closed without a byte of response, so t
 ``httpx.RemoteProtocolError`` ("Server disconnected without sending a response"), exactly what a
 load balancer dying mid-request looks like. The close is reached through the ASGI scope
 extension :data:`DROP_EXTENSION`, which :mod:`sandbox.server`'s uvicorn protocol installs.
+
+A malformed answer (``body_patch``) also lets the handler run: its 2xx JSON answer is changed
+by a JSON merge patch (RFC 7386) before it leaves, so the write happened and its answer is not
+what the API documents (``{"product": {"group": 1010}}``: the group as a bare number).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
+import json
 import random
 import threading
 from collections.abc import Callable, Iterable
@@ -35,6 +42,7 @@ __all__ = [
     "FaultInjector",
     "FaultMiddleware",
     "FaultRule",
+    "merge_patch",
 ]
 
 ADMIN_PREFIX = "/_sandbox"
@@ -68,6 +76,10 @@ class FaultRule(BaseModel):
     hang_seconds: float = Field(DEFAULT_HANG_SECONDS, ge=0)
     commit_then_drop_rate: float = Field(0.0, ge=0, le=1)
     """Writes only: handle the request (the state changes), then close the connection."""
+    body_patch: dict[str, Any] | None = None
+    """A JSON merge patch (RFC 7386) applied to every matching 2xx JSON answer, after the
+    handler ran (the state changes): ``null`` removes a key, an object merges, anything else
+    replaces."""
     times: int | None = Field(None, ge=0)
     """At most this many requests get a fault from this rule (``None``: no cap)."""
 
@@ -85,6 +97,7 @@ class FaultDecision:
     error_status: int | None = None
     too_many_requests: bool = False
     drop_after_commit: bool = False
+    body_patch: dict[str, Any] | None = None
 
     @property
     def is_clean(self) -> bool:
@@ -161,6 +174,7 @@ class FaultInjector:
             error: int | None = None
             throttle = False
             drop = False
+            patch: dict[str, Any] | None = None
             for state in self._rules:
                 rule = state.rule
                 if state.exhausted() or not rule.matches(method, path):
@@ -187,6 +201,9 @@ class FaultInjector:
                 ):
                     drop = True
                     hit = True
+                if rule.body_patch is not None and patch is None:
+                    patch = rule.body_patch
+                    hit = True
                 if hit:
                     state.hits += 1
             return FaultDecision(
@@ -195,7 +212,21 @@ class FaultInjector:
                 error_status=error,
                 too_many_requests=throttle,
                 drop_after_commit=drop,
+                body_patch=patch,
             )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """``target`` changed by the JSON merge patch ``patch`` (RFC 7386); neither is modified."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
 
 
 def default_error_response(status: int) -> Response:
@@ -248,6 +279,9 @@ class FaultMiddleware:
         if decision.error_status is not None:
             await self.error_response(decision.error_status)(scope, receive, send)
             return
+        if decision.body_patch is not None and not decision.drop_after_commit:
+            await self.app(scope, receive, _patching(send, decision.body_patch))
+            return
         if not decision.drop_after_commit:
             await self.app(scope, receive, send)
             return
@@ -268,3 +302,32 @@ class FaultMiddleware:
         # answer "500, no response started" on the closed transport.
         await asyncio.sleep(0)
         await asyncio.sleep(0)
+
+
+def _patching(send: Send, patch: dict[str, Any]) -> Send:
+    """A ``send`` that holds the answer back and applies ``patch`` to a 2xx JSON body."""
+    held: list[Message] = []
+    body = bytearray()
+
+    async def patched(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            held.append(message)
+            return
+        if message["type"] != "http.response.body" or not held:
+            await send(message)
+            return
+        body.extend(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        start = held[0]
+        content = bytes(body)
+        if 200 <= start["status"] < 300:
+            # Not JSON: the answer goes out as the handler made it.
+            with contextlib.suppress(ValueError):
+                content = json.dumps(merge_patch(json.loads(content), patch)).encode()
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(content)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": content, "more_body": False})
+
+    return patched

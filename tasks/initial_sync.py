@@ -802,7 +802,15 @@ class _Run:
         try:
             return create(), CREATED
         except AmbiguousWriteError as exc:
-            found = lookup()
+            try:
+                found = lookup()
+            except STOPPING_ERRORS:
+                raise
+            except PermanentError as missed:
+                # The look-up's answer could not be read: the create may have landed all the
+                # same, so this is no failure to record -- the intent stays, like below.
+                reason = f"outcome unknown: {exc}; the look-up failed: {missed}"
+                return _Outcome(FAILED, number=number, reason=reason, keep=True)
             if found is not None:
                 return found, CREATED
             # The intent stays: the next run looks the record up again before it may create.

@@ -76,7 +76,9 @@ class Runtime:
             if self._rackbeat is None:
                 from worker.wiring import build_rackbeat_client
 
-                self._rackbeat = self._stack.enter_context(build_rackbeat_client(self.settings))
+                self._rackbeat = self._stack.enter_context(
+                    build_rackbeat_client(self.settings, sessions=self.sessions)
+                )
             return self._rackbeat
 
     @property

@@ -1,8 +1,11 @@
 """From the one ``Settings`` object to ready API clients (the edge where settings end).
 
-With ``RBSYNC_REDIS_URL`` set, the rate limiters and the PowerOffice Go token cache live in
-Redis and are shared by every process and machine of the fleet; without it (embedded mode) they
-are in-process. Everything below ``clients/`` receives plain values, never the settings.
+With ``RBSYNC_REDIS_URL`` set, the rate limiters, the PowerOffice Go token cache and the
+Rackbeat filter-probe answers live in Redis and are shared by every process and machine of the
+fleet; without it (embedded mode) the limiters and the token cache are in-process, and the probe
+answers go to the ledger when the caller hands over its sessions (each ``rbsync sync --once`` is
+a new process: in-process answers would be probed again by every run). Everything below
+``clients/`` receives plain values, never the settings.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
+from sqlalchemy.orm import Session, sessionmaker
 
 from clients import (
     InProcessProbeStore,
@@ -30,6 +34,7 @@ from clients import (
     credential_bucket,
     token_cache_key,
 )
+from ledger import LedgerProbeStore
 from worker.settings import Settings
 
 __all__ = [
@@ -80,19 +85,33 @@ def _limiter(settings: Settings, api: str, credential: str, rate: float) -> Rate
     return InProcessRateLimiter(rate * RATE_HEADROOM)
 
 
-def build_rackbeat_client(settings: Settings) -> RackbeatClient:
-    """The Rackbeat client for these settings (limit per API token)."""
+def _probe_store(
+    settings: Settings, token: str, sessions: sessionmaker[Session] | None
+) -> ProbeStore:
+    """Where the filter-probe answers are kept: Redis, else the ledger, else this process."""
+    bucket = credential_bucket("rackbeat", token)  # answers per Rackbeat account
+    if settings.redis_url:
+        return RedisProbeStore(_redis(settings.redis_url), bucket)
+    if sessions is not None:
+        return LedgerProbeStore(sessions, bucket)
+    return InProcessProbeStore()
+
+
+def build_rackbeat_client(
+    settings: Settings, *, sessions: sessionmaker[Session] | None = None
+) -> RackbeatClient:
+    """The Rackbeat client for these settings (limit per API token).
+
+    ``sessions`` (the ledger's) keep the filter-probe answers across processes when there is
+    no Redis; without them the answers live as long as this client.
+    """
     token = _secret(settings, "rackbeat_api_token", "RACKBEAT_API_TOKEN")
     http = build_http_client(
         base_url=settings.rackbeat_base_url,
         limiter=_limiter(settings, "rackbeat", token, settings.rackbeat_requests_per_second),
         timeout_seconds=settings.http_timeout_seconds,
     )
-    probes: ProbeStore = (
-        RedisProbeStore(_redis(settings.redis_url), credential_bucket("rackbeat", token))
-        if settings.redis_url
-        else InProcessProbeStore()
-    )
+    probes = _probe_store(settings, token, sessions)
     return RackbeatClient(
         http,
         token=token,

@@ -63,6 +63,24 @@ Lines = Annotated[list[T], BeforeValidator(_null_to_empty)]
 """A list the API may send as ``null``: read as empty."""
 
 
+def _number_to_ref(value: Any) -> Any:
+    """A reference sent as its bare number reads as ``{"number": n}``.
+
+    ``group`` is written as the group's number (rackbeat-api.md 5.2) and answers have been
+    seen to echo that shape (``"group": 1010``) where reads embed the object; both mean the
+    same group, and a create that happened must not look failed over it.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        return {"number": value}
+    return value
+
+
+Ref = Annotated[T | None, BeforeValidator(_number_to_ref)]
+"""An embedded record (group, unit, payment terms) that may come as its bare number."""
+
+
 class RackbeatUnit(InboundModel):
     """A unit (``GET units``); ``product.unit`` embeds the same shape."""
 
@@ -107,9 +125,9 @@ class _ItemFields(InboundModel):
     inventory_enabled: bool | None = None
     is_barred: bool | None = None
     group_id: int | None = None
-    group: RackbeatProductGroup | None = None
+    group: Ref[RackbeatProductGroup] = None
     unit_id: int | None = None
-    unit: RackbeatUnit | None = None
+    unit: Ref[RackbeatUnit] = None
     created_at: LooseDateTime = None
     updated_at: LooseDateTime = None
     deleted_at: LooseDateTime = None
@@ -193,7 +211,7 @@ class RackbeatCustomer(InboundModel):
     vat_zone: Text = None
     general_discount_percentage: float | None = None
     payment_terms_id: int | None = None
-    payment_terms: RackbeatPaymentTerms | None = None
+    payment_terms: Ref[RackbeatPaymentTerms] = None
     contacts: Lines[RackbeatCustomerContact] = Field(
         default_factory=list, validation_alias=AliasChoices("contacts", "customer_contacts")
     )
@@ -239,7 +257,7 @@ class RackbeatSupplier(InboundModel):
     currency: Text = None
     vat_zone: Text = None
     payment_terms_id: int | None = None
-    payment_terms: RackbeatPaymentTerms | None = None
+    payment_terms: Ref[RackbeatPaymentTerms] = None
     supplier_group_id: int | None = None
     created_at: LooseDateTime = None
     updated_at: LooseDateTime = None

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 
 from sandbox.clock import SandboxClock
 from sandbox.counters import Counters, RequestCounterMiddleware
-from sandbox.faults import FaultInjector, FaultMiddleware, FaultRule
+from sandbox.faults import FaultInjector, FaultMiddleware, FaultRule, merge_patch
 from sandbox.ratelimit import RateLimiter
 from sandbox.server import serve_in_thread
 
@@ -213,6 +213,30 @@ def test_commit_then_drop_closes_the_connection_after_the_write() -> None:
         assert state == [{"a": 1}, {"a": 2}]
     assert counters.requests("POST /items") == 2
     assert counters.snapshot()["statuses"] == {"201": 1}
+
+
+def test_body_patch_changes_the_answer_of_a_write_that_happened() -> None:
+    state: list[object] = []
+    app, injector, counters = _tiny_app(state)
+    patch = {"stored": "one", "extra": {"x": 1}}
+    injector.set_rules([FaultRule(route="POST /items", body_patch=patch, times=1)])
+    with serve_in_thread(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        malformed = client.post("/items", json={"a": 1})
+        assert malformed.status_code == 201
+        assert malformed.json() == {"stored": "one", "extra": {"x": 1}}
+        assert state == [{"a": 1}]  # the write happened
+        assert client.post("/items", json={"a": 2}).json() == {"stored": 2}
+        assert client.get("/items/1").json() == {"n": 2, "id": "1"}  # other routes untouched
+    assert [rule["injected"] for rule in injector.snapshot()] == [1]
+    assert counters.snapshot()["statuses"] == {"201": 2, "200": 1}
+
+
+def test_merge_patch_follows_rfc_7386() -> None:
+    target = {"a": "b", "c": {"d": "e", "f": "g"}, "n": [1]}
+    patch = {"a": "z", "c": {"f": None, "h": 1}, "n": 7, "new": {"k": None}}
+    assert merge_patch(target, patch) == {"a": "z", "c": {"d": "e", "h": 1}, "n": 7, "new": {}}
+    assert target == {"a": "b", "c": {"d": "e", "f": "g"}, "n": [1]}
+    assert merge_patch({"a": 1}, [1, 2]) == [1, 2]
 
 
 def test_injected_error_and_429_do_not_run_the_handler() -> None:

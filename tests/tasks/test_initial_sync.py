@@ -513,6 +513,135 @@ def test_an_ambiguous_create_is_looked_up_not_sent_again(
     assert _writes(rackbeat_emulator)["customers"] == 50
 
 
+def test_a_product_answered_with_its_group_as_a_number_is_recorded_created(
+    runtime: Runtime, seeded: PoData, rackbeat_emulator: RackbeatEmulatorHandle
+) -> None:
+    # The incident: POST products answered "group": <number>, not the group object; the
+    # product was created in Rackbeat and recorded as failed.
+    first = seeded.products[0]
+    group_number = int(seeded.groups[first.product_group_id].code)  # type: ignore[index, arg-type]
+    rackbeat_emulator.set_faults(
+        [
+            {
+                "route": "POST /api/products",
+                "body_patch": {"product": {"group": group_number}},
+                "times": 1,
+            }
+        ]
+    )
+
+    report = run_initial_sync(runtime, kinds=["products"])
+
+    assert [rule["injected"] for rule in rackbeat_emulator.faults()] == [1]
+    assert _summary(report)["products"] == (100, 0, 0, 0, 0)
+    assert report.ok
+    assert rackbeat_emulator.counters()["requests"]["POST /api/products"] == 100
+    with runtime.sessions() as session:
+        row = session.get(InitialSyncItem, ("product", str(first.id)))
+        link = session.scalar(sa.select(EntityLink).where(EntityLink.key == first.code))
+    assert row is not None
+    assert (row.status, row.number, row.reason) == ("created", first.code, None)
+    assert link is not None
+    assert (link.remote_id, link.status) == (str(first.id), "synced")
+    assert link.snapshot is not None
+    assert link.snapshot["group"]["number"] == group_number
+
+
+def test_created_records_answered_without_their_number_are_looked_up_not_failed(
+    runtime: Runtime, seeded: PoData, rackbeat_emulator: RackbeatEmulatorHandle
+) -> None:
+    rackbeat_emulator.set_faults(
+        [{"route": "POST /api/customers", "body_patch": {"customer": {"number": None}}}]
+    )
+
+    report = run_initial_sync(runtime, kinds=["customers"])
+
+    assert _summary(report) == {"customers": (50, 0, 0, 0, 0)}
+    assert rackbeat_emulator.counters()["requests"]["POST /api/customers"] == 50
+    assert _writes(rackbeat_emulator)["customers"] == 50
+    with runtime.sessions() as session:
+        statuses = Counter(
+            session.scalars(
+                sa.select(InitialSyncItem.status).where(InitialSyncItem.kind == "customer")
+            )
+        )
+    assert statuses == {"created": 50}
+
+
+def test_created_records_answered_with_unexpected_types_are_read_back_whole(
+    runtime: Runtime, seeded: PoData, rackbeat_emulator: RackbeatEmulatorHandle
+) -> None:
+    rackbeat_emulator.set_faults(
+        [
+            {
+                "route": "POST /api/suppliers",
+                "body_patch": {"supplier": {"company_name": ["?"], "updated_at": {"at": 1}}},
+            }
+        ]
+    )
+
+    report = run_initial_sync(runtime, kinds=["suppliers"])
+
+    assert _summary(report) == {"supplier_groups": (1, 0, 0, 0, 0), "suppliers": (10, 0, 0, 0, 0)}
+    requests = rackbeat_emulator.counters()["requests"]
+    assert requests["POST /api/suppliers"] == 10
+    # The ledger's snapshot is the record as Rackbeat holds it, not the garbled answer.
+    with runtime.sessions() as session:
+        links = {
+            row.key: row.snapshot
+            for row in session.scalars(sa.select(EntityLink).where(EntityLink.kind == "supplier"))
+        }
+    assert {key: snap["company_name"] for key, snap in links.items() if snap} == {
+        str(s.number): s.name for s in seeded.suppliers
+    }
+    assert all(snap and snap.get("updated_at") for snap in links.values())
+
+
+def test_a_create_in_doubt_whose_look_up_fails_keeps_its_intent(
+    runtime: Runtime, seeded: PoData, rackbeat_emulator: RackbeatEmulatorHandle
+) -> None:
+    # The create answers without its number and the look-up's answer cannot be read either:
+    # the outcome is unknown, so the ledger keeps the intent (never "failed"), and the next
+    # run finds the record and records it as the one it created.
+    first = seeded.customers[0]
+    rackbeat_emulator.set_faults(
+        [
+            {
+                "route": "POST /api/customers",
+                "body_patch": {"customer": {"number": None}},
+                "times": 1,
+            },
+            {
+                "route": "GET /api/customers/*",
+                "body_patch": {"customer": {"number": "not a number"}},
+                "times": 1,
+            },
+        ]
+    )
+
+    report = run_initial_sync(runtime, kinds=["customers"])
+
+    assert [rule["injected"] for rule in rackbeat_emulator.faults()] == [1, 1]
+    [event] = [e for e in report.events if e.source == str(first.id)]
+    assert event.outcome == "failed"
+    assert event.reason is not None
+    assert event.reason.startswith("outcome unknown: ")
+    with runtime.sessions() as session:
+        row = session.get(InitialSyncItem, ("customer", str(first.id)))
+    assert row is not None
+    assert (row.status, row.number) == ("intent", str(first.number))
+
+    rackbeat_emulator.clear_faults()
+    again = run_initial_sync(runtime, kinds=["customers"])
+
+    assert _summary(again) == {"customers": (1, 0, 0, 0, 49)}
+    assert _writes(rackbeat_emulator)["customers"] == 50
+    with runtime.sessions() as session:
+        row = session.get(InitialSyncItem, ("customer", str(first.id)))
+    assert row is not None
+    assert row.status == "created"
+
+
 def test_a_number_taken_in_rackbeat_during_the_run_is_linked(
     runtime: Runtime, seeded: PoData, rackbeat_emulator: RackbeatEmulatorHandle
 ) -> None:

@@ -228,6 +228,41 @@ def test_a_row_an_older_version_made_for_a_missing_key_is_dropped(pipeline: Any)
         assert get_link(s, "customer", "99999") is None
 
 
+def test_a_create_whose_answer_is_malformed_is_synced_not_failed(
+    pipeline: Any, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    poweroffice_emulator.set_faults(
+        [
+            # Unexpected types in the answer: the Id is there, so the create simply counts.
+            {"route": "POST /v2/Customers", "body_patch": {"MailAddress": "x", "Number": "ten"}},
+            # No Id in the answer: the create happened, which record is unknown -> look it up.
+            {"route": "POST /v2/Products", "body_patch": {"Id": None}},
+        ]
+    )
+    pipeline.enqueue("customer", ["10001"])
+    pipeline.enqueue("product", ["10001"])
+    results = pipeline.drain()
+
+    assert [(r.kind, r.status, r.outcome) for r in results] == [
+        ("customer", "synced", "created"),
+        ("product", "unknown", "unknown"),
+        ("product", "synced", "linked"),
+    ]
+    state = poweroffice_emulator.state()["resources"]
+    with pipeline.runtime.sessions() as s:
+        customer = get_link(s, "customer", "10001")
+        product = get_link(s, "product", "10001")
+    assert customer is not None
+    assert product is not None
+    assert customer.remote_id == str(state["Customers"][0]["Id"])
+    assert product.remote_id == str(state["Products"][0]["Id"])
+    assert {k: v["created"] for k, v in writes(poweroffice_emulator).items()} == {
+        "Customers": 1,
+        "ProductGroups": 1,
+        "Products": 1,
+    }
+
+
 def test_every_attempt_is_a_row(
     pipeline: Any, poweroffice_emulator: PowerOfficeEmulatorHandle
 ) -> None:

@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from ledger import get_cursor, get_link, last_poll_cycle
+from ledger import Kind, get_cursor, get_link, last_poll_cycle
 from sandbox.testing import RackbeatEmulatorHandle
 from tasks.poll import poll_kind
 from tasks.runtime import Runtime, build_runtime
+from worker.settings import Settings
 
 
 class Collect:
@@ -68,6 +69,41 @@ def test_a_poll_with_no_changes_reads_the_list_alone(
     poll_kind(runtime, "customer", second)
     assert second.keys == []
     assert rackbeat_emulator.counters()["requests"] == {"GET /api/customers": 1}
+
+
+def test_a_new_process_in_embedded_mode_does_not_probe_the_filter_again(
+    settings: Settings, rackbeat_emulator: RackbeatEmulatorHandle
+) -> None:
+    # Each `rbsync sync --once` is a new process with its own runtime: without Redis the
+    # probe's answer is kept in the ledger, so an unchanged catalogue costs one list request
+    # per kind, not two.
+    assert settings.redis_url is None
+    rackbeat_emulator.configure(frozen_time="2025-06-01T12:00:00+00:00")
+    kinds = [kind.value for kind in Kind]
+    first = build_runtime(settings)
+    try:
+        for kind in kinds:
+            poll_kind(first, kind, Collect())
+    finally:
+        first.close()
+    rackbeat_emulator.reset_counters()
+
+    second = build_runtime(settings)
+    try:
+        changed = Collect()
+        for kind in kinds:
+            poll_kind(second, kind, changed)
+    finally:
+        second.close()
+
+    assert changed.keys == []
+    assert rackbeat_emulator.counters()["requests"] == {
+        "GET /api/products": 1,
+        "GET /api/lots": 1,
+        "GET /api/customers": 1,
+        "GET /api/customer-invoices": 1,
+        "GET /api/suppliers": 1,
+    }
 
 
 def test_a_record_changed_during_the_poll_is_read_by_the_next(

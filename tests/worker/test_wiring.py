@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import redis
 
 from clients import (
+    InProcessProbeStore,
     InProcessRateLimiter,
     InProcessTokenCache,
+    RedisProbeStore,
     RedisRateLimiter,
     RedisTokenCache,
 )
+from ledger import LedgerProbeStore, make_engine, make_session_factory, upgrade
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from worker.settings import Settings
 from worker.wiring import (
@@ -102,3 +107,27 @@ def test_rackbeat_consumer_headers_come_from_settings(
         assert headers["Consumer-Contact"] == "drift@regnskap.example"
     finally:
         client.close()
+
+
+@pytest.mark.redis
+def test_the_filter_probe_store_is_redis_else_the_ledger_else_the_process(
+    rackbeat_emulator: RackbeatEmulatorHandle,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    upgrade(ledger_url)
+    engine = make_engine(ledger_url)
+    sessions = make_session_factory(engine)
+    embedded = _settings(rackbeat_emulator, poweroffice_emulator)
+    fleet = _settings(rackbeat_emulator, poweroffice_emulator, redis_url=redis_url)
+    try:
+        with build_rackbeat_client(embedded, sessions=sessions) as client:
+            assert isinstance(client._probes, LedgerProbeStore)
+        with build_rackbeat_client(embedded) as client:
+            assert isinstance(client._probes, InProcessProbeStore)
+        with build_rackbeat_client(fleet, sessions=sessions) as client:
+            assert isinstance(client._probes, RedisProbeStore)
+    finally:
+        engine.dispose()
