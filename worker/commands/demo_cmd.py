@@ -453,13 +453,14 @@ def demo(
     again and shows that only those were sent. Needs no server and no credentials. Exits 1 when
     the demo's own checks fail.
     """
-    from worker.embedded_broker import install_atomic_writes
+    from worker.embedded_broker import install_fixes
 
     started = time.monotonic()
     # kombu's filesystem transport can hand a half-written message file to the worker (it then
-    # stops); this process both publishes and consumes, so make its writes atomic first.
+    # stops); this process both publishes and consumes, so make its writes atomic first (and
+    # mark its worker's broadcast queues as consumed: worker.embedded_broker).
     # (The demo's settings are built later, by load_cli_settings, which installs it as well.)
-    install_atomic_writes()
+    install_fixes()
     console = make_console()
     directory = _prepare_data_dir(data_dir)
     configure_logging(None, level=log_level())
