@@ -12,7 +12,10 @@ the second sync sent anything but the changed records.
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -51,6 +54,7 @@ __all__ = [
     "EXAMPLES_PER_KIND",
     "PO_TABLES",
     "demo",
+    "rbsync_command",
     "register",
 ]
 
@@ -422,10 +426,37 @@ class _DemoRun:
         console.print(
             f"Only the changed records were sent: {patched} PATCH, 0 creates. Demo complete."
         )
-        console.print(
-            f"Look around the demo's ledger: RBSYNC_DATA_DIR={directory} rbsync status "
-            "(or: rbsync failures --status skipped). Next: README.md, rbsync --help."
-        )
+        rbsync = rbsync_command()
+        data_dir = shlex.quote(str(directory))
+        # Whole commands, one a line, never wrapped or read as markup: they are for copying.
+        for line in (
+            "Look around the demo's ledger:",
+            f"  RBSYNC_DATA_DIR={data_dir} {rbsync} status",
+            f"  RBSYNC_DATA_DIR={data_dir} {rbsync} failures --status skipped",
+            f"Next: README.md, {rbsync} --help.",
+        ):
+            console.print(line, markup=False, soft_wrap=True)
+
+
+def rbsync_command() -> str:
+    """How to run this very rbsync from any directory, quoted for a POSIX shell.
+
+    ``./scripts/demo`` runs ``.venv/bin/rbsync`` without putting the venv on PATH, so a bare
+    ``rbsync`` fails ("command not found") unless it is on PATH and is this one. The absolute
+    path of the script next to this Python (a venv's ``bin``), or of the script this process
+    was started as, works from wherever the user is.
+    """
+    candidates = [Path(sys.executable).with_name("rbsync"), Path(sys.argv[0])]
+    script = next(
+        (c for c in candidates if c.name == "rbsync" and c.is_file() and os.access(c, os.X_OK)),
+        None,
+    )
+    if script is None:
+        return "rbsync"
+    on_path = shutil.which("rbsync")
+    if on_path is not None and os.path.samefile(on_path, script):
+        return "rbsync"
+    return shlex.quote(os.path.abspath(script))
 
 
 @cli_command
