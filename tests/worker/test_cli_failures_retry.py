@@ -64,9 +64,9 @@ def test_failed_rows_still_suggest_retry(
     assert "supplier │ 20002 │ skipped" in table.stdout
     assert "Re-drive the failed, dead and unknown rows with `rbsync retry`" in table.stdout
     [failed] = synced("failures", "--json").json()
-    assert (
-        failed["next_step"]
-        == "fix the record (or the setting) named in the reason, then `rbsync retry customer 10001`"
+    assert failed["next_step"] == (
+        "fix the record in Rackbeat (the next poll syncs it), or what the reason names "
+        "elsewhere (a setting, PowerOffice Go), then `rbsync retry customer 10001`"
     )
 
 

@@ -92,7 +92,12 @@ def next_step(kind: str, key: str, status: str, reason: str | None) -> str:
     """What the operator can do about one row, by its status."""
     retry = f"`rbsync retry {kind} {shlex.quote(key)}`"
     steps = {
-        "failed": f"fix the record (or the setting) named in the reason, then {retry}",
+        # A record fixed in Rackbeat is new content: the next poll syncs it. A retry re-maps the
+        # stored record, so it helps when what the reason names lies elsewhere.
+        "failed": (
+            "fix the record in Rackbeat (the next poll syncs it), or what the reason names "
+            f"elsewhere (a setting, PowerOffice Go), then {retry}"
+        ),
         "dead": f"check the APIs with `rbsync check`, then {retry}",
         "unknown": f"{retry} looks the create up in PowerOffice Go before sending it again",
         "skipped": skip_advice(reason),
@@ -148,7 +153,8 @@ def failures(
 ) -> None:
     """List failed, dead and unknown entities with the reason each one stopped, newest first.
 
-    failed: the record or PowerOffice Go refused it (fix the data, then `rbsync retry`).
+    failed: the record or PowerOffice Go refused it (fix the record in Rackbeat: the next poll
+    syncs it; or fix what the reason names elsewhere, then `rbsync retry`).
     dead: retriable errors outlasted the retry budget (check `rbsync check`, then retry).
     unknown: a create ended ambiguously; the next attempt looks it up before creating.
     skipped (--status skipped): left alone on purpose, e.g. a supplier without a VAT number;
