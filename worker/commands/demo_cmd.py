@@ -102,28 +102,25 @@ class _Emulators:
 @contextmanager
 def _emulators(*, seed: int, scale: int, rate_limits: bool) -> Iterator[_Emulators]:
     """Both emulators serving on free loopback ports; stopped when the block ends."""
-    from sandbox.launcher import Sandbox, environment
-    from sandbox.poweroffice import PowerOfficeConfig
-    from sandbox.poweroffice import create_app as create_poweroffice_app
-    from sandbox.rackbeat.app import RackbeatConfig
-    from sandbox.rackbeat.app import create_app as create_rackbeat_app
+    from sandbox.launcher import SandboxOptions, build_sandbox, environment
     from sandbox.server import serve_in_thread
 
-    # include_bad: a few records PowerOffice Go must refuse (an unknown country), as real data
-    # has; the demo shows how they end.
-    rackbeat_app = create_rackbeat_app(
-        RackbeatConfig(seed=seed, scale=scale, include_bad=True, rate_limit_enabled=rate_limits)
+    # bad_records: a few records PowerOffice Go must refuse (an unknown country), as real data
+    # has; the demo shows how they end. `rbsync sandbox --with-bad-records` serves the same.
+    sandbox = build_sandbox(
+        SandboxOptions(
+            rackbeat_port=0,
+            poweroffice_port=0,
+            seed=seed,
+            rackbeat_scale=scale,
+            bad_records=True,
+            rate_limits=rate_limits,
+        )
     )
-    poweroffice_app = create_poweroffice_app(
-        PowerOfficeConfig(seed=seed, scale=0, rate_limit_enabled=rate_limits)
-    )
-    sandbox = Sandbox(
-        rackbeat_app,
-        poweroffice_app,
-        rackbeat_app.state.emulator,
-        poweroffice_app.state.sandbox,
-    )
-    with serve_in_thread(rackbeat_app) as rb_server, serve_in_thread(poweroffice_app) as po_server:
+    with (
+        serve_in_thread(sandbox.rackbeat_app) as rb_server,
+        serve_in_thread(sandbox.poweroffice_app) as po_server,
+    ):
         yield _Emulators(
             rackbeat=sandbox.rackbeat,
             poweroffice=sandbox.poweroffice,
