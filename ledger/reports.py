@@ -19,6 +19,7 @@ __all__ = [
     "reset_for_retry",
     "rows_for_retry",
     "stale_work",
+    "status_counts",
 ]
 
 
@@ -33,6 +34,15 @@ def counts_by_kind_and_status(session: Session) -> dict[str, dict[str, int]]:
     for kind, status, count in rows:
         counts.setdefault(kind, {})[status] = count
     return counts
+
+
+def status_counts(session: Session, *, kind: str | None = None) -> dict[str, int]:
+    """``{status: count}`` over the rows of ``kind`` (every kind when None); absent statuses
+    are left out. Says why a re-drive of that selection took nothing."""
+    stmt = sa.select(EntityLink.status, sa.func.count()).group_by(EntityLink.status)
+    if kind is not None:
+        stmt = stmt.where(EntityLink.kind == kind)
+    return {str(status): count for status, count in session.execute(stmt)}
 
 
 def failures(

@@ -31,6 +31,9 @@ class SandboxOptions:
     poweroffice_port: int = DEFAULT_POWEROFFICE_PORT
     seed: int = 1
     rackbeat_scale: int = 50
+    bad_records: bool = False
+    """Add the generator's few records PowerOffice Go must refuse (customers in the unknown
+    country "Atlantis" and with the country code "XX"), as the demo does."""
     poweroffice_scale: int = 0
     rate_limits: bool = True
     replica_lag_seconds: float = 0.0
@@ -54,6 +57,7 @@ def build_sandbox(options: SandboxOptions) -> Sandbox:
         RackbeatConfig(
             seed=options.seed,
             scale=options.rackbeat_scale,
+            include_bad=options.bad_records,
             empty=options.rackbeat_scale == 0,
             rate_limit_enabled=options.rate_limits,
         )

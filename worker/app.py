@@ -151,10 +151,11 @@ def create_app(settings: Settings | None = None) -> Celery:
     if settings.embedded:
         # Every process on the embedded broker publishes (polls enqueue syncs): its message
         # files must be written atomically or a worker may read one half-written and stop
-        # (kombu issue #1551). See worker.embedded_broker.
-        from worker.embedded_broker import install_atomic_writes
+        # (kombu issue #1551), and its broadcasts and events must not pile up for consumers
+        # that are gone (a dead worker's pidbox queue). See worker.embedded_broker.
+        from worker.embedded_broker import install_fixes
 
-        install_atomic_writes()
+        install_fixes()
     celery_app = Celery("rbsync", include=list(TASK_MODULES), set_as_current=False)
     celery_app.conf.update(celery_config(settings))
     return celery_app

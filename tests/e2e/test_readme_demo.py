@@ -81,6 +81,21 @@ def test_the_first_command_works_from_a_clean_clone(tmp_path: Path) -> None:
         assert expected in output, expected
     assert re.search(r"total\s+\d+\.\d s", output)
     assert (clone / "var" / "demo" / "ledger.sqlite3").exists()
+    # The closing hint works as printed, in the same shell (the venv is not on its PATH).
+    hint = output.split("Look around the demo's ledger:", 1)[1].splitlines()[1:3]
+    for line in hint:
+        assert line.startswith("  RBSYNC_DATA_DIR="), hint
+        looked = subprocess.run(
+            ["/bin/sh", "-c", line.strip()],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert looked.returncode == 0, line + looked.stderr
+        assert "synced" in looked.stdout or "no VAT number" in looked.stdout, looked.stdout
 
 
 def test_the_readme_documents_every_setting() -> None:

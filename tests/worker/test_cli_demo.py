@@ -2,11 +2,51 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cli_helpers import Cli
+
+HINT_HEADING = "Look around the demo's ledger:"
+
+
+def hint_commands(output: str) -> list[str]:
+    """The shell commands the demo's closing hint prints (indented lines under its heading)."""
+    tail = output.split(HINT_HEADING, 1)[1].splitlines()[1:]
+    commands = []
+    for line in tail:
+        if not line.startswith("  "):
+            break
+        commands.append(line.strip())
+    return commands
+
+
+def user_path() -> str:
+    """PATH without the venv: the user's, as ``./scripts/demo`` (which never activates the venv)
+    leaves it."""
+    venv_bin = str(Path(sys.executable).parent)
+    parts = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin]
+    return os.pathsep.join(parts) or os.defpath
+
+
+def run_as_printed(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` through a shell, as the user would paste it after the demo."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RBSYNC_")}
+    env.pop("VIRTUAL_ENV", None)
+    env["PATH"] = user_path()
+    return subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.slow
@@ -18,7 +58,14 @@ def test_demo_syncs_shows_and_sends_only_the_changes(tmp_path: Path) -> None:
     assert cli("status", RBSYNC_DATA_DIR=str(data)).exit_code == 0
     assert sorted(p.name for p in data.iterdir()) == ["ledger.sqlite3"]
     outcome = cli.run_process(
-        "demo", "--scale", "20", "--no-rate-limits", "--data-dir", str(data), timeout=180
+        "demo",
+        "--scale",
+        "20",
+        "--no-rate-limits",
+        "--data-dir",
+        str(data),
+        timeout=180,
+        PATH=user_path(),
     )
     assert outcome.exit_code == 0, outcome.stdout[-3000:] + outcome.stderr[-3000:]
     out = outcome.stdout
@@ -39,6 +86,18 @@ def test_demo_syncs_shows_and_sends_only_the_changes(tmp_path: Path) -> None:
     assert (data / "ledger.sqlite3").exists()
     status = cli.run_process("status", "--json", RBSYNC_DATA_DIR=str(data))
     assert status.json()["kinds"]["product"]["counts"]["synced"] == 20
+    # The closing hint works as printed: from where the demo ran and from anywhere else, with
+    # a PATH that does not hold the venv.
+    commands = hint_commands(out)
+    assert len(commands) == 2, out[-1500:]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for cwd in (tmp_path, elsewhere):
+        status_run, failures_run = (run_as_printed(command, cwd) for command in commands)
+        assert status_run.returncode == 0, status_run.stderr
+        assert "synced" in status_run.stdout
+        assert failures_run.returncode == 0, failures_run.stderr
+        assert "no VAT number" in failures_run.stdout
 
 
 def test_demo_refuses_a_data_dir_it_did_not_make(tmp_path: Path) -> None:

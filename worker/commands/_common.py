@@ -126,10 +126,11 @@ def load_cli_settings(**overrides: Any) -> Settings:
     configure_logging(settings, level=_log_level)
     if settings.embedded:
         # Commands that publish to the embedded broker (enqueue, retry, sync --once) must never
-        # leave a half-written message file for a worker to choke on (kombu issue #1551).
-        from worker.embedded_broker import install_atomic_writes
+        # leave a half-written message file for a worker to choke on (kombu issue #1551), nor
+        # write broadcasts for consumers that are gone (see worker.embedded_broker).
+        from worker.embedded_broker import install_fixes
 
-        install_atomic_writes()
+        install_fixes()
     return settings
 
 

@@ -12,7 +12,10 @@ the second sync sent anything but the changed records.
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -51,6 +54,7 @@ __all__ = [
     "EXAMPLES_PER_KIND",
     "PO_TABLES",
     "demo",
+    "rbsync_command",
     "register",
 ]
 
@@ -98,28 +102,25 @@ class _Emulators:
 @contextmanager
 def _emulators(*, seed: int, scale: int, rate_limits: bool) -> Iterator[_Emulators]:
     """Both emulators serving on free loopback ports; stopped when the block ends."""
-    from sandbox.launcher import Sandbox, environment
-    from sandbox.poweroffice import PowerOfficeConfig
-    from sandbox.poweroffice import create_app as create_poweroffice_app
-    from sandbox.rackbeat.app import RackbeatConfig
-    from sandbox.rackbeat.app import create_app as create_rackbeat_app
+    from sandbox.launcher import SandboxOptions, build_sandbox, environment
     from sandbox.server import serve_in_thread
 
-    # include_bad: a few records PowerOffice Go must refuse (an unknown country), as real data
-    # has; the demo shows how they end.
-    rackbeat_app = create_rackbeat_app(
-        RackbeatConfig(seed=seed, scale=scale, include_bad=True, rate_limit_enabled=rate_limits)
+    # bad_records: a few records PowerOffice Go must refuse (an unknown country), as real data
+    # has; the demo shows how they end. `rbsync sandbox --with-bad-records` serves the same.
+    sandbox = build_sandbox(
+        SandboxOptions(
+            rackbeat_port=0,
+            poweroffice_port=0,
+            seed=seed,
+            rackbeat_scale=scale,
+            bad_records=True,
+            rate_limits=rate_limits,
+        )
     )
-    poweroffice_app = create_poweroffice_app(
-        PowerOfficeConfig(seed=seed, scale=0, rate_limit_enabled=rate_limits)
-    )
-    sandbox = Sandbox(
-        rackbeat_app,
-        poweroffice_app,
-        rackbeat_app.state.emulator,
-        poweroffice_app.state.sandbox,
-    )
-    with serve_in_thread(rackbeat_app) as rb_server, serve_in_thread(poweroffice_app) as po_server:
+    with (
+        serve_in_thread(sandbox.rackbeat_app) as rb_server,
+        serve_in_thread(sandbox.poweroffice_app) as po_server,
+    ):
         yield _Emulators(
             rackbeat=sandbox.rackbeat,
             poweroffice=sandbox.poweroffice,
@@ -422,10 +423,37 @@ class _DemoRun:
         console.print(
             f"Only the changed records were sent: {patched} PATCH, 0 creates. Demo complete."
         )
-        console.print(
-            f"Look around the demo's ledger: RBSYNC_DATA_DIR={directory} rbsync status "
-            "(or: rbsync failures --status skipped). Next: README.md, rbsync --help."
-        )
+        rbsync = rbsync_command()
+        data_dir = shlex.quote(str(directory))
+        # Whole commands, one a line, never wrapped or read as markup: they are for copying.
+        for line in (
+            "Look around the demo's ledger:",
+            f"  RBSYNC_DATA_DIR={data_dir} {rbsync} status",
+            f"  RBSYNC_DATA_DIR={data_dir} {rbsync} failures --status skipped",
+            f"Next: README.md, {rbsync} --help.",
+        ):
+            console.print(line, markup=False, soft_wrap=True)
+
+
+def rbsync_command() -> str:
+    """How to run this very rbsync from any directory, quoted for a POSIX shell.
+
+    ``./scripts/demo`` runs ``.venv/bin/rbsync`` without putting the venv on PATH, so a bare
+    ``rbsync`` fails ("command not found") unless it is on PATH and is this one. The absolute
+    path of the script next to this Python (a venv's ``bin``), or of the script this process
+    was started as, works from wherever the user is.
+    """
+    candidates = [Path(sys.executable).with_name("rbsync"), Path(sys.argv[0])]
+    script = next(
+        (c for c in candidates if c.name == "rbsync" and c.is_file() and os.access(c, os.X_OK)),
+        None,
+    )
+    if script is None:
+        return "rbsync"
+    on_path = shutil.which("rbsync")
+    if on_path is not None and os.path.samefile(on_path, script):
+        return "rbsync"
+    return shlex.quote(os.path.abspath(script))
 
 
 @cli_command
@@ -453,13 +481,14 @@ def demo(
     again and shows that only those were sent. Needs no server and no credentials. Exits 1 when
     the demo's own checks fail.
     """
-    from worker.embedded_broker import install_atomic_writes
+    from worker.embedded_broker import install_fixes
 
     started = time.monotonic()
     # kombu's filesystem transport can hand a half-written message file to the worker (it then
-    # stops); this process both publishes and consumes, so make its writes atomic first.
+    # stops); this process both publishes and consumes, so make its writes atomic first (and
+    # mark its worker's broadcast queues as consumed: worker.embedded_broker).
     # (The demo's settings are built later, by load_cli_settings, which installs it as well.)
-    install_atomic_writes()
+    install_fixes()
     console = make_console()
     directory = _prepare_data_dir(data_dir)
     configure_logging(None, level=log_level())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+from collections import Counter
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -18,18 +20,92 @@ from worker.commands._common import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ledger import EntityLink
 
-__all__ = ["DEFAULT_STATUSES", "SHOWABLE_STATUSES", "failures", "link_json", "register"]
+__all__ = [
+    "DEFAULT_STATUSES",
+    "REDRIVE_STATUSES",
+    "SHOWABLE_STATUSES",
+    "failures",
+    "link_json",
+    "next_step",
+    "register",
+    "skip_advice",
+]
 
-DEFAULT_STATUSES = ("failed", "dead", "unknown")
+REDRIVE_STATUSES = ("failed", "dead", "unknown")
+"""The statuses ``rbsync retry`` re-drives (``ledger.REDRIVE_STATUSES``), in display order."""
+DEFAULT_STATUSES = REDRIVE_STATUSES
 """What ``failures`` lists unless told otherwise: the rows ``rbsync retry`` re-drives."""
 SHOWABLE_STATUSES = ("failed", "dead", "unknown", "skipped", "pending", "in_flight", "synced")
+GENERIC_SKIP_ADVICE = (
+    "left alone on purpose; when the record changes in Rackbeat, the next poll maps it again"
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to ``app``."""
     app.command("failures")(failures)
+
+
+def skip_advice(reason: str | None) -> str:
+    """What would change a row skipped for ``reason`` (``rbsync retry`` does not take it)."""
+    from mapping import (
+        REASON_CREATE_ONLY,
+        REASON_INVOICE_TRANSFERRED,
+        REASON_NO_PATCHABLE_CHANGE,
+        REASON_NO_VAT_NUMBER,
+        REASON_NOT_BOOKED,
+        REASON_UNCHANGED,
+    )
+
+    advice = {
+        REASON_NO_VAT_NUMBER: (
+            "set its VAT number in Rackbeat: the next poll sees the change and syncs it"
+        ),
+        REASON_NOT_BOOKED: "book the invoice in Rackbeat: the next poll sees it and sends it",
+        REASON_CREATE_ONLY: (
+            "it is in PowerOffice Go already and this kind is create-only: change it there"
+        ),
+        REASON_INVOICE_TRANSFERRED: (
+            "its sales-order draft is in PowerOffice Go already (invoices are create-only): "
+            "change the draft there"
+        ),
+        REASON_UNCHANGED: (
+            "nothing to do: PowerOffice Go has this content; the next change in Rackbeat is sent"
+        ),
+        REASON_NO_PATCHABLE_CHANGE: (
+            "only fields PowerOffice Go cannot update changed: change them there by hand"
+        ),
+    }
+    text = reason or ""
+    for known, what in advice.items():
+        # The row keeps the mapping's reason, possibly behind "<kind> <key>: ".
+        if text == known or text.endswith(f": {known}"):
+            return what
+    return GENERIC_SKIP_ADVICE
+
+
+def next_step(kind: str, key: str, status: str, reason: str | None) -> str:
+    """What the operator can do about one row, by its status."""
+    retry = f"`rbsync retry {kind} {shlex.quote(key)}`"
+    steps = {
+        # A record fixed in Rackbeat is new content: the next poll syncs it. A retry re-maps the
+        # stored record, so it helps when what the reason names lies elsewhere.
+        "failed": (
+            "fix the record in Rackbeat (the next poll syncs it), or what the reason names "
+            f"elsewhere (a setting, PowerOffice Go), then {retry}"
+        ),
+        "dead": f"check the APIs with `rbsync check`, then {retry}",
+        "unknown": f"{retry} looks the create up in PowerOffice Go before sending it again",
+        "skipped": skip_advice(reason),
+        "pending": "waiting for a worker (follow with `rbsync status`)",
+        "in_flight": "a worker is on it (follow with `rbsync status`)",
+        "synced": "nothing to do",
+    }
+    return steps.get(status, "")
 
 
 def link_json(link: EntityLink) -> dict[str, Any]:
@@ -39,6 +115,7 @@ def link_json(link: EntityLink) -> dict[str, Any]:
         "key": link.key,
         "status": link.status,
         "reason": link.last_error,
+        "next_step": next_step(link.kind, link.key, link.status, link.last_error),
         "attempts": link.attempts,
         "remote_id": link.remote_id,
         "intent": link.intent,
@@ -76,9 +153,12 @@ def failures(
 ) -> None:
     """List failed, dead and unknown entities with the reason each one stopped, newest first.
 
-    failed: the record or PowerOffice Go refused it (fix the data, then `rbsync retry`).
+    failed: the record or PowerOffice Go refused it (fix the record in Rackbeat: the next poll
+    syncs it; or fix what the reason names elsewhere, then `rbsync retry`).
     dead: retriable errors outlasted the retry budget (check `rbsync check`, then retry).
     unknown: a create ended ambiguously; the next attempt looks it up before creating.
+    skipped (--status skipped): left alone on purpose, e.g. a supplier without a VAT number;
+    `rbsync retry` does not take it, and the output says what would change it.
     """
     from ledger import attempts_of
     from ledger import failures as ledger_failures
@@ -134,4 +214,33 @@ def failures(
             reason,
         )
     console.print(table)
-    console.print("Re-drive them with `rbsync retry` (see `rbsync retry --help`).")
+    _print_next_steps(console, entries)
+
+
+def _print_next_steps(console: Console, entries: list[dict[str, Any]]) -> None:
+    """``rbsync retry`` for the rows it re-drives; for skipped rows, what would change them."""
+    if any(entry["status"] in REDRIVE_STATUSES for entry in entries):
+        console.print(
+            "Re-drive the failed, dead and unknown rows with `rbsync retry` "
+            "(see `rbsync retry --help`).",
+            markup=False,
+        )
+    skipped = Counter(
+        (entry["reason"] or "-", entry["next_step"])
+        for entry in entries
+        if entry["status"] == "skipped"
+    )
+    if skipped:
+        console.print(
+            "Skipped rows were left alone on purpose; `rbsync retry` does not take skipped "
+            "rows. What would change them:",
+            markup=False,
+        )
+        for (reason, step), count in skipped.most_common():
+            console.print(f"  {reason} ({count} row(s)): {step}", markup=False, soft_wrap=True)
+    waiting = sum(1 for entry in entries if entry["status"] in ("pending", "in_flight"))
+    if waiting:
+        console.print(
+            f"{waiting} row(s) still in progress: a worker takes them (`rbsync status`).",
+            markup=False,
+        )

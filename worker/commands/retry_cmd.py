@@ -9,7 +9,8 @@ the broker for the running workers. ``--now`` runs the syncs here instead.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+import shlex
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,9 +27,13 @@ from worker.commands._common import (
     validate_kind,
 )
 from worker.commands.enqueue_cmd import print_results, sync_inline
+from worker.commands.failures_cmd import SHOWABLE_STATUSES, next_step
 
 if TYPE_CHECKING:
     from celery import Celery
+    from sqlalchemy.orm import Session
+
+NOT_TAKEN = "retry re-drives only failed, dead and unknown rows"
 
 __all__ = ["register", "retry"]
 
@@ -64,6 +69,58 @@ def _enqueue_rows(app: Celery, rows: list[tuple[str, str]], *, as_json: bool) ->
     typer.echo("The running workers take them; follow with `rbsync status`.")
 
 
+def why_nothing(session: Session, kind: str | None, key: str | None) -> tuple[str, dict[str, int]]:
+    """Why the selection has no row to re-drive, and its rows per status (for ``--json``)."""
+    from ledger import get_link
+    from ledger.reports import status_counts
+
+    if kind is not None and key is not None:
+        link = get_link(session, kind, key)
+        if link is None:
+            return (
+                f"{kind} {key} is not in the ledger (no poll has seen it); "
+                f"`rbsync enqueue {kind} {shlex.quote(key)}` fetches and syncs it",
+                {},
+            )
+        reason = f" ({link.last_error})" if link.last_error else ""
+        step = next_step(kind, key, link.status, link.last_error)
+        if link.status == "skipped":
+            step = f"To sync it: {step}"
+        elif step:
+            step = step[0].upper() + step[1:]
+        return f"{kind} {key} is {link.status}{reason}; {NOT_TAKEN}. {step}", {link.status: 1}
+    counts = status_counts(session, kind=kind)
+    what = kind or "any kind"
+    if not counts:
+        return f"no row of {what} in the ledger yet (no poll has run)", counts
+    order = [s for s in SHOWABLE_STATUSES if s in counts] + sorted(
+        set(counts) - set(SHOWABLE_STATUSES)
+    )
+    detail = ", ".join(f"{counts[s]} {s}" for s in order)
+    total = sum(counts.values())
+    message = f"no failed, dead or unknown row of {what} (its {total} rows: {detail}); {NOT_TAKEN}"
+    if counts.get("skipped"):
+        flags = f" --kind {kind}" if kind else ""
+        message += (
+            f". `rbsync failures --status skipped{flags}` says what would change the skipped ones"
+        )
+    return message, counts
+
+
+def _nothing(
+    runtime: Any, kind: str | None, key: str | None, *, dry_run: bool, as_json: bool
+) -> None:
+    with runtime.sessions() as session:
+        why, counts = why_nothing(session, kind, key)
+    if as_json:
+        payload: Any = [] if dry_run else {"requeued": [], "why": why, "statuses": counts}
+        typer.echo(json.dumps(payload))
+    elif dry_run:
+        typer.echo(f"0 row(s) would be retried: {why}")
+    else:
+        typer.echo(f"nothing to retry: {why}")
+
+
 @cli_command
 def retry(  # noqa: PLR0917 - Typer arguments and options
     kind: Annotated[
@@ -85,7 +142,9 @@ def retry(  # noqa: PLR0917 - Typer arguments and options
 
     Takes the failed, dead and unknown rows from the ledger, resets them to pending with a
     fresh retry budget and enqueues one sync each for the running workers (or, with --now,
-    syncs them here). Rows that are synced, skipped or still in progress are left alone.
+    syncs them here). Rows that are synced, skipped or still in progress are left alone; when
+    none matches, it says why (the selection's rows per status, what would change a skipped
+    one) and exits 0.
     """
     from ledger import reset_for_retry, rows_for_retry
 
@@ -100,6 +159,9 @@ def retry(  # noqa: PLR0917 - Typer arguments and options
         if dry_run:
             with runtime.sessions() as session:
                 rows = rows_for_retry(session, kind=wanted_kind, key=wanted_key)
+            if not rows:
+                _nothing(runtime, wanted_kind, wanted_key, dry_run=True, as_json=as_json)
+                return
             _list_rows(f"{len(rows)} row(s) would be retried:", rows, as_json=as_json)
             return
         app = None
@@ -111,9 +173,8 @@ def retry(  # noqa: PLR0917 - Typer arguments and options
         with runtime.sessions.begin() as session:
             rows = reset_for_retry(session, kind=wanted_kind, key=wanted_key)
         if not rows:
-            what = " ".join(p for p in (wanted_kind, wanted_key) if p) or "any kind"
-            message = f"nothing to retry: no failed, dead or unknown row of {what}"
-            typer.echo(json.dumps({"requeued": []}) if as_json else message)
+            # Not an error (exit 0): the selection simply holds nothing retry re-drives; say why.
+            _nothing(runtime, wanted_kind, wanted_key, dry_run=False, as_json=as_json)
             return
         if app is not None:
             _enqueue_rows(app, rows, as_json=as_json)

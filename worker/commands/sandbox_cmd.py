@@ -53,6 +53,14 @@ def sandbox(
     host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 1,
     scale: Annotated[int, typer.Option(help="Rackbeat data size (0 = empty).")] = 50,
+    with_bad_records: Annotated[
+        bool,
+        typer.Option(
+            "--with-bad-records",
+            help="Add the demo's bad records (customers PowerOffice Go refuses), to try "
+            "`rbsync failures` and `rbsync retry`.",
+        ),
+    ] = False,
     poweroffice_scale: Annotated[
         int,
         typer.Option(help="PowerOffice Go data size for an initial sync (0 = empty: ongoing)."),
@@ -82,6 +90,7 @@ def sandbox(
         poweroffice_port=poweroffice_port,
         seed=seed,
         rackbeat_scale=scale,
+        bad_records=with_bad_records,
         poweroffice_scale=poweroffice_scale,
         rate_limits=rate_limits,
         replica_lag_seconds=replica_lag,
