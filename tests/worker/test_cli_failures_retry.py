@@ -65,8 +65,8 @@ def test_failed_rows_still_suggest_retry(
     assert "Re-drive the failed, dead and unknown rows with `rbsync retry`" in table.stdout
     [failed] = synced("failures", "--json").json()
     assert failed["next_step"] == (
-        "fix the record in Rackbeat (the next poll syncs it), or what the reason names "
-        "elsewhere (a setting, PowerOffice Go), then `rbsync retry customer 10001`"
+        "fix the record in Rackbeat or what the reason names elsewhere (a setting, "
+        "PowerOffice Go), then `rbsync retry customer 10001`"
     )
 
 

@@ -92,11 +92,11 @@ def next_step(kind: str, key: str, status: str, reason: str | None) -> str:
     """What the operator can do about one row, by its status."""
     retry = f"`rbsync retry {kind} {shlex.quote(key)}`"
     steps = {
-        # A record fixed in Rackbeat is new content: the next poll syncs it. A retry re-maps the
-        # stored record, so it helps when what the reason names lies elsewhere.
+        # A retry fetches the record as Rackbeat has it now, so it serves a fix in Rackbeat as
+        # well as one elsewhere (a fixed record is also new content: the next poll syncs it).
         "failed": (
-            "fix the record in Rackbeat (the next poll syncs it), or what the reason names "
-            f"elsewhere (a setting, PowerOffice Go), then {retry}"
+            "fix the record in Rackbeat or what the reason names elsewhere (a setting, "
+            f"PowerOffice Go), then {retry}"
         ),
         "dead": f"check the APIs with `rbsync check`, then {retry}",
         "unknown": f"{retry} looks the create up in PowerOffice Go before sending it again",
@@ -153,8 +153,8 @@ def failures(
 ) -> None:
     """List failed, dead and unknown entities with the reason each one stopped, newest first.
 
-    failed: the record or PowerOffice Go refused it (fix the record in Rackbeat: the next poll
-    syncs it; or fix what the reason names elsewhere, then `rbsync retry`).
+    failed: the record or PowerOffice Go refused it (fix the record in Rackbeat or what the
+    reason names elsewhere, then `rbsync retry`: it pushes the record as Rackbeat has it now).
     dead: retriable errors outlasted the retry budget (check `rbsync check`, then retry).
     unknown: a create ended ambiguously; the next attempt looks it up before creating.
     skipped (--status skipped): left alone on purpose, e.g. a supplier without a VAT number;
