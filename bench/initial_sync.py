@@ -25,9 +25,9 @@ from sandbox.rackbeat.app import create_app as rackbeat_app
 from sandbox.server import serve_in_thread
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.initial_sync import run_initial_sync
-from tasks.runtime import build_runtime
-from worker.settings import Settings
-from worker.wiring import RATE_HEADROOM
+from wiring.clients import RATE_HEADROOM
+from wiring.runtime import build_runtime
+from wiring.settings import Settings
 
 PRODUCTION_RACKBEAT_RATE = 8.0 * RATE_HEADROOM
 

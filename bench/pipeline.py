@@ -57,8 +57,8 @@ def infrastructure(embedded: bool, workdir: Path) -> Iterator[tuple[dict[str, st
     from celery import Celery
 
     if embedded:
+        from wiring.settings import Settings
         from worker.app import create_app
-        from worker.settings import Settings
 
         settings = Settings(_env_file=None, data_dir=workdir / "data")  # type: ignore[call-arg]
         engine = sa.create_engine(settings.ledger_url)

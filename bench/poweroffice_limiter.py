@@ -2,7 +2,7 @@
 
 The emulator enforces the real gateway limit (10 requests/s per subscription key, 429 above
 it) and a short token lifetime. Each worker process builds its client exactly as production
-does (``worker.wiring.build_poweroffice_client`` with ``RBSYNC_REDIS_URL`` set), so the rate
+does (``wiring.clients.build_poweroffice_client`` with ``RBSYNC_REDIS_URL`` set), so the rate
 limiter and the token cache are the shared Redis ones. Prints figures only; asserts nothing.
 
     .venv/bin/python bench/poweroffice_limiter.py [--processes 4] [--seconds 60]
@@ -28,8 +28,8 @@ from clients.errors import ClientError
 from clients.tokens import refresh_margin
 from sandbox.poweroffice import PowerOfficeConfig, create_app
 from sandbox.server import serve_in_thread
-from worker.settings import Settings
-from worker.wiring import RATE_HEADROOM, build_poweroffice_client
+from wiring.clients import RATE_HEADROOM, build_poweroffice_client
+from wiring.settings import Settings
 
 BUDGET_PER_SECOND = 10
 START_DELAY_SECONDS = 3.0

@@ -7,10 +7,11 @@ import threading
 from typing import Any
 
 from celery import Task
+from celery._state import get_current_app
 from celery.signals import worker_process_init
 
-from tasks.runtime import Runtime, reset_runtimes, runtime_for, warm_up
-from worker.settings import Settings
+from wiring.runtime import Runtime, reset_runtimes, runtime_for, warm_up
+from wiring.settings import Settings
 
 __all__ = ["PipelineTask", "backoff", "retry_countdown"]
 
@@ -62,7 +63,8 @@ class PipelineTask(Task[Any, Any]):
 def _forget_inherited_runtime(**_kwargs: Any) -> None:
     # A prefork child inherits the parent's objects; connections must be its own. It builds
     # them at once, in the background (this hook must return within billiard's start timeout).
-    from worker.app import app
-
+    # The app is the one the worker runs (Celery's current app in the child), not an import of
+    # worker.app: tasks/ never reaches back into worker/.
+    app = get_current_app()
     reset_runtimes(app)
     threading.Thread(target=warm_up, args=(app,), name="rbsync-warm-up", daemon=True).start()

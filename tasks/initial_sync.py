@@ -24,7 +24,7 @@ Per record:
 A run stops cleanly between two records when its time budget is spent, another initial sync
 holds the lock, or an API stays unreachable after the clients' own retries; a second run
 continues where it stopped. ``dry_run`` reads both APIs and the ledger and writes nothing.
-The rate limits are the clients' (``worker.wiring``: one limiter per API credential).
+The rate limits are the clients' (``wiring.clients``: one limiter per API credential).
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ from mapping.tables import INITIAL_SUPPLIER_GROUP_NAME
 from tasks.base import PipelineTask, backoff
 from tasks.links import NS_PRODUCT, NS_PRODUCT_GROUP, NS_SUPPLIER_NUMBER
 from tasks.pipeline import Outcome
-from tasks.runtime import Runtime
 from tasks.snapshot import snapshot_of
+from wiring.runtime import Runtime
 
 __all__ = [
     "COPY_ARCHIVED",

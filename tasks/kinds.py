@@ -59,7 +59,7 @@ from tasks.links import (
     ensure_payment_term,
     ensure_product_group,
 )
-from tasks.runtime import Runtime
+from wiring.runtime import Runtime
 
 __all__ = ["HANDLERS", "EnsureEntity", "KindHandler"]
 

@@ -17,8 +17,8 @@ from datetime import timedelta
 from clients.models.poweroffice import ContactGroupPost, PaymentTermPost, ProductGroupPost
 from ledger import index_is_fresh, load_index, put_remote_id, remote_id
 from tasks.errors import LockTimeoutError
-from tasks.runtime import Runtime
-from worker.locks import Lock
+from wiring.locks import Lock
+from wiring.runtime import Runtime
 
 __all__ = [
     "IN_DOUBT",

@@ -66,8 +66,8 @@ from mapping import (
 from tasks.errors import DependencyFailedError, DependencyPendingError, LockTimeoutError
 from tasks.kinds import HANDLERS, KindHandler
 from tasks.links import NS_PRODUCT
-from tasks.runtime import Runtime
 from tasks.snapshot import fetch_snapshot
+from wiring.runtime import Runtime
 
 __all__ = ["Budget", "Outcome", "SyncResult", "sync_entities", "sync_entity"]
 

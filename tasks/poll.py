@@ -51,8 +51,8 @@ from tasks.base import PipelineTask, backoff
 from tasks.enqueue import POLL_TASK, enqueue_sync
 from tasks.errors import LockTimeoutError
 from tasks.links import KIND_NAMESPACES, refresh_indexes
-from tasks.runtime import Runtime
 from tasks.snapshot import snapshot_of
+from wiring.runtime import Runtime
 
 __all__ = ["POLL_BATCH_SIZE", "PollReport", "poll", "poll_kind"]
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from clients import RetriableError
 from ledger import SnapshotRecord, store_snapshots
-from tasks.runtime import Runtime
+from wiring.runtime import Runtime
 
 __all__ = [
     "Fetched",

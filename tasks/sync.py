@@ -28,7 +28,7 @@ from tasks.base import PipelineTask, backoff
 from tasks.enqueue import SYNC_BATCH_TASK, SYNC_TASK, enqueue_sync
 from tasks.errors import TASK_FAILURES, BatchFailedError, EntityFailedError, NotInRackbeatError
 from tasks.pipeline import Outcome, SyncResult, sync_entities, sync_entity
-from worker.settings import Settings
+from wiring.settings import Settings
 
 __all__ = [
     "BATCH_BUDGET_FRACTION",

@@ -22,7 +22,7 @@ DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379"
 
 
 def _admin_database_url() -> str:
-    from worker.settings import normalise_database_url
+    from wiring.settings import normalise_database_url
 
     return normalise_database_url(
         os.environ.get("RBSYNC_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)

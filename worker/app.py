@@ -24,8 +24,8 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
+from wiring.settings import Settings, load_settings
 from worker.beat import POLL_TASK, beat_schedule
-from worker.settings import Settings, load_settings
 
 __all__ = [
     "DEFAULT_QUEUE",

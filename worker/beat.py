@@ -2,7 +2,7 @@
 
 ``expires`` revokes a poll message that waited a whole period unconsumed (a stopped worker must
 not find a pile of stale polls when it comes back). Overlap is prevented by the poll task's own
-lock (``worker.locks``), not by beat: two beat processes started by mistake only send two
+lock (``wiring.locks``), not by beat: two beat processes started by mistake only send two
 messages, and the second poll of a kind skips while the first holds its lock.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger import Kind
-from worker.settings import Settings
+from wiring.settings import Settings
 
 __all__ = ["POLL_TASK", "beat_schedule"]
 

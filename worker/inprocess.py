@@ -52,8 +52,8 @@ from ledger import (
 from tasks.enqueue import POLL_TASK, enqueue_sync
 from tasks.errors import TASK_FAILURES
 from tasks.sync import HAND_ON_SETTING
+from wiring.settings import Settings
 from worker.app import create_app
-from worker.settings import Settings
 
 __all__ = ["OnceReport", "Outstanding", "in_process_worker", "run_once"]
 
@@ -200,7 +200,7 @@ def _final_statuses(app: Celery, report: OnceReport, started: datetime, kinds: l
     """Fill the report from the ledger: every row attempted since the run started (records
     synced only as another's dependency included) with its final state, and every row of
     ``kinds`` that is not settled, whoever left it so."""
-    from tasks.runtime import runtime_for
+    from wiring.runtime import runtime_for
 
     runtime = runtime_for(app)
     with runtime.sessions() as session:
@@ -218,7 +218,7 @@ def _final_statuses(app: Celery, report: OnceReport, started: datetime, kinds: l
 
 
 def _work(app: Celery, kinds: list[str]) -> list[tuple[str, str]]:
-    from tasks.runtime import runtime_for
+    from wiring.runtime import runtime_for
 
     runtime = runtime_for(app)
     with runtime.sessions() as session:
@@ -289,7 +289,7 @@ def run_once(
     finally:
         before_task_publish.disconnect(outstanding.on_publish)
         task_postrun.disconnect(outstanding.on_postrun)
-        from tasks.runtime import set_runtime
+        from wiring.runtime import set_runtime
 
         set_runtime(app, None)
     return report

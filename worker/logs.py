@@ -19,7 +19,7 @@ from typing import TextIO
 
 from pydantic import SecretStr
 
-from worker.settings import Settings
+from wiring.settings import Settings
 
 __all__ = [
     "LOG_FORMAT",

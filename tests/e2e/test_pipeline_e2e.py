@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 from ledger import Attempt, EntityLink, counts_by_kind_and_status, make_engine, make_session_factory
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from wiring.settings import Settings
 from worker.app import create_app
-from worker.settings import Settings
 
 BIN = Path(sys.executable).parent
 CELERY = str(BIN / "celery")

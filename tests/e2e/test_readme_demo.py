@@ -99,7 +99,7 @@ def test_the_first_command_works_from_a_clean_clone(tmp_path: Path) -> None:
 
 
 def test_the_readme_documents_every_setting() -> None:
-    from worker.settings import Settings
+    from wiring.settings import Settings
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for name, field in Settings.model_fields.items():

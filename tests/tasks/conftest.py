@@ -20,8 +20,8 @@ from ledger import Kind
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.pipeline import SyncResult, sync_entities, sync_entity
 from tasks.poll import PollReport, poll_kind
-from tasks.runtime import Runtime, build_runtime
-from worker.settings import Settings
+from wiring.runtime import Runtime, build_runtime
+from wiring.settings import Settings
 
 MAX_ROUNDS = 20
 

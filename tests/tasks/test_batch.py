@@ -27,7 +27,7 @@ from ledger import (
 )
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.pipeline import Outcome, sync_entities
-from tasks.runtime import Runtime
+from wiring.runtime import Runtime
 
 
 def writes(po: PowerOfficeEmulatorHandle) -> dict[str, tuple[int, int, int]]:

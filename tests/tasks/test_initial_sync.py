@@ -27,8 +27,8 @@ from tasks.initial_sync import (
     run_initial_sync,
 )
 from tasks.links import NS_PRODUCT, NS_PRODUCT_GROUP
-from tasks.runtime import Runtime, build_runtime
-from worker.settings import Settings
+from wiring.runtime import Runtime, build_runtime
+from wiring.settings import Settings
 
 SEED = 1
 SCALE = 1

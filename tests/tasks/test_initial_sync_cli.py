@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 from ledger import EntityLink, InitialSyncItem
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.initial_sync import run_initial_sync
-from tasks.runtime import Runtime
+from wiring.runtime import Runtime
+from wiring.settings import Settings
 from worker.commands import initial_sync_cmd
-from worker.settings import Settings
 
 KILL_AFTER_PRODUCTS = 30
 """The child is killed once Rackbeat has this many of its products."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.initial_sync import run_initial_sync
-from tasks.runtime import Runtime
+from wiring.runtime import Runtime
 
 
 def _po_writes(poweroffice: PowerOfficeEmulatorHandle) -> dict[str, int]:

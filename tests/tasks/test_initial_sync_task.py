@@ -16,10 +16,10 @@ from celery.signals import before_task_publish
 from ledger import InitialSyncItem
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.initial_sync import INITIAL_SYNC_TASK, LOCK_NAME
-from tasks.runtime import Runtime, build_runtime, set_runtime
+from wiring.runtime import Runtime, build_runtime, set_runtime
+from wiring.settings import Settings
 from worker.app import create_app
 from worker.inprocess import in_process_worker
-from worker.settings import Settings
 
 WAIT_LIMIT_SECONDS = 90.0
 POLL_SECONDS = 0.05

@@ -9,8 +9,8 @@ import pytest
 from ledger import Kind, get_cursor, get_link, last_poll_cycle
 from sandbox.testing import RackbeatEmulatorHandle
 from tasks.poll import poll_kind
-from tasks.runtime import Runtime, build_runtime
-from worker.settings import Settings
+from wiring.runtime import Runtime, build_runtime
+from wiring.settings import Settings
 
 
 class Collect:

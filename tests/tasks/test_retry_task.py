@@ -7,7 +7,7 @@ from typing import Any
 
 from ledger import get_link
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
-from tasks.runtime import runtime_for, set_runtime
+from wiring.runtime import runtime_for, set_runtime
 from worker.app import create_app, embedded_broker_dir
 
 

@@ -13,7 +13,7 @@ from ledger import Attempt, EntityLink, claim
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.errors import EntityFailedError
 from tasks.poll import poll_kind
-from tasks.runtime import Runtime, runtime_for, set_runtime
+from wiring.runtime import Runtime, runtime_for, set_runtime
 from worker.app import create_app
 
 MAX_RETRIES = 2

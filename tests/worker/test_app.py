@@ -9,10 +9,10 @@ import pytest
 import redis
 
 from tasks.base import retry_countdown
+from wiring.locks import FileLock, RedisLock
+from wiring.settings import Settings
 from worker.app import celery_config, create_app, embedded_broker_dir
 from worker.beat import beat_schedule
-from worker.locks import FileLock, RedisLock
-from worker.settings import Settings
 
 
 def make(**values: object) -> Settings:
@@ -142,7 +142,7 @@ def test_file_lock_is_exclusive_and_dies_with_its_holder(tmp_path: Path) -> None
         [
             sys.executable,
             "-c",
-            "import sys, pathlib, time; from worker.locks import FileLock;"
+            "import sys, pathlib, time; from wiring.locks import FileLock;"
             f"lock = FileLock(pathlib.Path({str(tmp_path)!r}), 'poll:product');"
             "ok = lock.acquire();"
             "print(ok, flush=True); time.sleep(60)",

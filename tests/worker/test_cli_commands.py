@@ -16,8 +16,8 @@ from cli_helpers import Cli, emulator_env, kinds_in, one_line_error
 from clients import set_testing
 from ledger import get_link
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
-from tasks.runtime import build_runtime
-from worker.settings import load_settings
+from wiring.runtime import build_runtime
+from wiring.settings import load_settings
 
 WORKER_WAIT_SECONDS = 60.0
 
@@ -241,7 +241,7 @@ def _worker(cli: Cli) -> Iterator[None]:
         with in_process_worker(app, DEFAULT_QUEUE, concurrency=2, remote_control=True):
             yield
     finally:
-        from tasks.runtime import set_runtime
+        from wiring.runtime import set_runtime
 
         set_runtime(app, None)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from cli_helpers import Cli, one_line_error
 
+from wiring.settings import Settings
 from worker.cli import build_app
 from worker.logs import REDACTED, SecretRedactor, configure_logging, secrets_of
-from worker.settings import Settings
 
 
 def _closed_port() -> int:

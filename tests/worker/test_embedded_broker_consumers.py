@@ -25,9 +25,9 @@ import httpx
 import pytest
 from celery import Celery
 
+from wiring.settings import load_settings
 from worker.app import create_app, embedded_broker_dir
 from worker.flower.testing import flower_process, free_port, stop_process
-from worker.settings import load_settings
 
 pytestmark = [pytest.mark.slow]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from wiring.settings import Settings
 from worker.flower.config import (
     DEFAULT_STATE_FILE,
     STATE_SAVE_INTERVAL_MS,
@@ -21,7 +22,6 @@ from worker.flower.templates import (
     TemplateAnchorMissingError,
     insert_include,
 )
-from worker.settings import Settings
 
 
 def _settings(tmp_path: Path, **values: object) -> Settings:

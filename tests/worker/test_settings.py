@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from worker.settings import (
+from wiring.settings import (
     DEFAULT_POWEROFFICE_BASE_URL,
     DEFAULT_POWEROFFICE_TOKEN_URL,
     DEFAULT_RACKBEAT_BASE_URL,

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from wiring.settings import Settings
 from worker.inprocess import run_once
-from worker.settings import Settings
 
 RBSYNC = str(Path(sys.executable).parent / "rbsync")
 

@@ -1,4 +1,4 @@
-"""worker.wiring: Settings in, clients out (Redis-shared or in-process pieces)."""
+"""wiring.clients: Settings in, clients out (Redis-shared or in-process pieces)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from clients import (
 )
 from ledger import LedgerProbeStore, make_engine, make_session_factory, upgrade
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
-from worker.settings import Settings
-from worker.wiring import (
+from wiring.clients import (
     MissingSettingError,
     api_clients,
     build_poweroffice_client,
     build_rackbeat_client,
 )
+from wiring.settings import Settings
 
 
 def _settings(

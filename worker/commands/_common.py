@@ -24,13 +24,13 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from wiring.settings import Settings, load_settings, mask_url_password
 from worker.logs import configure_logging
-from worker.settings import Settings, load_settings, mask_url_password
 
 if TYPE_CHECKING:
     from celery import Celery
 
-    from tasks.runtime import Runtime
+    from wiring.runtime import Runtime
 
 __all__ = [
     "EXIT_ERROR",
@@ -152,8 +152,8 @@ def describe_error(exc: BaseException) -> str | None:  # noqa: PLR0911 - one bra
         return f"cannot reach the API: {exc}"
     if isinstance(exc, ClientError):
         return f"API error: {exc}"
-    from tasks.runtime import LedgerNotMigratedError
-    from worker.wiring import MissingSettingError
+    from wiring.clients import MissingSettingError
+    from wiring.runtime import LedgerNotMigratedError
 
     if isinstance(exc, MissingSettingError):
         return f"missing setting: {exc}"
@@ -252,7 +252,7 @@ def ledger_runtime(settings: Settings) -> Iterator[Runtime]:
 
     Embedded mode migrates its SQLite file on the way; production needs ``rbsync db upgrade``.
     """
-    from tasks.runtime import build_runtime
+    from wiring.runtime import build_runtime
 
     runtime = build_runtime(settings)
     try:

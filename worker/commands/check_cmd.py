@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from wiring.settings import Settings, mask_url_password
 from worker.commands._common import (
     EXIT_ERROR,
     cli_app,
@@ -30,7 +31,6 @@ from worker.commands._common import (
     make_console,
     titled_table,
 )
-from worker.settings import Settings, mask_url_password
 
 if TYPE_CHECKING:
     from clients import ClientError, PowerOfficeClient, RackbeatClient

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from wiring.settings import mask_url_password
 from worker.commands._common import cli_command, describe_error, load_cli_settings
-from worker.settings import mask_url_password
 
 __all__ = ["db", "register"]
 

@@ -28,6 +28,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from wiring.settings import Settings
 from worker.commands._common import (
     EXIT_FAILED,
     KINDS,
@@ -40,7 +41,6 @@ from worker.commands._common import (
 )
 from worker.commands._progress import sync_progress
 from worker.logs import configure_logging
-from worker.settings import Settings
 
 if TYPE_CHECKING:
     from sandbox.poweroffice import PowerOfficeBackend
@@ -179,7 +179,7 @@ def _run(settings: Settings, console: Console, description: str) -> OnceReport:
 def _ledger_rows(settings: Settings) -> list[dict[str, Any]]:
     """Every ledger row as plain values (the demo's dataset is small)."""
     from ledger import failures
-    from tasks.runtime import build_runtime
+    from wiring.runtime import build_runtime
 
     runtime = build_runtime(settings)
     try:

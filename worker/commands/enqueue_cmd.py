@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from tasks.pipeline import SyncResult
-    from tasks.runtime import Runtime
-    from worker.settings import Settings
+    from wiring.runtime import Runtime
+    from wiring.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -119,7 +119,7 @@ def initial_sync(
         parse_kinds,
         run_initial_sync,
     )
-    from tasks.runtime import build_runtime
+    from wiring.runtime import build_runtime
 
     try:
         selected = parse_kinds(kinds)

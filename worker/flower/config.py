@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from worker.settings import Settings
+from wiring.settings import Settings
 
 DEFAULT_ADDRESS = "127.0.0.1"
 """Loopback unless told otherwise; containers pass ``--address 0.0.0.0``."""

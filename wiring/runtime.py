@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger import current_revision, head_revision, make_engine, make_session_factory, upgrade
-from worker.locks import LockFactory, file_locks, redis_locks
-from worker.settings import Settings
+from wiring.locks import LockFactory, file_locks, redis_locks
+from wiring.settings import Settings
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -74,7 +74,7 @@ class Runtime:
         """The Rackbeat client of this process (built on first use)."""
         with self._clients_lock:
             if self._rackbeat is None:
-                from worker.wiring import build_rackbeat_client
+                from wiring.clients import build_rackbeat_client
 
                 self._rackbeat = self._stack.enter_context(
                     build_rackbeat_client(self.settings, sessions=self.sessions)
@@ -86,7 +86,7 @@ class Runtime:
         """The PowerOffice Go client of this process (built on first use)."""
         with self._clients_lock:
             if self._poweroffice is None:
-                from worker.wiring import build_poweroffice_client
+                from wiring.clients import build_poweroffice_client
 
                 self._poweroffice = self._stack.enter_context(
                     build_poweroffice_client(self.settings)

@@ -35,7 +35,7 @@ from clients import (
     token_cache_key,
 )
 from ledger import LedgerProbeStore
-from worker.settings import Settings
+from wiring.settings import Settings
 
 __all__ = [
     "RATE_HEADROOM",
