@@ -1,16 +1,13 @@
-"""Errors of the pipeline itself (the clients' error tree lives in ``clients.errors``).
+"""Errors raised by rbsync's tasks after the ledger recorded the outcome.
 
-Two families:
-
-- raised *inside* a sync and sorted by ``tasks.pipeline`` into a ledger status
-  (:class:`DependencyPendingError`, :class:`DependencyFailedError`, :class:`LockTimeoutError`);
-- raised *by a task* after the ledger recorded the outcome, so that the Celery task state says
-  what the ledger says (:class:`EntityFailedError`, :class:`BatchFailedError`,
-  :class:`NotInRackbeatError`): Flower lists the task under *Failed*, ``sync --once`` counts
-  it. Their arguments are plain strings and lists, so that they pickle as they are (Celery
-  wraps an exception that does not in ``UnpickleableExceptionWrapper``) and their ``repr`` --
-  which is what a ``task-failed`` event carries to Flower -- is an exact Python literal that
-  Flower's Retry button reads back (``worker.flower.retry``).
+So that the Celery task state says what the ledger says (:class:`EntityFailedError`,
+:class:`BatchFailedError`, :class:`NotInRackbeatError`): Flower lists the task under *Failed*,
+``sync --once`` counts it. Their arguments are plain strings and lists, so that they pickle as
+they are (Celery wraps an exception that does not in ``UnpickleableExceptionWrapper``) and their
+``repr`` -- what a ``task-failed`` event carries to Flower -- is an exact Python literal that
+Flower's Retry button reads back (``worker.flower.retry``). The errors raised *inside* a sync
+and sorted into a ledger status live with the kinds (``kinds.errors``); the clients' error tree
+in ``clients.errors``.
 """
 
 from __future__ import annotations
@@ -18,27 +15,9 @@ from __future__ import annotations
 __all__ = [
     "TASK_FAILURES",
     "BatchFailedError",
-    "DependencyFailedError",
-    "DependencyPendingError",
     "EntityFailedError",
-    "LockTimeoutError",
     "NotInRackbeatError",
 ]
-
-
-class DependencyPendingError(Exception):
-    """A record this one needs (customer, product, group) is being synced by another worker.
-
-    Retriable: the task comes back later, when the dependency has settled.
-    """
-
-
-class DependencyFailedError(Exception):
-    """A record this one needs could not be synced; the reason names it."""
-
-
-class LockTimeoutError(Exception):
-    """A shared lock around a dependency's create stayed held past the wait allowed."""
 
 
 class EntityFailedError(Exception):

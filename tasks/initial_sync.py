@@ -61,6 +61,7 @@ from clients.models import (
     Supplier,
 )
 from clients.rackbeat import RackbeatSupplierGroup
+from kinds.links import NS_PRODUCT, NS_PRODUCT_GROUP, NS_SUPPLIER_NUMBER
 from ledger import (
     InitialItemStatus,
     InitialSyncItem,
@@ -95,7 +96,6 @@ from mapping import (
 )
 from mapping.tables import INITIAL_SUPPLIER_GROUP_NAME
 from tasks.base import PipelineTask, backoff
-from tasks.links import NS_PRODUCT, NS_PRODUCT_GROUP, NS_SUPPLIER_NUMBER
 from tasks.pipeline import Outcome
 from tasks.snapshot import snapshot_of
 from wiring.runtime import Runtime

@@ -22,6 +22,17 @@ from clients.models.poweroffice import (
     SalesOrderCompletePost,
     SupplierPost,
 )
+from kinds.errors import DependencyFailedError
+from kinds.links import (
+    NS_CUSTOMER,
+    NS_INVOICE,
+    NS_PRODUCT,
+    NS_SUPPLIER,
+    NS_SUPPLIER_NUMBER,
+    ensure_contact_group,
+    ensure_payment_term,
+    ensure_product_group,
+)
 from ledger import EntityLink, remote_ids
 from mapping import (
     Create,
@@ -48,17 +59,6 @@ from mapping import (
     supplier_reference,
 )
 from mapping.decision import KIND_RESOURCES
-from tasks.errors import DependencyFailedError
-from tasks.links import (
-    NS_CUSTOMER,
-    NS_INVOICE,
-    NS_PRODUCT,
-    NS_SUPPLIER,
-    NS_SUPPLIER_NUMBER,
-    ensure_contact_group,
-    ensure_payment_term,
-    ensure_product_group,
-)
 from wiring.runtime import Runtime
 
 __all__ = ["HANDLERS", "EnsureEntity", "KindHandler"]

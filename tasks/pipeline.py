@@ -30,6 +30,8 @@ from sqlalchemy.exc import OperationalError
 
 from clients import AmbiguousWriteError, PermanentError, RateLimitedError, RetriableError
 from clients.ratelimit import SlotUnavailableError
+from kinds.errors import DependencyFailedError, DependencyPendingError, LockTimeoutError
+from kinds.links import NS_PRODUCT
 from ledger import (
     EntityLink,
     Finish,
@@ -63,9 +65,7 @@ from mapping import (
     Update,
     decide,
 )
-from tasks.errors import DependencyFailedError, DependencyPendingError, LockTimeoutError
 from tasks.kinds import HANDLERS, KindHandler
-from tasks.links import NS_PRODUCT
 from tasks.snapshot import fetch_snapshot
 from wiring.runtime import Runtime
 

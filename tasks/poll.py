@@ -15,7 +15,7 @@ The rules (``docs/pipeline.md``, "Cursor rules"):
   ``updated_at`` (the client's order), else once at the end. A poll cut off mid-way (crash, time
   limit) keeps the progress of its committed batches, and the next poll reads on from there
   (nothing lost; a re-read record with unchanged content is not enqueued again).
-- Before the first enqueue, stale bulk indexes are reloaded (``tasks.links``), and rows whose
+- Before the first enqueue, stale bulk indexes are reloaded (``kinds.links``), and rows whose
   messages were lost (pending too long, or held by a vanished worker) are enqueued again.
 - One poll per kind at a time, across every process (a shared lock): a second beat started by
   mistake only makes the second poll skip.
@@ -35,6 +35,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
 from clients import RetriableError
+from kinds.errors import LockTimeoutError
+from kinds.links import KIND_NAMESPACES, refresh_indexes
 from ledger import (
     SnapshotRecord,
     finish_poll_cycle,
@@ -49,8 +51,6 @@ from ledger import (
 )
 from tasks.base import PipelineTask, backoff
 from tasks.enqueue import POLL_TASK, enqueue_sync
-from tasks.errors import LockTimeoutError
-from tasks.links import KIND_NAMESPACES, refresh_indexes
 from tasks.snapshot import snapshot_of
 from wiring.runtime import Runtime
 

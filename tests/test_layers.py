@@ -19,9 +19,10 @@ ALLOWED: dict[str, set[str]] = {
     "mapping": {"clients"},  # wire models only: mapping does no I/O
     "ledger": set(),
     "wiring": {"clients", "ledger"},
-    "tasks": {"wiring", "clients", "ledger", "mapping"},
+    "kinds": {"wiring", "clients", "ledger", "mapping"},
+    "tasks": {"kinds", "wiring", "clients", "ledger", "mapping"},
     # The CLI's `demo` and `sandbox` commands start the emulators (lazily, in those commands).
-    "worker": {"tasks", "wiring", "clients", "ledger", "mapping", "sandbox"},
+    "worker": {"tasks", "kinds", "wiring", "clients", "ledger", "mapping", "sandbox"},
     "sandbox": set(),
 }
 """Package -> the first-party packages it may import."""

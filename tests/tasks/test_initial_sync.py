@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from clients.models import Customer, Product, ProductGroup, Supplier
+from kinds.links import NS_PRODUCT, NS_PRODUCT_GROUP
 from ledger import EntityLink, InitialSyncItem, RemoteLink, Status, unit_links, upgrade
 from mapping import UNIT_ENGLISH_NAMES
 from mapping.tables import INITIAL_SUPPLIER_GROUP_NAME
@@ -26,7 +27,6 @@ from tasks.initial_sync import (
     parse_kinds,
     run_initial_sync,
 )
-from tasks.links import NS_PRODUCT, NS_PRODUCT_GROUP
 from wiring.runtime import Runtime, build_runtime
 from wiring.settings import Settings
 

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 
 from clients.models.poweroffice import ContactGroupPost, PaymentTermPost, ProductGroupPost
+from kinds.errors import LockTimeoutError
+from kinds.once import create_once
 from ledger import index_is_fresh, load_index, put_remote_id, remote_id
-from tasks.errors import LockTimeoutError
 from wiring.locks import Lock
 from wiring.runtime import Runtime
 
@@ -140,9 +141,11 @@ def _ensure(
 ) -> int:
     """The id of ``code``: from the ledger, else looked up, else created -- exactly once.
 
-    The intent is written before the create (``IN_DOUBT``); a create that ended ambiguously
-    leaves it there, so the next caller looks the record up instead of trusting an index that
-    was loaded before the create may have landed.
+    :func:`kinds.once.create_once` under a shared lock: the intent is the ``IN_DOUBT``
+    placeholder in ``remote_links``; a create that ended ambiguously leaves it there, so the
+    next caller looks the record up instead of trusting an index loaded before the create may
+    have landed. ``find(in_doubt)`` may answer None at once when a fresh bulk index vouches
+    for the absence and nothing is in doubt.
     """
     memo = runtime.dependency_ids.get((namespace, code))
     if memo is not None:
@@ -158,11 +161,17 @@ def _ensure(
             known = remote_id(session, namespace, code)
         if known is not None and known != IN_DOUBT:
             return int(known)  # another worker created it while we waited
-        ident = find(known == IN_DOUBT)
-        if ident is None:
+
+        def intent() -> None:
             with runtime.sessions.begin() as session:
                 put_remote_id(session, namespace, code, IN_DOUBT)
-            ident = create()
+
+        ident = create_once(
+            create=create,
+            lookup=lambda: find(known == IN_DOUBT),
+            record_intent=intent,
+            look_first=True,
+        ).value
         with runtime.sessions.begin() as session:
             put_remote_id(session, namespace, code, str(ident))
         runtime.dependency_ids[(namespace, code)] = ident
