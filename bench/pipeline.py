@@ -40,10 +40,12 @@ import httpx
 import redis
 import sqlalchemy as sa
 
+from kinds import registry
+
 BIN = Path(sys.executable).parent
 CELERY = str(BIN / "celery")
 RBSYNC = str(BIN / "rbsync")
-KINDS = ("product", "bom", "customer", "invoice", "supplier")
+KINDS = tuple(registry.names())
 OPEN = ("pending", "in_flight", "unknown")
 PG_SERVER = os.environ.get(
     "RBSYNC_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -26,7 +26,7 @@ from clients.errors import (
 from clients.http import build_http_client
 from clients.poweroffice import PowerOfficeAuth, PowerOfficeClient
 from clients.probes import InProcessProbeStore, ProbeStore, RedisProbeStore
-from clients.rackbeat import KINDS, Kind, RackbeatClient
+from clients.rackbeat import RackbeatClient, RackbeatResource
 from clients.ratelimit import (
     InProcessRateLimiter,
     RateLimiter,
@@ -37,7 +37,6 @@ from clients.retry import ReplicaLagPolicy, RetryPolicy, set_testing
 from clients.tokens import InProcessTokenCache, RedisTokenCache, TokenCache, token_cache_key
 
 __all__ = [
-    "KINDS",
     "AmbiguousWriteError",
     "AuthenticationError",
     "ClientError",
@@ -45,7 +44,6 @@ __all__ = [
     "InProcessRateLimiter",
     "InProcessTokenCache",
     "InvalidRequestError",
-    "Kind",
     "MalformedResponseError",
     "NetworkError",
     "NotFoundError",
@@ -54,6 +52,7 @@ __all__ = [
     "PowerOfficeClient",
     "ProbeStore",
     "RackbeatClient",
+    "RackbeatResource",
     "RateLimitWaitError",
     "RateLimitedError",
     "RateLimiter",

@@ -62,11 +62,21 @@ from clients.probes import InProcessProbeStore, ProbeStore
 from clients.retry import RetryPolicy
 
 __all__ = [
+    "BOOKED_INVOICES",
+    "CUSTOMERS",
     "DEFAULT_PAGE_SIZE",
-    "KINDS",
+    "EMPLOYEES",
+    "LOTS",
     "NAIVE_TIMEZONE",
-    "Kind",
+    "ORDERS",
+    "PAYMENT_TERMS",
+    "PRODUCTS",
+    "PRODUCT_GROUPS",
+    "SUPPLIERS",
+    "SUPPLIER_GROUPS",
+    "UNITS",
     "RackbeatClient",
+    "RackbeatResource",
     "RackbeatSupplierGroup",
     "format_since",
     "item_segment",
@@ -93,8 +103,6 @@ KEYSET_OVERLAP = timedelta(seconds=1)
 """Each keyset page restarts this far before the newest ``updated_at`` seen: timestamps have
 second resolution, and ``updated_at_from`` may be inclusive or exclusive (not documented)."""
 
-Kind = Literal["product", "bom", "customer", "invoice", "supplier"]
-
 
 class RackbeatSupplierGroup(InboundModel):
     """A supplier group (``GET supplier-groups``): ``number`` and ``name``."""
@@ -103,9 +111,19 @@ class RackbeatSupplierGroup(InboundModel):
     name: str | None = None
 
 
+Completion = Literal["lot_lines", "customer_contacts"]
+"""What a record of a resource needs besides its own endpoint to be complete."""
+
+
 @dataclass(frozen=True)
-class _Resource:
-    """One Rackbeat collection: its path, envelope keys, model and fixed list filters."""
+class RackbeatResource:
+    """One Rackbeat collection: its path, envelope keys, model and fixed list filters.
+
+    ``string_key``: keyed by an item number (a path segment, double-encoded) rather than an
+    integer number. ``complete``: what a record needs fetched besides itself (a BOM's lines, a
+    customer's contacts when it has no invoice e-mail). An entity kind names the resource it
+    is polled from (``kinds/``); the client knows nothing of kinds.
+    """
 
     path: str
     list_key: str
@@ -114,36 +132,40 @@ class _Resource:
     string_key: bool = False
     filters: tuple[tuple[str, str], ...] = ()
     scan_fields: str = "number,updated_at"
+    complete: Completion | None = None
 
 
-KINDS: Mapping[str, _Resource] = {
-    "product": _Resource("products", "products", "product", RackbeatProduct, string_key=True),
-    "bom": _Resource("lots", "lots", "lot", RackbeatLot, string_key=True),
-    "customer": _Resource("customers", "customers", "customer", RackbeatCustomer),
-    "invoice": _Resource(
-        "customer-invoices",
-        "customer_invoices",
-        "customer_invoice",
-        RackbeatCustomerInvoice,
-        filters=(("is_booked", "true"),),
-        scan_fields="number,updated_at,is_booked",
-    ),
-    "supplier": _Resource("suppliers", "suppliers", "supplier", RackbeatSupplier),
-}
-"""The kinds the sync polls (mapping.md), by the names the pipeline uses."""
-
-_PRODUCT_GROUPS = _Resource(
+PRODUCTS = RackbeatResource("products", "products", "product", RackbeatProduct, string_key=True)
+LOTS = RackbeatResource("lots", "lots", "lot", RackbeatLot, string_key=True, complete="lot_lines")
+CUSTOMERS = RackbeatResource(
+    "customers", "customers", "customer", RackbeatCustomer, complete="customer_contacts"
+)
+BOOKED_INVOICES = RackbeatResource(
+    "customer-invoices",
+    "customer_invoices",
+    "customer_invoice",
+    RackbeatCustomerInvoice,
+    filters=(("is_booked", "true"),),
+    scan_fields="number,updated_at,is_booked",
+)
+SUPPLIERS = RackbeatResource("suppliers", "suppliers", "supplier", RackbeatSupplier)
+PRODUCT_GROUPS = RackbeatResource(
     "product-groups", "product_groups", "product_group", RackbeatProductGroup
 )
-_UNITS = _Resource("units", "units", "unit", RackbeatUnit)
-_SUPPLIER_GROUPS = _Resource(
+UNITS = RackbeatResource("units", "units", "unit", RackbeatUnit)
+SUPPLIER_GROUPS = RackbeatResource(
     "supplier-groups", "supplier_groups", "supplier_group", RackbeatSupplierGroup
 )
 # The singular key is inferred from the SDK's plural rule (rackbeat-api.md 3.1), like the
 # emulator's; the sync only lists payment terms.
-_PAYMENT_TERMS = _Resource("payment-terms", "payment_terms", "payment_term", RackbeatPaymentTerms)
-_EMPLOYEES = _Resource("employees", "employees", "employee", RackbeatEmployee)
-_ORDERS = _Resource("orders", "orders", "order", RackbeatOrder)
+PAYMENT_TERMS = RackbeatResource(
+    "payment-terms", "payment_terms", "payment_term", RackbeatPaymentTerms
+)
+EMPLOYEES = RackbeatResource("employees", "employees", "employee", RackbeatEmployee)
+ORDERS = RackbeatResource("orders", "orders", "order", RackbeatOrder)
+ENTITY_RESOURCES = frozenset({PRODUCTS, LOTS, CUSTOMERS, BOOKED_INVOICES, SUPPLIERS})
+"""The resources whose records the sync keeps snapshots of (a create's answer is read back
+complete when fields had to be dropped)."""
 
 
 def item_segment(number: str) -> str:
@@ -282,7 +304,7 @@ class RackbeatClient:
                 path=path,
             ) from exc
 
-    def _items(self, resource: _Resource, envelope: Any) -> list[Any]:
+    def _items(self, resource: RackbeatResource, envelope: Any) -> list[Any]:
         """The records of one list page (the envelope's plural key)."""
         items = envelope.get(resource.list_key) if isinstance(envelope, Mapping) else None
         if not isinstance(items, list):
@@ -292,7 +314,7 @@ class RackbeatClient:
         return items
 
     def _pages(
-        self, resource: _Resource, params: Mapping[str, str | int] | None = None
+        self, resource: RackbeatResource, params: Mapping[str, str | int] | None = None
     ) -> Iterator[list[Any]]:
         """The raw items of a list, one page at a time."""
         paginator = RackbeatPaginator(limit=self._page_size)
@@ -310,17 +332,17 @@ class RackbeatClient:
                 return
 
     def _iter(
-        self, resource: _Resource, params: Mapping[str, str | int] | None = None
+        self, resource: RackbeatResource, params: Mapping[str, str | int] | None = None
     ) -> Iterator[Any]:
         for items in self._pages(resource, params):
             for item in items:
                 yield self._parse(resource.model, item, method="GET", path=resource.path)
 
-    def _one_path(self, resource: _Resource, key: str | int) -> str:
+    def _one_path(self, resource: RackbeatResource, key: str | int) -> str:
         segment = item_segment(str(key)) if resource.string_key else quote(str(key), safe="")
         return f"{resource.path}/{segment}"
 
-    def _get_one(self, resource: _Resource, key: str | int) -> Any:
+    def _get_one(self, resource: RackbeatResource, key: str | int) -> Any:
         path = self._one_path(resource, key)
         envelope = self._call("GET", path)
         data = envelope.get(resource.item_key) if isinstance(envelope, Mapping) else None
@@ -330,7 +352,7 @@ class RackbeatClient:
             )
         return self._parse(resource.model, data, method="GET", path=path)
 
-    def _create(self, resource: _Resource, payload: OutboundModel) -> Any:
+    def _create(self, resource: RackbeatResource, payload: OutboundModel) -> Any:
         """POST a record; the record created, read tolerantly (:mod:`clients.answers`).
 
         The answer is only read for what the caller needs: the record's ``number``. Without
@@ -359,7 +381,7 @@ class RackbeatClient:
             path=path,
             status=status,
         )
-        if not created.ignored or resource not in KINDS.values():
+        if not created.ignored or resource not in ENTITY_RESOURCES:
             return created.record
         key = created.record.number  # type: ignore[attr-defined]
         try:
@@ -390,35 +412,37 @@ class RackbeatClient:
 
     def iter_products(self, **params: str | int) -> Iterator[RackbeatProduct]:
         """Every product, page by page (``params`` are extra query filters)."""
-        return self._iter(KINDS["product"], params)
+        return self._iter(PRODUCTS, params)
 
     def iter_lots(self, *, with_lines: bool = True, **params: str | int) -> Iterator[RackbeatLot]:
         """Every BOM; with its component lines (fetched when the list does not embed them)."""
-        for lot in self._iter(KINDS["bom"], params):
+        for lot in self._iter(LOTS, params):
             yield self._with_lines(lot) if with_lines else lot
 
     def iter_lot_lines(self, number: str) -> Iterator[RackbeatLotLine]:
         """The component lines of one BOM (``GET lots/{number}/lines``)."""
-        resource = _Resource(f"lots/{item_segment(number)}/lines", "lines", "line", RackbeatLotLine)
+        resource = RackbeatResource(
+            f"lots/{item_segment(number)}/lines", "lines", "line", RackbeatLotLine
+        )
         for items in self._pages(resource):
             for item in items:
                 yield self._parse(RackbeatLotLine, item, method="GET", path=resource.path)
 
     def iter_product_groups(self, **params: str | int) -> Iterator[RackbeatProductGroup]:
-        return self._iter(_PRODUCT_GROUPS, params)
+        return self._iter(PRODUCT_GROUPS, params)
 
     def iter_units(self, **params: str | int) -> Iterator[RackbeatUnit]:
-        return self._iter(_UNITS, params)
+        return self._iter(UNITS, params)
 
     def iter_customers(
         self, *, with_contacts: bool = True, **params: str | int
     ) -> Iterator[RackbeatCustomer]:
         """Every customer; with its contacts when it has no ``invoice_email`` (R-CUST-6)."""
-        for customer in self._iter(KINDS["customer"], params):
+        for customer in self._iter(CUSTOMERS, params):
             yield self._with_contacts(customer) if with_contacts else customer
 
     def iter_customer_contacts(self, number: int) -> Iterator[RackbeatCustomerContact]:
-        resource = _Resource(
+        resource = RackbeatResource(
             f"customers/{number}/contacts",
             "customer_contacts",
             "customer_contact",
@@ -427,45 +451,44 @@ class RackbeatClient:
         return self._iter(resource)
 
     def iter_suppliers(self, **params: str | int) -> Iterator[RackbeatSupplier]:
-        return self._iter(KINDS["supplier"], params)
+        return self._iter(SUPPLIERS, params)
 
     def iter_supplier_groups(self, **params: str | int) -> Iterator[RackbeatSupplierGroup]:
-        return self._iter(_SUPPLIER_GROUPS, params)
+        return self._iter(SUPPLIER_GROUPS, params)
 
     def iter_booked_invoices(self, **params: str | int) -> Iterator[RackbeatCustomerInvoice]:
         """Booked customer invoices (``is_booked=true``), the source of R-INV."""
-        return self._iter(KINDS["invoice"], params)
+        return self._iter(BOOKED_INVOICES, params)
 
     def iter_orders(self, **params: str | int) -> Iterator[RackbeatOrder]:
-        return self._iter(_ORDERS, params)
+        return self._iter(ORDERS, params)
 
     def iter_payment_terms(self, **params: str | int) -> Iterator[RackbeatPaymentTerms]:
-        return self._iter(_PAYMENT_TERMS, params)
+        return self._iter(PAYMENT_TERMS, params)
 
     def iter_employees(self, **params: str | int) -> Iterator[RackbeatEmployee]:
-        return self._iter(_EMPLOYEES, params)
+        return self._iter(EMPLOYEES, params)
 
     # --- one record -----------------------------------------------------------------------
 
-    def get(self, kind: Kind, key: str | int) -> Any:
-        """One record of ``kind`` by its number, complete (BOM lines, customer contacts).
+    def get(self, resource: RackbeatResource, key: str | int) -> Any:
+        """One record of ``resource`` by its number, complete (BOM lines, customer contacts).
 
         Raises :class:`~clients.errors.NotFoundError` when Rackbeat has no such record.
         """
-        resource = _resource_of(kind)
-        return self._complete(kind, self._get_one(resource, key))
+        return self._complete(resource, self._get_one(resource, key))
 
-    def find(self, kind: Kind, key: str | int) -> Any:
+    def find(self, resource: RackbeatResource, key: str | int) -> Any:
         """Like :meth:`get`, but ``None`` when the record does not exist."""
         try:
-            return self.get(kind, key)
+            return self.get(resource, key)
         except NotFoundError:
             return None
 
-    def _complete(self, kind: str, record: Any) -> Any:
-        if kind == "bom":
+    def _complete(self, resource: RackbeatResource, record: Any) -> Any:
+        if resource.complete == "lot_lines":
             return self._with_lines(record)
-        if kind == "customer":
+        if resource.complete == "customer_contacts":
             return self._with_contacts(record)
         return record
 
@@ -484,14 +507,13 @@ class RackbeatClient:
 
     # --- change detection -----------------------------------------------------------------
 
-    def filter_honoured(self, kind: Kind) -> bool:
-        """Whether ``kind``'s endpoint honours ``updated_at_from`` (probed; the answer is kept
+    def filter_honoured(self, resource: RackbeatResource) -> bool:
+        """Whether ``resource``'s endpoint honours ``updated_at_from`` (probed; the answer is kept
         an hour in the client's ``probes`` store, shared by the fleet when that is Redis).
 
         The probe asks for records changed a century from now: an endpoint that honours the
         filter has none; one that ignores it answers with records.
         """
-        resource = _resource_of(kind)
         cached = self._probes.get(resource.path)
         if cached is not None:
             return cached
@@ -516,12 +538,12 @@ class RackbeatClient:
 
     def changed_since(
         self,
-        kind: Kind,
+        resource: RackbeatResource,
         since: datetime,
         *,
         held: Mapping[str, datetime] | None = None,
     ) -> Iterator[Any]:
-        """Every record of ``kind`` whose ``updated_at`` is at or after ``since``, complete.
+        """Every record of ``resource`` whose ``updated_at`` is at or after ``since``, complete.
 
         Ascending ``updated_at`` order. A record may be yielded by a later poll again (the
         caller's overlap and content fingerprint make that free); within one call, never twice.
@@ -533,17 +555,16 @@ class RackbeatClient:
             since = since.replace(tzinfo=NAIVE_TIMEZONE)
         known = held or {}
         records = (
-            self._changed_by_filter(kind, since)
-            if self.filter_honoured(kind)
-            else self._changed_by_scan(kind, since, known)
+            self._changed_by_filter(resource, since)
+            if self.filter_honoured(resource)
+            else self._changed_by_scan(resource, since, known)
         )
         for record in records:
             if known and known.get(_key_of(record)) == _aware(getattr(record, "updated_at", None)):
                 continue
-            yield self._complete(kind, record)
+            yield self._complete(resource, record)
 
-    def _changed_by_filter(self, kind: Kind, since: datetime) -> Iterator[Any]:
-        resource = _resource_of(kind)
+    def _changed_by_filter(self, resource: RackbeatResource, since: datetime) -> Iterator[Any]:
         cursor = since
         seen: dict[str, datetime] = {}
         page = 1
@@ -582,9 +603,8 @@ class RackbeatClient:
             seen = {k: v for k, v in seen.items() if v >= horizon}
 
     def _changed_by_scan(
-        self, kind: Kind, since: datetime, held: Mapping[str, datetime]
+        self, resource: RackbeatResource, since: datetime, held: Mapping[str, datetime]
     ) -> Iterator[Any]:
-        resource = _resource_of(kind)
         changed: list[tuple[datetime, str]] = []
         for items in self._pages(resource, {"fields": resource.scan_fields}):
             for item in items:
@@ -604,40 +624,33 @@ class RackbeatClient:
                 yield self._get_one(resource, key)
             except NotFoundError:
                 # Deleted between the scan and the fetch: nothing to sync.
-                log.info("Rackbeat %s %s vanished during the scan", kind, key)
+                log.info("Rackbeat %s %s vanished during the scan", resource.path, key)
 
     # --- writes (initial sync, R-INIT-1..4) -----------------------------------------------
 
     def create_unit(self, payload: RackbeatUnitCreate) -> RackbeatUnit:
-        result: RackbeatUnit = self._create(_UNITS, payload)
+        result: RackbeatUnit = self._create(UNITS, payload)
         return result
 
     def create_product_group(self, payload: RackbeatProductGroupCreate) -> RackbeatProductGroup:
-        result: RackbeatProductGroup = self._create(_PRODUCT_GROUPS, payload)
+        result: RackbeatProductGroup = self._create(PRODUCT_GROUPS, payload)
         return result
 
     def create_product(self, payload: RackbeatProductCreate) -> RackbeatProduct:
-        result: RackbeatProduct = self._create(KINDS["product"], payload)
+        result: RackbeatProduct = self._create(PRODUCTS, payload)
         return result
 
     def create_supplier_group(self, payload: RackbeatSupplierGroupCreate) -> RackbeatSupplierGroup:
-        result: RackbeatSupplierGroup = self._create(_SUPPLIER_GROUPS, payload)
+        result: RackbeatSupplierGroup = self._create(SUPPLIER_GROUPS, payload)
         return result
 
     def create_supplier(self, payload: RackbeatSupplierCreate) -> RackbeatSupplier:
-        result: RackbeatSupplier = self._create(KINDS["supplier"], payload)
+        result: RackbeatSupplier = self._create(SUPPLIERS, payload)
         return result
 
     def create_customer(self, payload: RackbeatCustomerCreate) -> RackbeatCustomer:
-        result: RackbeatCustomer = self._create(KINDS["customer"], payload)
+        result: RackbeatCustomer = self._create(CUSTOMERS, payload)
         return result
-
-
-def _resource_of(kind: str) -> _Resource:
-    try:
-        return KINDS[kind]
-    except KeyError:
-        raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(KINDS)}") from None
 
 
 def _parse_stamp(value: Any) -> datetime | None:

@@ -23,7 +23,6 @@ from wiring.runtime import Runtime
 
 __all__ = [
     "IN_DOUBT",
-    "KIND_NAMESPACES",
     "LOCK_WAIT_SECONDS",
     "NS_CONTACT_GROUP",
     "NS_CUSTOMER",
@@ -33,6 +32,7 @@ __all__ = [
     "NS_PRODUCT_GROUP",
     "NS_SUPPLIER",
     "NS_SUPPLIER_NUMBER",
+    "SHARED_LOADERS",
     "ensure_contact_group",
     "ensure_payment_term",
     "ensure_product_group",
@@ -50,15 +50,6 @@ NS_INVOICE = "invoice"
 NS_CONTACT_GROUP = "contact_group"
 NS_PAYMENT_TERM = "payment_term"
 
-KIND_NAMESPACES: Mapping[str, tuple[str, ...]] = {
-    "product": (NS_PRODUCT, NS_PRODUCT_GROUP),
-    "bom": (NS_PRODUCT, NS_PRODUCT_GROUP),
-    "customer": (NS_CUSTOMER,),
-    "supplier": (NS_SUPPLIER, NS_SUPPLIER_NUMBER),
-    "invoice": (NS_INVOICE, NS_CUSTOMER, NS_PRODUCT, NS_PRODUCT_GROUP),
-}
-"""The bulk indexes a kind's tasks read (its own and its dependencies')."""
-
 LOCK_WAIT_SECONDS = 30.0
 """How long a task waits for another worker's create of a shared dependency."""
 _LOCK_POLL_SECONDS = 0.05
@@ -75,35 +66,27 @@ def locked(runtime: Runtime, name: str) -> Lock:
     return lock
 
 
-def _loaders(runtime: Runtime) -> Mapping[str, Callable[[], Mapping[str, int | str]]]:
-    po = runtime.poweroffice
-
-    def supplier_numbers() -> dict[str, int]:
-        return {str(s.number): s.id for s in po.iter_suppliers() if s.number is not None}
-
-    def sales_orders() -> dict[str, int | str]:
-        # Only drafts this integration created carry our references; no per-invoice lookup.
-        return {
-            o.external_import_reference: o.id
-            for o in po.iter_sales_orders(onlyCreatedByCurrentIntegration="true")
-            if o.external_import_reference
-        }
-
-    return {
-        NS_PRODUCT: po.product_ids_by_code,
-        NS_PRODUCT_GROUP: po.product_group_ids_by_code,
-        NS_CUSTOMER: po.customer_ids_by_reference,
-        NS_SUPPLIER: po.supplier_ids_by_reference,
-        NS_SUPPLIER_NUMBER: supplier_numbers,
-        NS_INVOICE: sales_orders,
-    }
+def _product_group_ids(runtime: Runtime) -> Mapping[str, int | str]:
+    return runtime.poweroffice.product_group_ids_by_code()
 
 
-def refresh_indexes(runtime: Runtime, namespaces: Iterable[str]) -> dict[str, int]:
-    """Reload each namespace that is missing or stale; return ``{namespace: entries}`` loaded."""
+SHARED_LOADERS: Mapping[str, Callable[[Runtime], Mapping[str, int | str]]] = {
+    NS_PRODUCT_GROUP: _product_group_ids,
+}
+"""The bulk indexes of the shared dependencies (the entity kinds bring their own)."""
+
+
+def refresh_indexes(
+    runtime: Runtime,
+    namespaces: Iterable[str],
+    loaders: Mapping[str, Callable[[Runtime], Mapping[str, int | str]]],
+) -> dict[str, int]:
+    """Reload each namespace that is missing or stale; return ``{namespace: entries}`` loaded.
+
+    ``loaders`` reads a namespace in bulk (``kinds.registry.index_loaders()``).
+    """
     max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
     loaded: dict[str, int] = {}
-    loaders = _loaders(runtime)
     for namespace in namespaces:
         with runtime.sessions() as session:
             if index_is_fresh(session, namespace, max_age=max_age):
@@ -113,7 +96,7 @@ def refresh_indexes(runtime: Runtime, namespaces: Iterable[str]) -> dict[str, in
             with runtime.sessions() as session:
                 if index_is_fresh(session, namespace, max_age=max_age):
                     continue  # another process loaded it while we waited
-            index = {code: str(ident) for code, ident in loaders[namespace]().items()}
+            index = {code: str(ident) for code, ident in loaders[namespace](runtime).items()}
             with runtime.sessions.begin() as session:
                 loaded[namespace] = load_index(session, namespace, index)
         finally:

@@ -36,22 +36,11 @@ __all__ = [
     "Cursor",
     "EntityLink",
     "IndexLoad",
-    "Kind",
     "PollCycle",
     "ProbeAnswer",
     "RemoteLink",
     "Status",
 ]
-
-
-class Kind(enum.StrEnum):
-    """The entity kinds that flow Rackbeat -> PowerOffice Go."""
-
-    PRODUCT = "product"
-    BOM = "bom"
-    CUSTOMER = "customer"
-    INVOICE = "invoice"
-    SUPPLIER = "supplier"
 
 
 class Status(enum.StrEnum):

@@ -16,7 +16,6 @@ from typing import Any, Final
 from clients.models import PATCHABLE_FIELDS, OutboundModel, PatchOperation
 
 __all__ = [
-    "KIND_RESOURCES",
     "REASON_CREATE_ONLY",
     "REASON_INVOICE_TRANSFERRED",
     "REASON_NO_PATCHABLE_CHANGE",
@@ -39,16 +38,6 @@ REASON_UNCHANGED: Final = "unchanged"
 REASON_NO_PATCHABLE_CHANGE: Final = "no patchable field changed"
 REASON_CREATE_ONLY: Final = "exists; create-only"
 REASON_INVOICE_TRANSFERRED: Final = "invoice already transferred; create-only"
-
-KIND_RESOURCES: Final[Mapping[str, str]] = {
-    "product": "Products",
-    "bom": "Products",
-    "product_group": "ProductGroups",
-    "customer": "Customers",
-    "supplier": "Suppliers",
-    "invoice": "SalesOrders",
-}
-"""The PowerOffice Go v2 resource each record kind is written to (its PATCH field list)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +208,9 @@ def decide(
         return Skip(reason=reason, warnings=mapped.warnings, manual=mapped.manual)
     if previous_fingerprint == mapped.fingerprint:
         return Skip(reason=REASON_UNCHANGED, warnings=mapped.warnings, manual=mapped.manual)
-    operations = patch_operations(KIND_RESOURCES[mapped.kind], previous_payload, mapped.body())
+    resource = mapped.payload.resource
+    assert resource is not None, f"{type(mapped.payload).__name__} names no resource"
+    operations = patch_operations(resource, previous_payload, mapped.body())
     if not operations:
         return Skip(
             reason=REASON_NO_PATCHABLE_CHANGE, warnings=mapped.warnings, manual=mapped.manual

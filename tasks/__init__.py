@@ -9,6 +9,7 @@ of them), never objects.
 
 from __future__ import annotations
 
-from tasks.enqueue import POLL_TASK, RETRY_TASK, SYNC_BATCH_TASK, SYNC_TASK, enqueue_sync
+from tasks.enqueue import enqueue_sync
+from tasks.names import POLL_TASK, RETRY_TASK, SYNC_BATCH_TASK, SYNC_TASK
 
 __all__ = ["POLL_TASK", "RETRY_TASK", "SYNC_BATCH_TASK", "SYNC_TASK", "enqueue_sync"]

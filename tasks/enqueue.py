@@ -7,12 +7,9 @@ from collections.abc import Iterable
 
 from celery import Celery
 
-__all__ = ["POLL_TASK", "RETRY_TASK", "SYNC_BATCH_TASK", "SYNC_TASK", "enqueue_sync"]
+from tasks.names import SYNC_BATCH_TASK, SYNC_TASK
 
-POLL_TASK = "rbsync.poll"
-SYNC_TASK = "rbsync.sync"
-SYNC_BATCH_TASK = "rbsync.sync_batch"
-RETRY_TASK = "rbsync.retry"
+__all__ = ["enqueue_sync"]
 
 
 def enqueue_sync(app: Celery, kind: str, keys: Iterable[str], *, batch_size: int = 1) -> int:

@@ -60,7 +60,7 @@ from clients.models import (
     RackbeatUnit,
     Supplier,
 )
-from clients.rackbeat import RackbeatSupplierGroup
+from clients.rackbeat import CUSTOMERS, PRODUCTS, SUPPLIERS, RackbeatSupplierGroup
 from kinds.links import NS_PRODUCT, NS_PRODUCT_GROUP, NS_SUPPLIER_NUMBER
 from ledger import (
     InitialItemStatus,
@@ -96,6 +96,7 @@ from mapping import (
 )
 from mapping.tables import INITIAL_SUPPLIER_GROUP_NAME
 from tasks.base import PipelineTask, backoff
+from tasks.names import INITIAL_SYNC_TASK
 from tasks.pipeline import Outcome
 from tasks.snapshot import snapshot_of
 from wiring.runtime import Runtime
@@ -121,7 +122,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-INITIAL_SYNC_TASK = "rbsync.initial_sync"
 
 INITIAL_SYNC_KINDS = ("units", "products", "suppliers", "customers")
 """What ``--kinds`` accepts, in the order a run processes them (dependencies first)."""
@@ -489,7 +489,7 @@ class _Run:
             # Linked as it is: its Rackbeat group and unit are left alone.
             if self.dry_run:
                 return _Outcome(LINKED, number=code)
-            record = rackbeat.get("product", code)
+            record = rackbeat.get(PRODUCTS, code)
             return self._link_product(product, group, record, _adopted(row), None)
         if group is None:
             return _Outcome(
@@ -522,7 +522,7 @@ class _Run:
             str(product.id),
             number,
             lambda: rackbeat.create_product(payload),
-            lambda: rackbeat.find("product", number),
+            lambda: rackbeat.find(PRODUCTS, number),
         )
         if isinstance(created, _Outcome):
             return created
@@ -568,7 +568,7 @@ class _Run:
         if number in existing:
             if self.dry_run:
                 return _Outcome(LINKED, number=str(number))
-            record = rackbeat.get("supplier", number)
+            record = rackbeat.get(SUPPLIERS, number)
             return self._link_contact("supplier", supplier.id, record, None, _adopted(row))
         group = self._ensure_supplier_group()
         if group.number is None and not group.planned:
@@ -584,7 +584,7 @@ class _Run:
             str(supplier.id),
             str(number),
             lambda: rackbeat.create_supplier(payload),
-            lambda: rackbeat.find("supplier", number),
+            lambda: rackbeat.find(SUPPLIERS, number),
         )
         if isinstance(created, _Outcome):
             return created
@@ -609,7 +609,7 @@ class _Run:
         if number in existing:
             if self.dry_run:
                 return _Outcome(LINKED, number=str(number))
-            record = rackbeat.get("customer", number)
+            record = rackbeat.get(CUSTOMERS, number)
             return self._link_contact("customer", customer.id, record, mapping, _adopted(row))
         payload = customer_create_for(customer)
         if self.dry_run:
@@ -619,7 +619,7 @@ class _Run:
             str(customer.id),
             str(number),
             lambda: rackbeat.create_customer(payload),
-            lambda: rackbeat.find("customer", number),
+            lambda: rackbeat.find(CUSTOMERS, number),
         )
         if isinstance(created, _Outcome):
             return created

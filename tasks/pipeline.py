@@ -30,8 +30,9 @@ from sqlalchemy.exc import OperationalError
 
 from clients import AmbiguousWriteError, PermanentError, RateLimitedError, RetriableError
 from clients.ratelimit import SlotUnavailableError
+from kinds import registry
 from kinds.errors import DependencyFailedError, DependencyPendingError, LockTimeoutError
-from kinds.links import NS_PRODUCT
+from kinds.spec import EntityKind
 from ledger import (
     EntityLink,
     Finish,
@@ -48,7 +49,6 @@ from ledger import (
     links_of,
     record_intent,
     record_intents,
-    remote_ids,
     start_attempt,
     start_attempts,
     store_snapshots,
@@ -65,7 +65,6 @@ from mapping import (
     Update,
     decide,
 )
-from tasks.kinds import HANDLERS, KindHandler
 from tasks.snapshot import fetch_snapshot
 from wiring.runtime import Runtime
 
@@ -390,7 +389,7 @@ def _late(budget: Budget, what: str) -> str:
 
 def _dependencies_or_none(
     runtime: Runtime,
-    handler: KindHandler,
+    handler: EntityKind,
     links: Sequence[EntityLink],
     known: Mapping[str, str],
     token: str,
@@ -412,14 +411,14 @@ def _dependencies_or_none(
         return {}
     except Exception:
         log.exception(
-            "%s batch: resolving dependencies first failed; each entity does", handler.kind
+            "%s batch: resolving dependencies first failed; each entity does", handler.name
         )
         return {}
 
 
 def _dependencies_first(
     runtime: Runtime,
-    handler: KindHandler,
+    handler: EntityKind,
     links: Sequence[EntityLink],
     known: Mapping[str, str],
     token: str,
@@ -444,24 +443,29 @@ def _dependencies_first(
             continue  # its own run rejects it, naming the field
     if not wanted:
         return {}
-    customers = [key for kind, key in wanted if kind == "customer"]
-    codes = [key for kind, key in wanted if kind == "item"]
-    pairs = [("customer", key) for key in customers]
-    pairs += [(kind, code) for code in codes for kind in ITEM_KINDS]
+    by_name: dict[str, list[str]] = {}
+    for name, key in wanted:
+        by_name.setdefault(name, []).append(key)
+    pairs = [
+        (member.name, key)
+        for name, keys in by_name.items()
+        for member in registry.members(name)
+        for key in keys
+    ]
     with runtime.sessions() as session:
         rows = {(row.kind, row.key): row for row in links_of(session, pairs)}
-        ids = {
-            ("customer", k): v for k, v in HANDLERS["customer"].known(session, customers).items()
-        }
-        ids |= {("item", k): v for k, v in remote_ids(session, NS_PRODUCT, codes).items()}
+        ids: dict[tuple[str, str], str] = {}
+        for name, keys in by_name.items():
+            # The kinds of a group share one key space and namespace: the first one answers.
+            known_ids = registry.members(name)[0].known(session, keys)
+            ids |= {(name, key): remote for key, remote in known_ids.items()}
     resolved: dict[tuple[str, str], str] = {}
     pending: dict[str, list[str]] = {}
-    for kind, key in wanted:
-        kinds = ITEM_KINDS if kind == "item" else (kind,)
-        own = [rows[(k, key)] for k in kinds if (k, key) in rows]
-        found = ids.get((kind, key)) or next((r.remote_id for r in own if r.remote_id), None)
+    for name, key in wanted:
+        own = [rows[(m.name, key)] for m in registry.members(name) if (m.name, key) in rows]
+        found = ids.get((name, key)) or next((r.remote_id for r in own if r.remote_id), None)
         if found is not None:
-            resolved[(kind, key)] = found
+            resolved[(name, key)] = found
         elif own:
             pending.setdefault(own[0].kind, []).append(key)
     busy: list[tuple[str, str]] = []
@@ -525,19 +529,14 @@ def _wait_for_held(
     return found
 
 
-ITEM_KINDS = ("product", "bom")
-"""The kinds an invoice line's item code may be (one product ``Code`` namespace)."""
-
-
 def _as_dependency(kind: str) -> str:
-    """How an invoice names a dependency of ``kind``: ``item`` for a product or BOM."""
-    return "item" if kind in ITEM_KINDS else kind
+    """How a dependant names a dependency of ``kind``: its group (``item`` for a product or a
+    BOM), else the kind itself."""
+    return registry.get(kind).group or kind
 
 
-def _handler(kind: str) -> KindHandler:
-    if kind not in HANDLERS:
-        raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(HANDLERS)}")
-    return HANDLERS[kind]
+def _handler(kind: str) -> EntityKind:
+    return registry.get(kind)
 
 
 UNAVAILABLE_AFTER = 3
@@ -623,7 +622,7 @@ def _write_outcomes(runtime: Runtime, outcomes: Sequence[_Outcome]) -> list[Sync
 @dataclasses.dataclass
 class _Run:
     runtime: Runtime
-    handler: KindHandler
+    handler: EntityKind
     link: EntityLink
     token: str
     attempt_id: int
@@ -874,41 +873,30 @@ class _Run:
 
     # --- dependencies ---------------------------------------------------------------------
 
-    def _ensure(self, kind: str, key: str) -> str:
-        """The PowerOffice Go id of a dependency, syncing it inline when it has no link yet."""
-        found = self.resolved.get((kind, key))
+    def _ensure(self, name: str, key: str) -> str:
+        """The PowerOffice Go id of a dependency (``name``: a kind, or a group such as
+        ``item``), syncing it first when it has none yet; fetched from Rackbeat when the
+        ledger has never seen it."""
+        found = self.resolved.get((name, key))
         if found is not None:
             return found
-        if kind == "item":
-            return self._ensure_item(key)
-        handler = HANDLERS[kind]
+        members = registry.members(name)
         with self.runtime.sessions() as session:
-            link = get_link(session, kind, key)
-            known = handler.known(session, [key]).get(key)
-        if link is not None and link.remote_id is not None:
-            return link.remote_id
-        if known is not None:
-            return known
-        return self._sync_dependency(kind, key)
-
-    def _ensure_item(self, code: str) -> str:
-        """An invoice line's item (product or BOM) exists in PowerOffice Go; its id."""
-        with self.runtime.sessions() as session:
-            known = remote_ids(session, NS_PRODUCT, [code]).get(code)
-            links = [get_link(session, kind, code) for kind in ITEM_KINDS]
+            known = members[0].known(session, [key]).get(key)
+            links = [get_link(session, member.name, key) for member in members]
         if known is not None:
             return known
         # No session is held past this point: the nested sync writes (SQLite has one writer).
         for link in links:
             if link is not None:
-                return link.remote_id or self._sync_dependency(link.kind, code)
-        for kind in ITEM_KINDS:
-            fetched = fetch_snapshot(self.runtime, kind, code)
+                return link.remote_id or self._sync_dependency(link.kind, key)
+        for member in members:
+            fetched = fetch_snapshot(self.runtime, member.name, key)
             if fetched is not None:
                 with self.runtime.sessions.begin() as session:
-                    store_snapshots(session, kind, [fetched])
-                return self._sync_dependency(kind, code)
-        raise DependencyFailedError(f"item {code!r} on an invoice line is not in Rackbeat")
+                    store_snapshots(session, member.name, [fetched])
+                return self._sync_dependency(member.name, key)
+        raise DependencyFailedError(f"{name} {key!r} is not in Rackbeat")
 
     def _sync_dependency(self, kind: str, key: str) -> str:
         result = sync_entity(

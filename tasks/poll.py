@@ -35,8 +35,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
 from clients import RetriableError
+from kinds import registry
 from kinds.errors import LockTimeoutError
-from kinds.links import KIND_NAMESPACES, refresh_indexes
+from kinds.links import refresh_indexes
 from ledger import (
     SnapshotRecord,
     finish_poll_cycle,
@@ -50,7 +51,8 @@ from ledger import (
     utcnow,
 )
 from tasks.base import PipelineTask, backoff
-from tasks.enqueue import POLL_TASK, enqueue_sync
+from tasks.enqueue import enqueue_sync
+from tasks.names import POLL_TASK
 from tasks.snapshot import snapshot_of
 from wiring.runtime import Runtime
 
@@ -135,6 +137,7 @@ def poll_kind(
     batch_size: int = POLL_BATCH_SIZE,
 ) -> PollReport:
     """Poll ``kind`` once (see the module docstring); a held lock makes it skip."""
+    registry.get(kind)  # an unknown kind fails here, before any lock or request
     settings = runtime.settings
     # The lock outlives the poll's hard time limit, so a poll killed by it frees it too.
     lock = runtime.locks(f"poll:{kind}", settings.poll_time_limit_seconds + 5)
@@ -169,7 +172,7 @@ def _poll(
             return 0
         if not indexes_ready:
             # Before anything is written: ids come from bulk loads, not one lookup per task.
-            refresh_indexes(runtime, KIND_NAMESPACES[kind])
+            refresh_indexes(runtime, registry.get(kind).indexes, registry.index_loaders())
             indexes_ready = True
         sent = enqueue(kind, keys)
         with runtime.sessions.begin() as session:
@@ -245,12 +248,13 @@ def _changed(runtime: Runtime, kind: str, since: datetime | None) -> Iterator[An
     then neither completes nor yields them: a poll with no changes costs the list pages only.
     """
     client = runtime.rackbeat
+    resource = registry.get(kind).rackbeat
     if since is None:
-        yield from client.changed_since(kind, datetime(1970, 1, 1, tzinfo=utcnow().tzinfo))  # type: ignore[arg-type]
+        yield from client.changed_since(resource, datetime(1970, 1, 1, tzinfo=utcnow().tzinfo))
         return
     with runtime.sessions() as session:
         held = held_versions(session, kind, since)
-    yield from client.changed_since(kind, since, held=held)  # type: ignore[arg-type]
+    yield from client.changed_since(resource, since, held=held)
 
 
 @shared_task(bind=True, base=PipelineTask, name=POLL_TASK, ignore_result=True)

@@ -20,7 +20,8 @@ from celery import shared_task
 
 from ledger import reset_for_retry
 from tasks.base import PipelineTask
-from tasks.enqueue import RETRY_TASK, enqueue_sync
+from tasks.enqueue import enqueue_sync
+from tasks.names import RETRY_TASK
 from tasks.snapshot import refresh_snapshots
 
 __all__ = ["REFRESH_LIMIT", "retry"]

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from clients import RetriableError
+from kinds import registry
 from ledger import SnapshotRecord, store_snapshots
 from wiring.runtime import Runtime
 
@@ -54,7 +55,7 @@ def snapshot_of(record: BaseModel) -> SnapshotRecord:
 
 def fetch_snapshot(runtime: Runtime, kind: str, key: str) -> SnapshotRecord | None:
     """Fetch one record from Rackbeat (a manual enqueue of an unknown key); None if absent."""
-    record = runtime.rackbeat.find(kind, key)  # type: ignore[arg-type]
+    record = runtime.rackbeat.find(registry.get(kind).rackbeat, key)
     return snapshot_of(record) if record is not None else None
 
 

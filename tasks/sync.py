@@ -25,8 +25,9 @@ from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
 from tasks.base import PipelineTask, backoff
-from tasks.enqueue import SYNC_BATCH_TASK, SYNC_TASK, enqueue_sync
+from tasks.enqueue import enqueue_sync
 from tasks.errors import TASK_FAILURES, BatchFailedError, EntityFailedError, NotInRackbeatError
+from tasks.names import SYNC_BATCH_TASK, SYNC_TASK
 from tasks.pipeline import Outcome, SyncResult, sync_entities, sync_entity
 from wiring.settings import Settings
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from clients import PowerOfficeClient, RackbeatClient
 
 __all__ = [
+    "KindOptions",
     "LedgerNotMigratedError",
     "Runtime",
     "build_runtime",
@@ -48,6 +50,18 @@ class LedgerNotMigratedError(RuntimeError):
     """The production ledger is not at the newest revision: run ``rbsync db upgrade``."""
 
 
+@dataclass(frozen=True)
+class KindOptions:
+    """The settings the entity kinds' rules read, as plain values (never the Settings object)."""
+
+    employee_map: Mapping[int, int]
+    """R-INV-6: Rackbeat employee number -> PowerOffice Go employee number."""
+    supplier_contact_group_name: str
+    """R-SUP-9: the contact group every supplier is put in."""
+    customer_number_from_rackbeat: bool
+    """Send Rackbeat's customer number as PowerOffice Go's ``Number``."""
+
+
 @dataclass
 class Runtime:
     """Everything a task needs, built once per process."""
@@ -63,6 +77,15 @@ class Runtime:
     dependency_ids: dict[tuple[str, str], int] = field(default_factory=dict)
     """Ids of shared dependencies (product groups, contact group, payment terms) this process
     already resolved: they never change once created, so no ledger read per record."""
+
+    @property
+    def options(self) -> KindOptions:
+        """The plain values the entity kinds' rules need."""
+        return KindOptions(
+            employee_map=dict(self.settings.employee_map),
+            supplier_contact_group_name=self.settings.supplier_contact_group_name,
+            customer_number_from_rackbeat=self.settings.customer_number_from_rackbeat,
+        )
 
     @property
     def stale_claim_after(self) -> timedelta:

@@ -24,8 +24,9 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
+from tasks.names import POLL_TASK
 from wiring.settings import Settings, load_settings
-from worker.beat import POLL_TASK, beat_schedule
+from worker.beat import beat_schedule
 
 __all__ = [
     "DEFAULT_QUEUE",

@@ -40,8 +40,8 @@ from celery.signals import before_task_publish, task_postrun
 from celery.worker import WorkController
 from kombu import Queue
 
+from kinds import registry
 from ledger import (
-    Kind,
     Unsettled,
     last_outcomes_since,
     links_attempted_since,
@@ -49,8 +49,9 @@ from ledger import (
     utcnow,
     work_to_drive,
 )
-from tasks.enqueue import POLL_TASK, enqueue_sync
+from tasks.enqueue import enqueue_sync
 from tasks.errors import TASK_FAILURES
+from tasks.names import POLL_TASK
 from tasks.sync import HAND_ON_SETTING
 from wiring.settings import Settings
 from worker.app import create_app
@@ -242,10 +243,9 @@ def run_once(
     sleep: Any = time.sleep,
 ) -> OnceReport:
     """Poll each kind once and drive every row that needs work to a final state, here."""
-    wanted = list(kinds) if kinds is not None else [k.value for k in Kind]
-    unknown = sorted(set(wanted) - {k.value for k in Kind})
-    if unknown:
-        raise ValueError(f"unknown kind(s) {unknown}; expected {[k.value for k in Kind]}")
+    wanted = list(kinds) if kinds is not None else registry.names()
+    for kind in wanted:
+        registry.get(kind)  # a ValueError naming the known kinds
     queue = f"rbsync.once.{uuid.uuid4().hex[:12]}"
     app = create_app(settings)
     app.conf.task_default_queue = queue

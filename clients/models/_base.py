@@ -10,7 +10,7 @@ leaving out every field that is ``None``.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_pascal
@@ -60,7 +60,13 @@ class InboundModel(BaseModel):
 
 
 class OutboundModel(BaseModel):
-    """A payload rbsync writes: strict, frozen, serialised by alias with ``None`` left out."""
+    """A payload rbsync writes: strict, frozen, serialised by alias with ``None`` left out.
+
+    ``resource`` names the collection a payload is written to (PowerOffice Go's ``Products``,
+    ...), where that decides something (the PATCH field list); None elsewhere.
+    """
+
+    resource: ClassVar[str | None] = None
 
     model_config = ConfigDict(
         extra="forbid",

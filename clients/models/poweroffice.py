@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -234,6 +234,8 @@ class ContactAddressPost(PascalOutboundModel):
 class ProductGroupPost(PascalOutboundModel):
     """``ProductGroupPostDto`` (R-PROD-4, R-PROD-9, R-PROD-10)."""
 
+    resource: ClassVar[str | None] = "ProductGroups"
+
     code: str | None = Field(None, min_length=1, max_length=200)
     name: str | None = Field(None, max_length=400)
     description: str | None = None
@@ -250,6 +252,8 @@ class ProductGroupPost(PascalOutboundModel):
 
 class ProductPost(PascalOutboundModel):
     """``ProductPostDto`` (R-PROD-1..8); ``Name`` is the only field the spec requires."""
+
+    resource: ClassVar[str | None] = "Products"
 
     code: str | None = Field(None, min_length=1, max_length=100)
     name: str = Field(min_length=1, max_length=400)
@@ -272,6 +276,8 @@ class ProductPost(PascalOutboundModel):
 
 class CustomerPost(PascalOutboundModel):
     """``CustomerPostDto`` (R-CUST-1..9): the fields rbsync may write on a customer."""
+
+    resource: ClassVar[str | None] = "Customers"
 
     name: str | None = Field(None, min_length=1)
     legal_name: str | None = None
@@ -305,6 +311,8 @@ class CustomerPost(PascalOutboundModel):
 
 class SupplierPost(PascalOutboundModel):
     """``SupplierPostDto`` (R-SUP-1..9). v2 has no payment-terms and no VAT-zone field."""
+
+    resource: ClassVar[str | None] = "Suppliers"
 
     name: str | None = Field(None, min_length=1)
     legal_name: str | None = None
@@ -345,6 +353,8 @@ class SalesOrderLinePost(PascalOutboundModel):
 
 class SalesOrderCompletePost(PascalOutboundModel):
     """``SalesOrderCompletePostDto``: a sales order draft with its lines (R-INV-1..11)."""
+
+    resource: ClassVar[str | None] = "SalesOrders"
 
     customer_id: Int64 | None = None
     customer_no: Int64 | None = None

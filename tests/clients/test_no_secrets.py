@@ -11,7 +11,7 @@ from clients.errors import ClientError
 from clients.http import build_http_client
 from clients.models import CustomerPost, RackbeatCustomerCreate
 from clients.poweroffice import PowerOfficeClient
-from clients.rackbeat import RackbeatClient
+from clients.rackbeat import CUSTOMERS, RackbeatClient
 from clients.tokens import InProcessTokenCache, TokenFetcher
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 
@@ -120,7 +120,7 @@ def test_rackbeat_failures_leak_no_token(
     wrong = "not-the-token-0123456789"
     with RackbeatClient(build_http_client(base_url=rackbeat_emulator.base_url), token=wrong) as bad:
         with pytest.raises(ClientError) as caught:
-            bad.get("customer", 10001)
+            bad.get(CUSTOMERS, 10001)
         errors.append(caught.value)
     text = _texts(caplog, errors)
     assert len(errors) == 3

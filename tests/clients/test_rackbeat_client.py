@@ -24,7 +24,15 @@ from clients.models import (
     RackbeatUnitCreate,
     invoice_email_of,
 )
-from clients.rackbeat import RackbeatClient, item_segment
+from clients.rackbeat import (
+    BOOKED_INVOICES,
+    CUSTOMERS,
+    LOTS,
+    PRODUCTS,
+    SUPPLIERS,
+    RackbeatClient,
+    item_segment,
+)
 from clients.retry import RetryPolicy, set_testing
 from sandbox.testing import RackbeatEmulatorHandle
 
@@ -90,7 +98,7 @@ def test_every_list_the_sync_needs(
 
 @pytest.mark.parametrize("number", ["AB/100", "KABEL 3M", "X+Y"])
 def test_item_numbers_with_special_characters(rackbeat: RackbeatClient, number: str) -> None:
-    product = rackbeat.get("product", number)
+    product = rackbeat.get(PRODUCTS, number)
     assert product.number == number
     assert product.urlfriendly_number == item_segment(number)
 
@@ -103,16 +111,16 @@ def test_whoami_returns_the_account_and_user(rackbeat: RackbeatClient) -> None:
 
 def test_a_missing_record_is_not_found_and_find_says_none(rackbeat: RackbeatClient) -> None:
     with pytest.raises(NotFoundError) as caught:
-        rackbeat.get("product", "NO/SUCH")
+        rackbeat.get(PRODUCTS, "NO/SUCH")
     assert caught.value.status == 404
     assert caught.value.path == "/api/products/NO%252FSUCH"
-    assert rackbeat.find("customer", 999999) is None
+    assert rackbeat.find(CUSTOMERS, 999999) is None
 
 
 def test_a_bom_comes_with_its_component_lines(
     rackbeat_emulator: RackbeatEmulatorHandle, rackbeat: RackbeatClient
 ) -> None:
-    lot = rackbeat.get("bom", "BOM-1000")
+    lot = rackbeat.get(LOTS, "BOM-1000")
     stored = next(lot for lot in rackbeat_emulator.state()["lots"] if lot["number"] == "BOM-1000")
     assert [line.component_number for line in lot.lines] == [
         line["product_id"] for line in stored["lines"]
@@ -129,7 +137,7 @@ def test_a_customer_without_invoice_email_comes_with_its_contacts(
         if c.invoice_email is None and any(k.cc_invoice for k in c.contacts)
     ]
     assert via_contact, "the seeded data has customers whose invoice e-mail is on a contact"
-    customer = rackbeat.get("customer", via_contact[0].number)
+    customer = rackbeat.get(CUSTOMERS, via_contact[0].number)
     expected = next(k.contact_email for k in customer.contacts if k.cc_invoice)
     assert invoice_email_of(customer) == expected
     assert customer.contacts == via_contact[0].contacts
@@ -146,11 +154,11 @@ def test_changed_since_with_an_honoured_filter_is_ascending_and_complete(
         rackbeat_emulator.configure(frozen_time=f"2030-01-01 00:00:{second:02d}")
         touched.append(_touch(rackbeat_emulator, "products", number, name=f"renamed {second}"))
     since = touched[0]
-    assert rackbeat.filter_honoured("product") is True
-    changed = list(rackbeat.changed_since("product", since))
+    assert rackbeat.filter_honoured(PRODUCTS) is True
+    changed = list(rackbeat.changed_since(PRODUCTS, since))
     assert [p.number for p in changed] == ["X+Y", "10001", "AB/100", "KABEL 3M"]
     assert [p.name for p in changed] == [f"renamed {n}" for n in range(4)]
-    later = list(rackbeat.changed_since("product", since + timedelta(seconds=2)))
+    later = list(rackbeat.changed_since(PRODUCTS, since + timedelta(seconds=2)))
     assert [p.number for p in later] == ["AB/100", "KABEL 3M"]
 
 
@@ -163,7 +171,7 @@ def test_changed_since_pages_through_many_records_at_one_timestamp(
         rackbeat_emulator.touch("products", number)
     with _client(rackbeat_emulator, page_size=3) as client:
         changed = [
-            p.number for p in client.changed_since("product", datetime(2030, 6, 1, 12, tzinfo=UTC))
+            p.number for p in client.changed_since(PRODUCTS, datetime(2030, 6, 1, 12, tzinfo=UTC))
         ]
     assert sorted(changed) == sorted(numbers)
     assert len(changed) == 11
@@ -177,8 +185,8 @@ def test_changed_since_falls_back_to_a_scan_when_the_filter_is_ignored(
     rackbeat_emulator.touch("products", "KABEL 3M")
     rackbeat_emulator.configure(frozen_time="2030-01-01 00:00:01")
     first = _touch(rackbeat_emulator, "products", "AB/100")
-    assert rackbeat.filter_honoured("product") is False
-    changed = list(rackbeat.changed_since("product", first))
+    assert rackbeat.filter_honoured(PRODUCTS) is False
+    changed = list(rackbeat.changed_since(PRODUCTS, first))
     assert [p.number for p in changed] == ["AB/100", "KABEL 3M"]
     requests = rackbeat_emulator.counters()["requests"]
     # One probe, a cheap scan of 50 products at 7 a page (8 pages), two full fetches.
@@ -196,7 +204,7 @@ def test_changed_since_skips_the_versions_the_caller_holds(
     _touch(rackbeat_emulator, "customers", without_invoice_email[1], name="Changed AS")
     rackbeat_emulator.reset_counters()
     changed = list(
-        rackbeat.changed_since("customer", held_at, held={str(without_invoice_email[0]): held_at})
+        rackbeat.changed_since(CUSTOMERS, held_at, held={str(without_invoice_email[0]): held_at})
     )
     assert [c.number for c in changed] == [without_invoice_email[1]]
     requests = rackbeat_emulator.counters()["requests"]
@@ -211,9 +219,9 @@ def test_the_scan_fallback_does_not_fetch_held_versions(
     rackbeat_emulator.configure(frozen_time="2030-01-01 00:00:01")
     held_at = _touch(rackbeat_emulator, "products", "AB/100")
     _touch(rackbeat_emulator, "products", "KABEL 3M")
-    assert rackbeat.filter_honoured("product") is False
+    assert rackbeat.filter_honoured(PRODUCTS) is False
     rackbeat_emulator.reset_counters()
-    changed = list(rackbeat.changed_since("product", held_at, held={"AB/100": held_at}))
+    changed = list(rackbeat.changed_since(PRODUCTS, held_at, held={"AB/100": held_at}))
     assert [p.number for p in changed] == ["KABEL 3M"]
     assert rackbeat_emulator.counters()["requests"]["GET /api/products/{number}"] == 1
 
@@ -224,13 +232,15 @@ def test_booked_invoices_changed_since(
     booked = [i for i in rackbeat_emulator.state()["customer_invoices"] if i["is_booked"]]
     rackbeat_emulator.configure(frozen_time="2031-01-01 00:00:00")
     touched = _touch(rackbeat_emulator, "customer-invoices", booked[0]["number"])
-    changed = list(rackbeat.changed_since("invoice", touched))
+    changed = list(rackbeat.changed_since(BOOKED_INVOICES, touched))
     assert [invoice.number for invoice in changed] == [booked[0]["number"]]
 
 
-def test_changed_since_refuses_an_unknown_kind(rackbeat: RackbeatClient) -> None:
-    with pytest.raises(ValueError, match="unknown kind 'widget'"):
-        list(rackbeat.changed_since("widget", datetime(2030, 1, 1, tzinfo=UTC)))  # type: ignore[arg-type]
+def test_the_kind_registry_refuses_an_unknown_kind() -> None:
+    from kinds import registry
+
+    with pytest.raises(ValueError, match="unknown kind 'widget'; expected one of product, bom"):
+        registry.get("widget")
 
 
 def test_initial_sync_writes(
@@ -258,11 +268,11 @@ def test_initial_sync_writes(
     customer = rackbeat.create_customer(
         RackbeatCustomerCreate(number=19001, company_name="Kunde AS", invoice_email="f@kunde.no")
     )
-    assert rackbeat.get("product", "PO/1 +A").name == "Importert"
+    assert rackbeat.get(PRODUCTS, "PO/1 +A").name == "Importert"
     assert product.group is not None
     assert product.group.number == 3000
-    assert rackbeat.get("supplier", supplier.number).display_name == "Leverandør AS"
-    assert rackbeat.get("customer", customer.number).invoice_email == "f@kunde.no"
+    assert rackbeat.get(SUPPLIERS, supplier.number).display_name == "Leverandør AS"
+    assert rackbeat.get(CUSTOMERS, customer.number).invoice_email == "f@kunde.no"
     writes = rackbeat_emulator.counters()["writes"]
     assert {name: counts["created"] for name, counts in writes.items()} == {
         "customers": 1,
@@ -292,7 +302,7 @@ def test_a_dropped_create_is_ambiguous_and_the_record_can_be_looked_up(
         rackbeat.create_customer(RackbeatCustomerCreate(number=19002, company_name="Drop AS"))
     # Not retried by the client: exactly one POST reached the emulator, and it took effect.
     assert rackbeat_emulator.counters()["requests"]["POST /api/customers"] == 1
-    assert rackbeat.get("customer", 19002).display_name == "Drop AS"
+    assert rackbeat.get(CUSTOMERS, 19002).display_name == "Drop AS"
 
 
 def test_429_is_retried_after_retry_after(
@@ -337,7 +347,7 @@ def test_a_wrong_token_is_an_authentication_error_that_does_not_show_it(
     wrong = "wrong-token-0123456789"
     http = build_http_client(base_url=rackbeat_emulator.base_url)
     with RackbeatClient(http, token=wrong) as client, pytest.raises(AuthenticationError) as caught:
-        client.get("product", "10001")
+        client.get(PRODUCTS, "10001")
     assert caught.value.status == 401
     assert wrong not in str(caught.value)
 
@@ -374,7 +384,7 @@ def test_a_record_changing_while_we_page_does_not_hide_another(
         rackbeat_emulator.configure(frozen_time=f"2030-02-01 00:00:{second:02d}")
         stamps.append(_touch(rackbeat_emulator, "products", number))
     with _client(rackbeat_emulator, page_size=2) as client:
-        changes = client.changed_since("product", stamps[0])
+        changes = client.changed_since(PRODUCTS, stamps[0])
         first = next(changes)
         # The first record changes again mid-scan and moves to the end of the sorted list;
         # offset paging would now skip the record that slid back onto page one.
@@ -400,10 +410,10 @@ def test_a_filter_probe_in_redis_serves_every_client_of_the_credential(
     second = _client(rackbeat_emulator, probes=RedisProbeStore(shared, bucket))
     other = _client(rackbeat_emulator, probes=RedisProbeStore(shared, "rackbeat:other"))
     with first, second, other:
-        assert first.filter_honoured("product") is True
-        assert second.filter_honoured("product") is True
+        assert first.filter_honoured(PRODUCTS) is True
+        assert second.filter_honoured(PRODUCTS) is True
         assert rackbeat_emulator.counters()["requests"] == {"GET /api/products": 1}
-        assert other.filter_honoured("product") is True  # another credential probes its own
+        assert other.filter_honoured(PRODUCTS) is True  # another credential probes its own
         assert rackbeat_emulator.counters()["requests"] == {"GET /api/products": 2}
         ttl = shared.pttl(f"rbsync:rackbeat:filter-probe:{bucket}:products")
         assert 0 < ttl <= 3600 * 1000
@@ -424,6 +434,6 @@ def test_a_filter_probe_store_that_fails_means_probing_again(
 
     store = RedisProbeStore(Down(), "b")  # type: ignore[arg-type]
     with _client(rackbeat_emulator, probes=store) as client:
-        assert client.filter_honoured("product") is True
-        assert client.filter_honoured("product") is True
+        assert client.filter_honoured(PRODUCTS) is True
+        assert client.filter_honoured(PRODUCTS) is True
     assert rackbeat_emulator.counters()["requests"] == {"GET /api/products": 2}

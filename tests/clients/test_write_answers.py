@@ -37,7 +37,7 @@ from clients.models import (
     SupplierPost,
 )
 from clients.poweroffice import PowerOfficeClient
-from clients.rackbeat import RackbeatClient
+from clients.rackbeat import PRODUCTS, RackbeatClient
 
 RB_TOKEN = "rb-token-0123456789"
 PO_KEYS = ("app-key-0123456789", "client-key-0123456789", "sub-key-0123456789")
@@ -218,7 +218,7 @@ def test_rackbeat_a_product_read_with_group_and_unit_as_numbers_is_read_as_them(
         }
     )
     with _rackbeat(api) as client:
-        product = client.find("product", "SKU-1")
+        product = client.find(PRODUCTS, "SKU-1")
 
     assert product is not None
     assert (product.group.number, product.unit.number) == (1010, 3)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from kinds import registry
 from ledger import Attempt, EntityLink, counts_by_kind_and_status, make_engine, make_session_factory
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from wiring.settings import Settings
@@ -31,7 +32,7 @@ from worker.app import create_app
 BIN = Path(sys.executable).parent
 CELERY = str(BIN / "celery")
 RBSYNC = str(BIN / "rbsync")
-KINDS = ("product", "bom", "customer", "invoice", "supplier")
+KINDS = tuple(registry.names())
 SEEDED = {
     "product": {"synced": 50},
     "bom": {"synced": 2},

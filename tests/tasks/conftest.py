@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from clients import set_testing
-from ledger import Kind
+from kinds import registry
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.pipeline import SyncResult, sync_entities, sync_entity
 from tasks.poll import PollReport, poll_kind
@@ -114,9 +114,7 @@ class Pipeline:
         return len(keys)
 
     def poll(self, *kinds: str) -> list[PollReport]:
-        reports = [
-            poll_kind(self.runtime, k, self.enqueue) for k in (kinds or [k.value for k in Kind])
-        ]
+        reports = [poll_kind(self.runtime, k, self.enqueue) for k in (kinds or registry.names())]
         self.polls.extend(reports)
         return reports
 

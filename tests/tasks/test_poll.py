@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from ledger import Kind, get_cursor, get_link, last_poll_cycle
+from kinds import registry
+from ledger import get_cursor, get_link, last_poll_cycle
 from sandbox.testing import RackbeatEmulatorHandle
 from tasks.poll import poll_kind
 from wiring.runtime import Runtime, build_runtime
@@ -79,7 +80,7 @@ def test_a_new_process_in_embedded_mode_does_not_probe_the_filter_again(
     # per kind, not two.
     assert settings.redis_url is None
     rackbeat_emulator.configure(frozen_time="2025-06-01T12:00:00+00:00")
-    kinds = [kind.value for kind in Kind]
+    kinds = registry.names()
     first = build_runtime(settings)
     try:
         for kind in kinds:

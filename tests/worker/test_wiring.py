@@ -15,6 +15,7 @@ from clients import (
     RedisRateLimiter,
     RedisTokenCache,
 )
+from clients.rackbeat import CUSTOMERS, PRODUCTS
 from ledger import LedgerProbeStore, make_engine, make_session_factory, upgrade
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from wiring.clients import (
@@ -46,7 +47,7 @@ def test_embedded_mode_builds_in_process_pieces(
 ) -> None:
     settings = _settings(rackbeat_emulator, poweroffice_emulator)
     with api_clients(settings) as clients:
-        assert clients.rackbeat.get("product", "AB/100").number == "AB/100"
+        assert clients.rackbeat.get(PRODUCTS, "AB/100").number == "AB/100"
         info = clients.poweroffice.client_integration_information()
         assert info.client_name == "Sandkasse Demo AS"
         limiter = clients.poweroffice._http._transport._limiter  # type: ignore[attr-defined]
@@ -76,7 +77,7 @@ def test_with_redis_the_limiter_and_token_are_shared(
     for secret in (poweroffice_emulator.subscription_key, poweroffice_emulator.client_key):
         assert all(secret not in key for key in keys)
     with build_rackbeat_client(settings) as rackbeat:
-        assert rackbeat.find("customer", 10001) is not None
+        assert rackbeat.find(CUSTOMERS, 10001) is not None
 
 
 def test_a_missing_credential_names_its_variable() -> None:

@@ -35,14 +35,13 @@ if TYPE_CHECKING:
 __all__ = [
     "EXIT_ERROR",
     "EXIT_FAILED",
-    "KINDS",
-    "NUMERIC_KEY_KINDS",
     "CliError",
     "cli_app",
     "cli_command",
     "describe_error",
     "ensure_broker",
     "fail",
+    "kind_names",
     "ledger_location",
     "ledger_runtime",
     "load_cli_settings",
@@ -60,10 +59,6 @@ EXIT_FAILED = 1
 EXIT_ERROR = 2
 """The command could not do its work: bad settings, an unreachable service, refused keys."""
 
-KINDS = ("product", "bom", "customer", "invoice", "supplier")
-"""The entity kinds, in the order they are shown (dependencies first)."""
-NUMERIC_KEY_KINDS = frozenset({"customer", "invoice", "supplier"})
-"""Kinds keyed by a Rackbeat number; products and BOMs are keyed by their item number."""
 
 _log_level: int = logging.WARNING
 log = logging.getLogger(__name__)
@@ -205,21 +200,31 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def kind_names() -> list[str]:
+    """The registered entity kinds, in the order they are shown (dependencies first)."""
+    from kinds import registry
+
+    return registry.names()
+
+
 def validate_kind(kind: str) -> str:
-    """``kind`` when it is one of :data:`KINDS`, else a :class:`CliError` naming them."""
+    """``kind`` when it is a registered kind, else a :class:`CliError` naming them."""
     value = kind.strip().lower()
-    if value not in KINDS:
-        fail(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if value not in kind_names():
+        fail(f"unknown kind {kind!r}; expected one of {', '.join(kind_names())}")
     return value
 
 
 def validate_keys(kind: str, keys: list[str]) -> list[str]:
     """The keys, stripped; customers, invoices and suppliers must be numbers."""
+    from kinds import registry
+
+    numeric = registry.get(kind).numeric_key
     cleaned = [key.strip() for key in keys]
     for key in cleaned:
         if not key:
             fail(f"an empty {kind} key was given")
-        if kind in NUMERIC_KEY_KINDS and not key.isdigit():
+        if numeric and not key.isdigit():
             fail(f"{kind} key {key!r} is not a number ({kind}s are keyed by their Rackbeat number)")
     return cleaned
 

@@ -36,7 +36,7 @@ class SyncProgress:
     ) -> None:
         """The ``task_postrun`` receiver: a sync that ended (SUCCESS, or FAILURE for an
         entity that needs a human) completes its entities; a poll adds what it enqueued."""
-        from tasks.enqueue import POLL_TASK, SYNC_BATCH_TASK, SYNC_TASK
+        from tasks.names import POLL_TASK, SYNC_BATCH_TASK, SYNC_TASK
 
         name = getattr(task, "name", "")
         if name == POLL_TASK and state == "SUCCESS" and isinstance(retval, dict):

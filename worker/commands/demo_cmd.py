@@ -31,9 +31,9 @@ from rich.table import Table
 from wiring.settings import Settings
 from worker.commands._common import (
     EXIT_FAILED,
-    KINDS,
     cli_command,
     fail,
+    kind_names,
     load_cli_settings,
     log_level,
     make_console,
@@ -207,7 +207,10 @@ def _ledger_rows(settings: Settings) -> list[dict[str, Any]]:
 
 def _kind_order(row: Mapping[str, Any]) -> tuple[int, str]:
     kind = str(row["kind"])
-    return (KINDS.index(kind) if kind in KINDS else len(KINDS), str(row["key"]))
+    return (
+        kind_names().index(kind) if kind in kind_names() else len(kind_names()),
+        str(row["key"]),
+    )
 
 
 def _ledger_table(rows: Sequence[Mapping[str, Any]]) -> Table:
@@ -220,7 +223,9 @@ def _ledger_table(rows: Sequence[Mapping[str, Any]]) -> Table:
     table.add_column("kind")
     for status in shown:
         table.add_column(status, justify="right")
-    for kind in sorted(counts, key=lambda k: KINDS.index(k) if k in KINDS else len(KINDS)):
+    for kind in sorted(
+        counts, key=lambda k: kind_names().index(k) if k in kind_names() else len(kind_names())
+    ):
         table.add_row(kind, *(str(counts[kind][s]) for s in shown))
     return table
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from worker.commands._common import (
-    KINDS,
     cli_command,
+    kind_names,
     ledger_location,
     ledger_runtime,
     load_cli_settings,
@@ -41,8 +41,8 @@ def gather_status(sessions: Any) -> dict[str, Any]:
         counts = counts_by_kind_and_status(session)
         cursors = all_cursors(session)
         polls = last_poll_cycles(session)
-    kinds = [k for k in KINDS if k in counts or k in cursors or k in polls]
-    kinds += sorted(set(counts) - set(KINDS))
+    kinds = [k for k in kind_names() if k in counts or k in cursors or k in polls]
+    kinds += sorted(set(counts) - set(kind_names()))
     result: dict[str, Any] = {"kinds": {}}
     for kind in kinds:
         poll = polls.get(kind)

@@ -9,10 +9,10 @@ loads Flower and tornado, which the rest of the CLI does not need. The Retry but
 
 from __future__ import annotations
 
+from tasks.names import RETRY_TASK
 from worker.flower.config import FlowerConfig, FlowerConfigError, flower_config
 from worker.flower.retry import (
     RETRY_ALL_FAILED,
-    RETRY_TASK,
     NotRetriableError,
     RetryRequest,
     retry_request_for,

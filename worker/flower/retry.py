@@ -13,10 +13,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Protocol
 
-SYNC_TASK = "rbsync.sync"
-SYNC_BATCH_TASK = "rbsync.sync_batch"
-POLL_TASK = "rbsync.poll"
-RETRY_TASK = "rbsync.retry"
+from tasks.names import POLL_TASK, RETRY_TASK, SYNC_BATCH_TASK, SYNC_TASK
 
 FAILURE_STATE = "FAILURE"
 SUCCESS_STATE = "SUCCESS"

@@ -1,0 +1,86 @@
+"""Customers (R-CUST-1..9), keyed by ``ExternalImportReference`` rackbeat-customer-<n>."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from clients.models.poweroffice import CustomerPost
+from clients.rackbeat import CUSTOMERS
+from kinds.links import NS_CUSTOMER, ensure_payment_term
+from kinds.spec import EnsureEntity, EntityKind, dependency
+from ledger import EntityLink
+from mapping import (
+    Create,
+    MappedRecord,
+    Skip,
+    customer_payment_days,
+    customer_reference,
+    map_customer,
+    parse_customer,
+    payment_term_for,
+)
+from wiring.runtime import Runtime
+
+__all__ = ["CUSTOMER", "CustomerKind"]
+
+
+def customer_ids_by_reference(runtime: Runtime) -> Mapping[str, int]:
+    """The bulk index of every PowerOffice Go customer: ``ExternalImportReference`` -> id."""
+    return runtime.poweroffice.customer_ids_by_reference()
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomerKind(EntityKind):
+    """Customers: updated with a JSON-Patch of the changed fields."""
+
+    def reference(self, key: str) -> str:
+        return customer_reference(int(key))
+
+    def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
+        found = runtime.poweroffice.find_customer(reference)
+        return str(found.id) if found is not None else None
+
+    def prepare(
+        self,
+        runtime: Runtime,
+        link: EntityLink,
+        snapshot: Mapping[str, Any],
+        remote_id: str | None,
+        ensure: EnsureEntity,  # noqa: ARG002
+    ) -> MappedRecord | Skip:
+        record = parse_customer(snapshot)
+        number_from_rackbeat = runtime.options.customer_number_from_rackbeat
+        base = map_customer(record, number_from_rackbeat=number_from_rackbeat)
+        if remote_id is None or link.fingerprint == base.fingerprint:
+            return base
+        # R-CUST-9 on update: PATCH takes PaymentTermId, not days. Only when the days changed
+        # is the term resolved (and created when missing); the fingerprint stays the days-only
+        # one, so an unchanged customer still costs no request at all.
+        days = customer_payment_days(record)
+        written_days = (link.written or {}).get("PaymentTerm")
+        if days is None or days == written_days:
+            return base
+        term_id = dependency(
+            f"payment term of {days} days",
+            lambda: ensure_payment_term(runtime, days, payment_term_for(days)),
+        )
+        mapped = map_customer(
+            record, payment_term_id=term_id, number_from_rackbeat=number_from_rackbeat
+        )
+        return dataclasses.replace(mapped, fingerprint=base.fingerprint)
+
+    def create(self, runtime: Runtime, decision: Create) -> str:
+        assert isinstance(decision.payload, CustomerPost)
+        return str(runtime.poweroffice.create_customer(decision.payload).id)
+
+
+CUSTOMER = CustomerKind(
+    name="customer",
+    rackbeat=CUSTOMERS,
+    poweroffice_resource="Customers",
+    namespace=NS_CUSTOMER,
+    indexes=(NS_CUSTOMER,),
+    loaders={NS_CUSTOMER: customer_ids_by_reference},
+)

@@ -1,0 +1,96 @@
+"""Booked customer invoices (R-INV-1..11) -> sales-order drafts, create-only; each depends on
+its customer and the items on its lines."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from clients.models.poweroffice import SalesOrderCompletePost
+from clients.rackbeat import BOOKED_INVOICES
+from kinds.links import NS_CUSTOMER, NS_INVOICE, NS_PRODUCT, NS_PRODUCT_GROUP
+from kinds.spec import EnsureEntity, EntityKind
+from ledger import EntityLink
+from mapping import (
+    Create,
+    MappedRecord,
+    Skip,
+    invoice_links,
+    invoice_reference,
+    map_invoice,
+    parse_invoice,
+)
+from wiring.runtime import Runtime
+
+__all__ = ["INVOICE", "SALES_ORDER_LOOKBACK", "InvoiceKind"]
+
+SALES_ORDER_LOOKBACK = timedelta(days=1)
+"""A lookup for an invoice draft scans the drafts changed since its row was created, less this."""
+
+
+def sales_order_ids_by_reference(runtime: Runtime) -> Mapping[str, int | str]:
+    """The drafts this integration created: ``ExternalImportReference`` -> id (only ours carry
+    our references; no lookup per invoice)."""
+    return {
+        o.external_import_reference: o.id
+        for o in runtime.poweroffice.iter_sales_orders(onlyCreatedByCurrentIntegration="true")
+        if o.external_import_reference
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class InvoiceKind(EntityKind):
+    """Invoices: their customer and items are synced first (``depends_on``)."""
+
+    def reference(self, key: str) -> str:
+        return invoice_reference(int(key))
+
+    def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:
+        found = runtime.poweroffice.find_sales_order(
+            reference, changed_after=link.created_at - SALES_ORDER_LOOKBACK
+        )
+        return str(found.id) if found is not None else None
+
+    def dependencies(self, snapshot: Mapping[str, Any]) -> list[tuple[str, str]]:
+        links = invoice_links(parse_invoice(snapshot))
+        return [("customer", str(links.customer_number))] + [
+            ("item", code) for code in links.product_codes
+        ]
+
+    def prepare(
+        self,
+        runtime: Runtime,
+        link: EntityLink,  # noqa: ARG002
+        snapshot: Mapping[str, Any],
+        remote_id: str | None,
+        ensure: EnsureEntity,
+    ) -> MappedRecord | Skip:
+        record = parse_invoice(snapshot)
+        if remote_id is not None:
+            # Transferred already: map only to record the change; no dependency is touched.
+            return map_invoice(record, customer_id=0)
+        links = invoice_links(record)
+        customer_id = int(ensure("customer", str(links.customer_number)))
+        for code in links.product_codes:
+            ensure("item", code)
+        return map_invoice(
+            record, customer_id=customer_id, employee_map=runtime.options.employee_map
+        )
+
+    def create(self, runtime: Runtime, decision: Create) -> str:
+        assert isinstance(decision.payload, SalesOrderCompletePost)
+        return str(runtime.poweroffice.create_sales_order(decision.payload).id)
+
+
+INVOICE = InvoiceKind(
+    name="invoice",
+    rackbeat=BOOKED_INVOICES,
+    poweroffice_resource="SalesOrders",
+    namespace=NS_INVOICE,
+    create_only=True,
+    depends_on=("customer", "item"),
+    indexes=(NS_INVOICE, NS_CUSTOMER, NS_PRODUCT, NS_PRODUCT_GROUP),
+    loaders={NS_INVOICE: sales_order_ids_by_reference},
+)

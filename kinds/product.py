@@ -1,0 +1,75 @@
+"""Products (R-PROD-1..10): keyed by item number = the PowerOffice Go product ``Code``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from clients.models import RackbeatLot, RackbeatProduct
+from clients.models.poweroffice import ProductPost
+from clients.rackbeat import PRODUCTS
+from kinds.links import NS_PRODUCT, NS_PRODUCT_GROUP, ensure_product_group
+from kinds.spec import EnsureEntity, EntityKind, dependency
+from ledger import EntityLink
+from mapping import (
+    Create,
+    MappedRecord,
+    Skip,
+    map_product,
+    parse_product,
+    product_group_code,
+    product_group_for,
+)
+from wiring.runtime import Runtime
+
+__all__ = ["PRODUCT", "ItemKind", "product_ids_by_code"]
+
+
+def product_ids_by_code(runtime: Runtime) -> Mapping[str, int]:
+    """The bulk index of every PowerOffice Go product: ``Code`` -> id."""
+    return runtime.poweroffice.product_ids_by_code()
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemKind(EntityKind):
+    """An item (a product, or a BOM: the same PowerOffice Go product fields)."""
+
+    parse: Callable[[Mapping[str, Any]], RackbeatProduct | RackbeatLot] = parse_product
+    """Reads the stored snapshot back into its Rackbeat model."""
+
+    def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
+        found = runtime.poweroffice.find_product(reference)
+        return str(found.id) if found is not None else None
+
+    def prepare(
+        self,
+        runtime: Runtime,
+        link: EntityLink,  # noqa: ARG002
+        snapshot: Mapping[str, Any],
+        remote_id: str | None,  # noqa: ARG002
+        ensure: EnsureEntity,  # noqa: ARG002
+    ) -> MappedRecord | Skip:
+        record = self.parse(snapshot)
+        code = product_group_code(record)
+        group = product_group_for(record)  # R-PROD-4, R-PROD-9, R-PROD-10
+        group_id = dependency(
+            f"product group {code}", lambda: ensure_product_group(runtime, code, group)
+        )
+        return map_product(record, group_id=group_id)
+
+    def create(self, runtime: Runtime, decision: Create) -> str:
+        assert isinstance(decision.payload, ProductPost)
+        return str(runtime.poweroffice.create_product(decision.payload).id)
+
+
+PRODUCT = ItemKind(
+    name="product",
+    rackbeat=PRODUCTS,
+    poweroffice_resource="Products",
+    namespace=NS_PRODUCT,
+    numeric_key=False,
+    group="item",
+    indexes=(NS_PRODUCT, NS_PRODUCT_GROUP),
+    loaders={NS_PRODUCT: product_ids_by_code},
+)

@@ -1,0 +1,138 @@
+"""What an entity kind is: the one place that says everything rbsync knows about a kind.
+
+A spec declares what the Singer SDK declares for a stream -- where its records come from (the
+Rackbeat resource), how they are keyed, how they are tracked -- and what rbsync needs on the
+write side: the PowerOffice Go resource and the reference a create carries, how to look a record
+up, its mapping (``mapping/``: the rules, pure) and whether it is create-only, the kinds it
+depends on, and the bulk indexes its tasks read. ``tasks.pipeline`` runs the same steps for
+every kind and has no branch on a kind's name.
+
+A spec is a frozen dataclass subclassing :class:`EntityKind`; the steps that touch an API take
+the process's :class:`~wiring.runtime.Runtime`, and the settings a kind's rules need arrive as
+plain values (:class:`~wiring.runtime.KindOptions`), never the Settings object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from clients import PermanentError, RackbeatResource
+from kinds.errors import DependencyFailedError
+from ledger import EntityLink, remote_ids
+from mapping import Create, MappedRecord, Skip, Update
+from wiring.runtime import Runtime
+
+__all__ = [
+    "EnsureEntity",
+    "EntityKind",
+    "IndexLoader",
+    "dependency",
+    "known_by_reference",
+    "patch",
+]
+
+EnsureEntity = Callable[[str, str], str]
+"""``ensure(name, key) -> PowerOffice Go id``: a dependency's id, syncing it first when it has
+no link yet. ``name`` is a kind, or a group of kinds sharing one key space (``item``)."""
+
+IndexLoader = Callable[[Runtime], Mapping[str, int | str]]
+"""Reads a whole namespace of PowerOffice Go ids in bulk: key or reference -> id."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EntityKind:
+    """One kind of entity the sync transfers (subclassed once per kind, see ``kinds/``)."""
+
+    name: str
+    """The kind's name in the ledger, task arguments and the CLI (``product``)."""
+    rackbeat: RackbeatResource
+    """Where its records come from: the poll lists it, a manual sync fetches from it."""
+    poweroffice_resource: str
+    """The PowerOffice Go v2 collection its records are written to (``Products``)."""
+    namespace: str
+    """The ``remote_links`` namespace of its PowerOffice Go ids (shared within a group)."""
+    numeric_key: bool = True
+    """Keyed by a Rackbeat number (customers, invoices); else by an item number (text)."""
+    create_only: bool = False
+    """Never updated once created (R-INV, R-SUP-11)."""
+    group: str | None = None
+    """A name several kinds share one key space under: an invoice line's ``item`` is a product
+    or a BOM (one product ``Code`` namespace). A dependency may name the group."""
+    depends_on: tuple[str, ...] = ()
+    """The kinds (or groups) whose records must exist before one of this kind is created."""
+    indexes: tuple[str, ...] = ()
+    """Every bulk index its tasks read, its own first (refreshed before a poll enqueues)."""
+    loaders: Mapping[str, IndexLoader] = dataclasses.field(default_factory=dict)
+    """How to load the bulk indexes it owns (namespace -> loader)."""
+
+    # --- the steps a kind supplies --------------------------------------------------------
+
+    def reference(self, key: str) -> str:
+        """The code / ExternalImportReference a create of ``key`` carries."""
+        return key
+
+    def known(self, session: Session | Connection, keys: Sequence[str]) -> dict[str, str]:
+        """Key -> PowerOffice Go id, of the ``keys`` the ledger's bulk indexes hold an id for."""
+        return known_by_reference(session, self.namespace, keys, self.reference)
+
+    def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:
+        """Look the record up in PowerOffice Go (waiting out replica lag)."""
+        raise NotImplementedError(f"{self.name} has no lookup")
+
+    def dependencies(self, snapshot: Mapping[str, Any]) -> list[tuple[str, str]]:  # noqa: ARG002
+        """The ``(name, key)`` records that must exist before this one is created (names from
+        :attr:`depends_on`); shared ones (groups, terms) are not listed. May raise
+        ``RecordRejected``."""
+        return []
+
+    def prepare(
+        self,
+        runtime: Runtime,
+        link: EntityLink,
+        snapshot: Mapping[str, Any],
+        remote_id: str | None,
+        ensure: EnsureEntity,
+    ) -> MappedRecord | Skip:
+        """Ensure the dependencies and map the snapshot (may raise ``RecordRejected``)."""
+        raise NotImplementedError
+
+    def create(self, runtime: Runtime, decision: Create) -> str:
+        """POST the record; its new id."""
+        raise NotImplementedError
+
+    def update(self, runtime: Runtime, remote_id: str, decision: Update) -> None:
+        """PATCH the changed fields (create-only kinds never get here)."""
+        if self.create_only:
+            raise AssertionError(f"{self.name} is create-only; no update of {remote_id}")
+        patch(runtime, self.poweroffice_resource, remote_id, decision)
+
+
+def known_by_reference(
+    session: Session | Connection,
+    namespace: str,
+    keys: Sequence[str],
+    reference: Callable[[str], str],
+) -> dict[str, str]:
+    """Key -> id of the ``keys`` whose reference the bulk index ``namespace`` holds."""
+    by_reference = {reference(key): key for key in keys}
+    found = remote_ids(session, namespace, by_reference)
+    return {by_reference[ref]: remote for ref, remote in found.items()}
+
+
+def dependency(what: str, call: Callable[[], int]) -> int:
+    """A shared dependency's id; a refusal fails the record, naming the dependency."""
+    try:
+        return call()
+    except PermanentError as exc:
+        raise DependencyFailedError(f"{what} could not be created: {exc}") from exc
+
+
+def patch(runtime: Runtime, resource: str, remote_id: str, decision: Update) -> None:
+    """PATCH ``decision``'s operations onto record ``remote_id`` of ``resource``."""
+    ident: int | str = int(remote_id) if remote_id.isdigit() else remote_id
+    runtime.poweroffice.patch(resource, ident, decision.operations)

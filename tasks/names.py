@@ -1,0 +1,26 @@
+"""The names of rbsync's Celery tasks: a contract with operators, Flower and the broker.
+
+The one place they are spelled. This module imports nothing, so the Flower side
+(``worker.flower``) and the beat schedule read the names without loading the tasks' code.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "INITIAL_SYNC_TASK",
+    "POLL_TASK",
+    "RETRY_TASK",
+    "SYNC_BATCH_TASK",
+    "SYNC_TASK",
+]
+
+POLL_TASK = "rbsync.poll"
+"""``rbsync.poll(kind)``: one poll of a kind's changes."""
+SYNC_TASK = "rbsync.sync"
+"""``rbsync.sync(kind, key)``: one entity."""
+SYNC_BATCH_TASK = "rbsync.sync_batch"
+"""``rbsync.sync_batch(kind, keys)``: many entities of one kind, a poll's fan-out."""
+RETRY_TASK = "rbsync.retry"
+"""``rbsync.retry(kind=None, key=None, keys=None)``: re-drive failed, dead and unknown rows."""
+INITIAL_SYNC_TASK = "rbsync.initial_sync"
+"""``rbsync.initial_sync(kinds=None, ...)``: the one-off PowerOffice Go -> Rackbeat copy."""
