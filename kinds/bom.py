@@ -7,10 +7,11 @@ from kinds.links import NS_PRODUCT, NS_PRODUCT_GROUP
 from kinds.product import ItemKind
 from mapping import parse_lot
 
-__all__ = ["BOM"]
+__all__ = ["KIND"]
 
-BOM = ItemKind(
+KIND = ItemKind(
     name="bom",
+    order=20,
     rackbeat=LOTS,
     poweroffice_resource="Products",
     namespace=NS_PRODUCT,

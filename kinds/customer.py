@@ -23,7 +23,7 @@ from mapping import (
 )
 from wiring.runtime import Runtime
 
-__all__ = ["CUSTOMER", "CustomerKind"]
+__all__ = ["KIND", "CustomerKind"]
 
 
 def customer_ids_by_reference(runtime: Runtime) -> Mapping[str, int]:
@@ -76,8 +76,9 @@ class CustomerKind(EntityKind):
         return str(runtime.poweroffice.create_customer(decision.payload).id)
 
 
-CUSTOMER = CustomerKind(
+KIND = CustomerKind(
     name="customer",
+    order=30,
     rackbeat=CUSTOMERS,
     poweroffice_resource="Customers",
     namespace=NS_CUSTOMER,

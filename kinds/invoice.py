@@ -24,7 +24,7 @@ from mapping import (
 )
 from wiring.runtime import Runtime
 
-__all__ = ["INVOICE", "SALES_ORDER_LOOKBACK", "InvoiceKind"]
+__all__ = ["KIND", "SALES_ORDER_LOOKBACK", "InvoiceKind"]
 
 SALES_ORDER_LOOKBACK = timedelta(days=1)
 """A lookup for an invoice draft scans the drafts changed since its row was created, less this."""
@@ -84,8 +84,9 @@ class InvoiceKind(EntityKind):
         return str(runtime.poweroffice.create_sales_order(decision.payload).id)
 
 
-INVOICE = InvoiceKind(
+KIND = InvoiceKind(
     name="invoice",
+    order=40,
     rackbeat=BOOKED_INVOICES,
     poweroffice_resource="SalesOrders",
     namespace=NS_INVOICE,

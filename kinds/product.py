@@ -23,7 +23,7 @@ from mapping import (
 )
 from wiring.runtime import Runtime
 
-__all__ = ["PRODUCT", "ItemKind", "product_ids_by_code"]
+__all__ = ["KIND", "ItemKind", "product_ids_by_code"]
 
 
 def product_ids_by_code(runtime: Runtime) -> Mapping[str, int]:
@@ -63,8 +63,9 @@ class ItemKind(EntityKind):
         return str(runtime.poweroffice.create_product(decision.payload).id)
 
 
-PRODUCT = ItemKind(
+KIND = ItemKind(
     name="product",
+    order=10,
     rackbeat=PRODUCTS,
     poweroffice_resource="Products",
     namespace=NS_PRODUCT,

@@ -1,23 +1,23 @@
 """The registry of entity kinds: every list of kinds in rbsync is read from here.
 
 The poll schedule, the CLI's choices, ``sync --once``, the pipeline's dependency pass and the
-bench iterate :func:`all_kinds`; nothing else lists kinds. The order is the order kinds are
-shown and polled in, dependencies first. A test (or a deployment's own code) may
-:func:`register` a kind of its own: ``docs/architecture.md``, "Adding a kind".
+bench iterate :func:`all_kinds`; nothing else lists kinds. The kinds are found, not listed:
+every module of the ``kinds`` package that defines ``KIND`` (an :class:`EntityKind`) is one,
+ordered by ``KIND.order`` (dependencies first), so a new kind is a new module and nothing
+else here. A test may :func:`register` a kind of its own (``docs/architecture.md``, "Adding a
+kind").
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from kinds.bom import BOM
-from kinds.customer import CUSTOMER
-from kinds.invoice import INVOICE
+import kinds
 from kinds.links import SHARED_LOADERS
-from kinds.product import PRODUCT
 from kinds.spec import EntityKind, IndexLoader
-from kinds.supplier import SUPPLIER
 
 __all__ = [
     "all_kinds",
@@ -30,9 +30,21 @@ __all__ = [
     "unregister",
 ]
 
-_KINDS: dict[str, EntityKind] = {
-    kind.name: kind for kind in (PRODUCT, BOM, CUSTOMER, INVOICE, SUPPLIER)
-}
+
+def _discover() -> dict[str, EntityKind]:
+    """Every ``KIND`` of the modules of the ``kinds`` package, in order."""
+    found: list[EntityKind] = []
+    for module in pkgutil.iter_modules(kinds.__path__):
+        if module.name == "registry":
+            continue
+        kind = getattr(importlib.import_module(f"kinds.{module.name}"), "KIND", None)
+        if isinstance(kind, EntityKind):
+            found.append(kind)
+    found.sort(key=lambda kind: (kind.order, kind.name))
+    return {kind.name: kind for kind in found}
+
+
+_KINDS: dict[str, EntityKind] = _discover()
 
 
 def all_kinds() -> list[EntityKind]:
@@ -73,10 +85,12 @@ def index_loaders() -> Mapping[str, IndexLoader]:
 
 
 def register(kind: EntityKind) -> None:
-    """Add ``kind`` (last in order); its name must be new."""
+    """Add ``kind`` (in its ``order``); its name must be new."""
     if kind.name in _KINDS:
         raise ValueError(f"a kind called {kind.name!r} is registered already")
-    _KINDS[kind.name] = kind
+    ordered = sorted([*_KINDS.values(), kind], key=lambda k: (k.order, k.name))
+    _KINDS.clear()
+    _KINDS.update((k.name, k) for k in ordered)
 
 
 def unregister(name: str) -> None:

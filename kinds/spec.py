@@ -50,6 +50,8 @@ class EntityKind:
 
     name: str
     """The kind's name in the ledger, task arguments and the CLI (``product``)."""
+    order: int
+    """Where it is listed and polled among the kinds: after the kinds it depends on."""
     rackbeat: RackbeatResource
     """Where its records come from: the poll lists it, a manual sync fetches from it."""
     poweroffice_resource: str

@@ -26,7 +26,7 @@ from mapping import (
 )
 from wiring.runtime import Runtime
 
-__all__ = ["SUPPLIER", "SupplierKind"]
+__all__ = ["KIND", "SupplierKind"]
 
 
 def supplier_ids_by_reference(runtime: Runtime) -> Mapping[str, int]:
@@ -82,8 +82,9 @@ class SupplierKind(EntityKind):
         return str(runtime.poweroffice.create_supplier(decision.payload).id)
 
 
-SUPPLIER = SupplierKind(
+KIND = SupplierKind(
     name="supplier",
+    order=50,
     rackbeat=SUPPLIERS,
     poweroffice_resource="Suppliers",
     namespace=NS_SUPPLIER,

@@ -1,6 +1,6 @@
 """One entity's sync, end to end: claim, load, dependencies, map, decide, write, record.
 
-The sequence is the same for every kind (``tasks.kinds`` supplies the kind's steps):
+The sequence is the same for every kind (the kind's spec in ``kinds/`` supplies its steps):
 
 1. **Claim** the ledger row (atomic; a row held by another live worker -> ``busy``).
 2. **Load** the snapshot the poll stored; a manual enqueue of a key with none fetches it.
