@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from clients.models.poweroffice import ContactGroupPost, PaymentTermPost, ProductGroupPost
 from kinds.errors import LockTimeoutError
-from kinds.once import create_once
+from kinds.once import create_once, must_look_first
 from ledger import index_is_fresh, load_index, put_remote_id, remote_id
 from wiring.locks import Lock
 from wiring.runtime import Runtime
@@ -168,7 +168,9 @@ def ensure_product_group(runtime: Runtime, code: str, payload: ProductGroupPost)
     po = runtime.poweroffice
 
     def find(in_doubt: bool) -> int | None:
-        if not in_doubt and index_fresh(runtime, NS_PRODUCT_GROUP):
+        if not must_look_first(
+            in_doubt=in_doubt, absence_vouched=index_fresh(runtime, NS_PRODUCT_GROUP)
+        ):
             return None  # the fresh bulk index did not have it: no lookup request needed
         found = po.find_product_group(code)
         return found.id if found is not None else None

@@ -29,7 +29,7 @@ from typing import Generic, TypeVar
 
 from clients import AmbiguousWriteError
 
-__all__ = ["Once", "create_once"]
+__all__ = ["Once", "create_once", "must_look_first"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,12 @@ class Once(Generic[T]):
     created: bool
     """True when our create made it (answered, or found after an ambiguous end); False when
     the first lookup found it (an earlier attempt's create, or someone else's record)."""
+
+
+def must_look_first(*, in_doubt: bool, absence_vouched: bool) -> bool:
+    """Step 1's rule: look the record up before any create when an earlier create of it is in
+    doubt, or when nothing (a fresh bulk index) vouches that it is absent."""
+    return in_doubt or not absence_vouched
 
 
 def create_once(

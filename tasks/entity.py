@@ -1,0 +1,208 @@
+"""The steps of one entity's attempt: load, look up, map (dependencies first), decide, write.
+
+``tasks.pipeline`` builds an :class:`EntityRun` per claimed row (alone, or in a batch) and runs
+it; :class:`~tasks.recording.Recorder` sorts how it ended and records it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from clients import AmbiguousWriteError
+from kinds import registry
+from kinds.errors import DependencyFailedError, DependencyPendingError
+from kinds.once import create_once, must_look_first
+from ledger import (
+    Status,
+    claim_current_version,
+    drop_link,
+    get_link,
+    record_intent,
+    store_snapshots,
+)
+from mapping import Create, MappedRecord, Skip, Update, decide
+from tasks.outcome import PLANNED, Outcome, RetryLaterError, SyncResult
+from tasks.recording import Recorder
+from tasks.snapshot import fetch_snapshot
+
+__all__ = ["EntityRun"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class EntityRun(Recorder):
+    """One entity's attempt (see the module doc)."""
+
+    def run(self) -> SyncResult:
+        """Sync the entity; batched, a create stops at :data:`PLANNED` (see ``send_planned``)."""
+        return self._guarded(self._sync)
+
+    def send_planned(self) -> SyncResult:
+        """Send the create planned by :meth:`run`, once the batch committed its intent."""
+        planned = self.planned
+        assert planned is not None
+        assert self.intent_recorded
+        return self._guarded(lambda: self._send_create(planned))
+
+    def intent_of_plan(self) -> str:
+        assert self.planned is not None
+        return self.planned.reference
+
+    def _sync(self) -> SyncResult:
+        runtime, handler, link = self.runtime, self.handler, self.link
+        snapshot: Mapping[str, Any] | None = link.snapshot
+        if snapshot is None:
+            fetched = fetch_snapshot(runtime, self.kind, self.key)
+            if fetched is None:
+                if link.remote_id is None and link.fingerprint is None:
+                    # A row made only by a manual sync of a key Rackbeat never had (older
+                    # versions made one): nothing was written anywhere, so nothing to keep.
+                    with runtime.sessions.begin() as session:
+                        drop_link(session, link.id)
+                    return SyncResult(
+                        self.kind,
+                        self.key,
+                        Outcome.MISSING,
+                        None,
+                        error=f"{self.kind} {self.key}: not in Rackbeat",
+                    )
+                return self._finish(
+                    Status.FAILED, Outcome.MISSING, error=f"{self.kind} {self.key}: not in Rackbeat"
+                )
+            snapshot = fetched.snapshot
+            with runtime.sessions.begin() as session:
+                store_snapshots(session, self.kind, [fetched])
+                claim_current_version(session, link.id, self.token)
+        reference = handler.reference(self.key)
+        remote_id = self.known
+        # A create was sent before and never confirmed (ambiguous end, or a worker killed).
+        in_doubt = link.intent is not None and link.remote_id is None
+        if remote_id is None and must_look_first(in_doubt=in_doubt, absence_vouched=self.fresh):
+            # An earlier create may have landed, or no fresh bulk index can vouch that the
+            # record is absent: look it up before any create.
+            remote_id = handler.find(runtime, link, reference)
+        # Found (by the lookup, or by a bulk index loaded since) after a create in doubt: it is
+        # our own create that landed.
+        adopted = in_doubt and remote_id is not None
+        # An adopted record is our own earlier create: map it as a create (no update-only
+        # dependencies such as a customer's PaymentTermId are needed to record it).
+        mapped = handler.prepare(
+            runtime, link, snapshot, None if adopted else remote_id, self._ensure
+        )
+        if adopted and remote_id is not None and isinstance(mapped, MappedRecord):
+            # Our own earlier create did land: record it as written, send nothing.
+            return self._finish(
+                Status.SYNCED,
+                Outcome.LINKED,
+                remote_id=remote_id,
+                fingerprint=mapped.fingerprint,
+                written=mapped.body(),
+                warnings=mapped.warnings,
+                details=mapped.manual,
+            )
+        decision = decide(
+            mapped,
+            previous_fingerprint=link.fingerprint,
+            previous_payload=link.written,
+            remote_id=remote_id,
+            create_only=handler.create_only,
+        )
+        if isinstance(decision, Skip):
+            return self._skip(decision, remote_id, mapped)
+        if isinstance(decision, Create):
+            return self._create(decision)
+        return self._update(decision, remote_id)
+
+    def _create(self, decision: Create) -> SyncResult:
+        if self.book is not None:
+            # Batched: the batch records every create's intent in one commit, then sends.
+            self.planned = decision
+            return PLANNED
+        return self._send_create(decision, record=True)
+
+    def _send_create(self, decision: Create, *, record: bool = False) -> SyncResult:
+        """The create, by the one protocol (``kinds.once``). Whether to look first was decided
+        in :meth:`_sync` (an adopted record never gets here); an ambiguous end propagates and
+        leaves the row ``unknown`` with its intent, so the next attempt looks first."""
+
+        def intent() -> None:
+            with self.runtime.engine.begin() as conn:
+                record_intent(conn, self.link.id, self.token, decision.reference)
+            self.intent_recorded = True
+
+        remote_id = create_once(
+            create=lambda: self.handler.create(self.runtime, decision),
+            lookup=lambda: self.handler.find(self.runtime, self.link, decision.reference),
+            record_intent=intent if record else None,
+            look_first=False,
+        ).value
+        return self._finish(
+            Status.SYNCED,
+            Outcome.CREATED,
+            remote_id=remote_id,
+            fingerprint=decision.fingerprint,
+            written=decision.body(),
+            warnings=decision.warnings,
+            details=decision.manual,
+        )
+
+    def _update(self, decision: Update, remote_id: str | None) -> SyncResult:
+        assert remote_id is not None
+        try:
+            self.handler.update(self.runtime, remote_id, decision)
+        except AmbiguousWriteError as exc:
+            # A PATCH of absolute values is idempotent: simply send it again later.
+            raise RetryLaterError(Status.PENDING, exc) from exc
+        return self._finish(
+            Status.SYNCED,
+            Outcome.UPDATED,
+            remote_id=remote_id,
+            fingerprint=decision.fingerprint,
+            written=decision.payload.to_wire(),
+            warnings=decision.warnings,
+            details=decision.manual,
+        )
+
+    # --- dependencies ---------------------------------------------------------------------
+
+    def _ensure(self, name: str, key: str) -> str:
+        """The PowerOffice Go id of a dependency (``name``: a kind, or a group such as
+        ``item``), syncing it first when it has none yet; fetched from Rackbeat when the
+        ledger has never seen it."""
+        found = self.resolved.get((name, key))
+        if found is not None:
+            return found
+        members = registry.members(name)
+        with self.runtime.sessions() as session:
+            known = members[0].known(session, [key]).get(key)
+            links = [get_link(session, member.name, key) for member in members]
+        if known is not None:
+            return known
+        # No session is held past this point: the nested sync writes (SQLite has one writer).
+        for link in links:
+            if link is not None:
+                return link.remote_id or self._sync_dependency(link.kind, key)
+        for member in members:
+            fetched = fetch_snapshot(self.runtime, member.name, key)
+            if fetched is not None:
+                with self.runtime.sessions.begin() as session:
+                    store_snapshots(session, member.name, [fetched])
+                return self._sync_dependency(member.name, key)
+        raise DependencyFailedError(f"{name} {key!r} is not in Rackbeat")
+
+    def _sync_dependency(self, kind: str, key: str) -> str:
+        assert self.nested is not None, "EntityRun needs tasks.pipeline.sync_entity as nested"
+        result = self.nested(
+            self.runtime, kind, key, f"{self.token}/{kind}:{key}", budget=self.budget
+        )
+        if result.remote_id is not None and result.status == Status.SYNCED:
+            return result.remote_id
+        if result.status in (Status.FAILED, Status.DEAD, Status.SKIPPED):
+            raise DependencyFailedError(f"{kind} {key}: {result.error or result.status}")
+        raise DependencyPendingError(f"{kind} {key} is not synced yet ({result.outcome})")
+
+    # --- recording ------------------------------------------------------------------------
