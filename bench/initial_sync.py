@@ -24,7 +24,7 @@ from sandbox.rackbeat.app import RackbeatConfig
 from sandbox.rackbeat.app import create_app as rackbeat_app
 from sandbox.server import serve_in_thread
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
-from tasks.initial_sync import run_initial_sync
+from tasks.initial import run_initial_sync
 from wiring.clients import RATE_HEADROOM
 from wiring.runtime import build_runtime
 from wiring.settings import Settings

@@ -1,14 +1,22 @@
-"""The optional initial sync, PowerOffice Go -> Rackbeat (R-INIT-1..4): Rackbeat-side records.
+"""The optional initial sync, PowerOffice Go -> Rackbeat (R-INIT-1..4): what is copied, how.
 
-Each function takes a PowerOffice Go inbound model (``parse_poweroffice_*`` reads one from a
-dict) and returns the strict Rackbeat create body. Looking up what already exists on the
-Rackbeat side (same number: link, do not duplicate) is the caller's job.
+- :func:`plan_product` and :func:`plan_contact` decide, from the data alone, what becomes of
+  one PowerOffice Go record: skipped (and why), linked to the Rackbeat record with its number,
+  failed, or created. :func:`unit_codes_to_copy`, :func:`product_group_of` and the ``matching_*``
+  functions decide which units and groups a product needs and which Rackbeat ones are "the same".
+- The ``*_create_for`` functions take a PowerOffice Go inbound model (``parse_poweroffice_*``
+  reads one from a dict) and return the strict Rackbeat create body.
+
+Reading Rackbeat's lists, creating, and recording the outcome are the caller's job
+(``tasks.initial``): every decision here is made over values passed in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import enum
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, TypeVar
 
 from clients.models import (
     Customer,
@@ -25,21 +33,196 @@ from clients.models import (
     UnitOfMeasureCode,
 )
 from mapping.context import RecordContext, parse_record
-from mapping.tables import INITIAL_SUPPLIER_GROUP_NAME, UNIT_ENGLISH_NAMES
+from mapping.tables import (
+    COPY_ARCHIVED,
+    INITIAL_SUPPLIER_GROUP_NAME,
+    UNIT_ENGLISH_NAMES,
+    normalise_unit_name,
+)
 
 __all__ = [
+    "REASON_ARCHIVED",
+    "REASON_NO_PRODUCT_GROUP",
+    "InitialAction",
+    "InitialPlan",
     "customer_create_for",
+    "fold_name",
+    "is_copied",
+    "matching_product_group",
+    "matching_unit",
+    "named",
     "parse_poweroffice_customer",
     "parse_poweroffice_product",
     "parse_poweroffice_product_group",
     "parse_poweroffice_supplier",
+    "plan_contact",
+    "plan_product",
     "product_create_for",
     "product_group_create_for",
+    "product_group_of",
+    "product_number",
+    "product_unit_code",
     "supplier_create_for",
     "supplier_group_create",
+    "unit_codes_to_copy",
     "unit_create_for",
     "unit_name_for",
 ]
+
+REASON_ARCHIVED: Final = "archived in PowerOffice Go"
+REASON_NO_PRODUCT_GROUP: Final = (
+    "the product has no product group in PowerOffice Go (Rackbeat needs one)"
+)
+
+
+class InitialAction(enum.Enum):
+    """What the initial sync does with one PowerOffice Go record, before any write."""
+
+    SKIP = "skip"
+    LINK = "link"
+    FAIL = "fail"
+    CREATE = "create"
+
+
+@dataclass(frozen=True, slots=True)
+class InitialPlan:
+    """:class:`InitialAction` and, for a skip or a failure, why."""
+
+    action: InitialAction
+    reason: str | None = None
+
+
+_CREATE = InitialPlan(InitialAction.CREATE)
+_LINK = InitialPlan(InitialAction.LINK)
+
+
+def is_copied(
+    record: Product | Customer | Supplier, *, copy_archived: bool = COPY_ARCHIVED
+) -> bool:
+    """R-INIT-1..4: whether the initial sync copies a record at all (archived ones: no)."""
+    return copy_archived or not record.is_archived
+
+
+def product_number(product: Product) -> str:
+    """R-INIT-1: the Rackbeat number of a product, its trimmed ``Code`` (the link key)."""
+    return (product.code or "").strip()
+
+
+def plan_product(
+    product: Product,
+    *,
+    group: ProductGroup | None,
+    existing: Container[str],
+    copy_archived: bool = COPY_ARCHIVED,
+) -> InitialPlan:
+    """R-INIT-1: one product, given its PowerOffice Go ``group`` and Rackbeat's numbers.
+
+    Archived: skipped. Rackbeat has its number: linked as it is (its Rackbeat group and unit
+    are left alone). No group: it fails, since Rackbeat requires one. Otherwise it is created
+    (its group and unit are the caller's to resolve first).
+    """
+    if not is_copied(product, copy_archived=copy_archived):
+        return InitialPlan(InitialAction.SKIP, REASON_ARCHIVED)
+    if product_number(product) in existing:
+        return _LINK
+    if group is None:
+        return InitialPlan(InitialAction.FAIL, REASON_NO_PRODUCT_GROUP)
+    return _CREATE
+
+
+def plan_contact(
+    record: Customer | Supplier,
+    kind: str,
+    *,
+    existing: Container[int],
+    copy_archived: bool = COPY_ARCHIVED,
+) -> InitialPlan:
+    """R-INIT-3 / R-INIT-4: one supplier or customer (``kind``), given Rackbeat's numbers.
+
+    Archived: skipped. Without a ``Number``: skipped, since the number is the link key of both
+    the resume and the ongoing sync. Rackbeat has the number: linked as it is (a supplier is
+    not moved into the ``Poweroffice`` group). Otherwise it is created.
+    """
+    if not is_copied(record, copy_archived=copy_archived):
+        return InitialPlan(InitialAction.SKIP, REASON_ARCHIVED)
+    if record.number is None or record.number <= 0:
+        reason = f"no {kind} number in PowerOffice Go (the number is the link)"
+        return InitialPlan(InitialAction.SKIP, reason)
+    if record.number in existing:
+        return _LINK
+    return _CREATE
+
+
+def product_unit_code(product: Product) -> str | None:
+    """R-INIT-2: the unit code a product uses (trimmed, upper case), None when it has none."""
+    code = (product.unit_of_measure_code or "").strip().upper()
+    return code or None
+
+
+def unit_codes_to_copy(
+    products: Iterable[Product], *, copy_archived: bool = COPY_ARCHIVED
+) -> list[str]:
+    """R-INIT-2: the unit codes the copied products use, each once, sorted."""
+    codes = {
+        code
+        for product in products
+        if is_copied(product, copy_archived=copy_archived) and (code := product_unit_code(product))
+    }
+    return sorted(codes)
+
+
+def product_group_of(product: Product, groups: Mapping[int, ProductGroup]) -> ProductGroup | None:
+    """R-INIT-1: the PowerOffice Go group of a product: by its group id, else by its group code."""
+    if product.product_group_id is not None:
+        found = groups.get(product.product_group_id)
+        if found is not None:
+            return found
+    if product.product_group_code:
+        for group in groups.values():
+            if group.code == product.product_group_code:
+                return group
+    return None
+
+
+def fold_name(name: str | None) -> str:
+    """The form names are compared in: trimmed, case-folded, inner spaces collapsed."""
+    return normalise_unit_name(name or "")
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str | None: ...
+
+
+class _Numbered(_Named, Protocol):
+    @property
+    def number(self) -> int: ...
+
+
+N = TypeVar("N", bound=_Named)
+G = TypeVar("G", bound=_Numbered)
+
+
+def named(candidates: Iterable[N], name: str | None) -> N | None:
+    """R-INIT-2 / R-INIT-3: the first candidate called ``name`` (see :func:`fold_name`).
+
+    Stops at the first match, so a paged list is read no further than needed.
+    """
+    wanted = fold_name(name)
+    return next((c for c in candidates if fold_name(c.name) == wanted), None)
+
+
+def matching_unit(payload: RackbeatUnitCreate, units: Iterable[N]) -> N | None:
+    """R-INIT-2: the Rackbeat unit a unit code links to: the one with its English name."""
+    return named(units, payload.name)
+
+
+def matching_product_group(payload: RackbeatProductGroupCreate, groups: Iterable[G]) -> G | None:
+    """R-INIT-1: the Rackbeat group a PowerOffice Go group links to: the one with the same
+    number; for a group without a code (auto-numbered), the one with the same name."""
+    if payload.number is None:
+        return named(groups, payload.name)
+    return next((g for g in groups if g.number == payload.number), None)
 
 
 def parse_poweroffice_product(raw: Mapping[str, Any] | Product) -> Product:

@@ -13,6 +13,7 @@ from typing import Final
 from clients.models import UnitOfMeasureCode
 
 __all__ = [
+    "COPY_ARCHIVED",
     "DEFAULT_SUPPLIER_PAYMENT_DAYS",
     "DEFAULT_VAT_RATE",
     "DOMESTIC_COUNTRY",
@@ -51,6 +52,10 @@ SUPPLIER_CONTACT_GROUP_NAME: Final = "PowerOffice"
 
 INITIAL_SUPPLIER_GROUP_NAME: Final = "Poweroffice"
 """R-INIT-3: the Rackbeat supplier group the initial sync creates (the article's spelling)."""
+
+COPY_ARCHIVED: Final = False
+"""R-INIT-1..4: whether the initial sync copies archived PowerOffice Go records too (they are
+skipped, with the reason)."""
 
 DOMESTIC_COUNTRY: Final = "NO"
 """R-SUP-8: the country whose suppliers are "Domestic"; PowerOffice Go's default country."""

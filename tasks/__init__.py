@@ -1,5 +1,5 @@
-"""rbsync tasks: poll, sync (a batch, or one entity), retry; each thin (business rules live in
-``mapping``).
+"""rbsync tasks: poll, sync (a batch, or one entity), retry, and the one-off initial sync
+(``tasks.initial``); each thin (business rules live in ``mapping``).
 
 Task names are a contract with operators and Flower: ``rbsync.poll(kind)``,
 ``rbsync.sync_batch(kind, keys)``, ``rbsync.sync(kind, key)`` and

@@ -43,7 +43,7 @@ DEFAULT_QUEUE = "rbsync"
 POLL_QUEUE = "rbsync.poll"
 """Polls have a queue of their own: a poll (or its retry) never waits behind the thousands of
 sync messages a first push enqueues. Workers consume both queues (no ``-Q`` needed)."""
-TASK_MODULES = ("tasks.poll", "tasks.sync", "tasks.retry", "tasks.initial_sync")
+TASK_MODULES = ("tasks.poll", "tasks.sync", "tasks.retry", "tasks.initial.task")
 EMBEDDED_POLLING_INTERVAL_SECONDS = 0.05
 """How often an idle embedded worker looks for new message files."""
 SOFT_TIME_LIMIT_FRACTION = 0.8

@@ -13,7 +13,13 @@ from mapping_samples import (
     with_changes,
 )
 
-from clients.models import RackbeatSupplierGroupCreate, RackbeatUnitCreate
+from clients.models import (
+    RackbeatProductGroup,
+    RackbeatProductGroupCreate,
+    RackbeatSupplierGroupCreate,
+    RackbeatUnit,
+    RackbeatUnitCreate,
+)
 from mapping import (
     UNIT_ENGLISH_NAMES,
     RecordRejected,
@@ -28,6 +34,23 @@ from mapping import (
     supplier_group_create,
     unit_create_for,
     unit_name_for,
+)
+from mapping.initial import (
+    REASON_ARCHIVED,
+    REASON_NO_PRODUCT_GROUP,
+    InitialAction,
+    InitialPlan,
+    fold_name,
+    is_copied,
+    matching_product_group,
+    matching_unit,
+    named,
+    plan_contact,
+    plan_product,
+    product_group_of,
+    product_number,
+    product_unit_code,
+    unit_codes_to_copy,
 )
 
 
@@ -232,3 +255,168 @@ def test_R_INIT_4_parse_rejects_a_record_without_id() -> None:
 def test_R_INIT_4_poweroffice_keys_are_case_insensitive() -> None:
     customer = parse_poweroffice_customer({"id": 5, "name": "Små Bokstaver AS"})
     assert customer_create_for(customer).to_wire() == {"company_name": "Små Bokstaver AS"}
+
+
+# --- what the initial sync does with a record (before any write) -------------------------------
+
+CREATE = InitialPlan(InitialAction.CREATE)
+LINK = InitialPlan(InitialAction.LINK)
+
+
+def test_R_INIT_1_archived_records_are_not_copied_unless_chosen() -> None:
+    archived = parse_poweroffice_product(with_changes(poweroffice_product(), IsArchived=True))
+    assert not is_copied(archived)
+    assert is_copied(archived, copy_archived=True)
+    assert is_copied(parse_poweroffice_product(poweroffice_product()))
+
+
+@pytest.mark.parametrize(
+    ("changes", "existing", "with_group", "expected"),
+    [
+        pytest.param({}, set(), True, CREATE, id="R-INIT-1-create"),
+        pytest.param({"Code": " PO-100 "}, {"PO-100"}, True, LINK, id="R-INIT-1-same-number-links"),
+        pytest.param({}, {"PO-100"}, False, LINK, id="R-INIT-1-linked-as-it-is-without-group"),
+        pytest.param(
+            {},
+            set(),
+            False,
+            InitialPlan(InitialAction.FAIL, REASON_NO_PRODUCT_GROUP),
+            id="R-INIT-1-no-group-fails",
+        ),
+        pytest.param(
+            {"IsArchived": True},
+            {"PO-100"},
+            True,
+            InitialPlan(InitialAction.SKIP, REASON_ARCHIVED),
+            id="R-INIT-1-archived-skipped-before-the-link",
+        ),
+    ],
+)
+def test_R_INIT_1_plan_product(
+    changes: dict[str, Any], existing: set[str], with_group: bool, expected: InitialPlan
+) -> None:
+    product = parse_poweroffice_product(with_changes(poweroffice_product(), **changes))
+    group = parse_poweroffice_product_group(poweroffice_product_group()) if with_group else None
+    assert plan_product(product, group=group, existing=existing) == expected
+
+
+def test_R_INIT_1_an_archived_product_is_planned_when_archived_ones_are_copied() -> None:
+    product = parse_poweroffice_product(with_changes(poweroffice_product(), IsArchived=True))
+    group = parse_poweroffice_product_group(poweroffice_product_group())
+    assert plan_product(product, group=group, existing=set(), copy_archived=True) == CREATE
+
+
+def test_R_INIT_1_product_number_is_the_trimmed_code() -> None:
+    assert product_number(parse_poweroffice_product({"Id": 1, "Code": " A-1 "})) == "A-1"
+    assert product_number(parse_poweroffice_product({"Id": 2})) == ""
+
+
+@pytest.mark.parametrize(
+    ("changes", "existing", "expected"),
+    [
+        pytest.param({}, set(), CREATE, id="create"),
+        pytest.param({}, {20050}, LINK, id="same-number-links"),
+        pytest.param(
+            {"IsArchived": True},
+            {20050},
+            InitialPlan(InitialAction.SKIP, REASON_ARCHIVED),
+            id="archived",
+        ),
+        pytest.param(
+            {"Number": None},
+            set(),
+            InitialPlan(
+                InitialAction.SKIP, "no supplier number in PowerOffice Go (the number is the link)"
+            ),
+            id="no-number",
+        ),
+        pytest.param(
+            {"Number": 0},
+            {0},
+            InitialPlan(
+                InitialAction.SKIP, "no supplier number in PowerOffice Go (the number is the link)"
+            ),
+            id="number-zero",
+        ),
+    ],
+)
+def test_R_INIT_3_plan_supplier(
+    changes: dict[str, Any], existing: set[int], expected: InitialPlan
+) -> None:
+    supplier = parse_poweroffice_supplier(with_changes(poweroffice_supplier(), **changes))
+    assert plan_contact(supplier, "supplier", existing=existing) == expected
+
+
+def test_R_INIT_4_plan_customer() -> None:
+    customer = parse_poweroffice_customer(poweroffice_customer())
+    assert plan_contact(customer, "customer", existing={10050}) == LINK
+    assert plan_contact(customer, "customer", existing=set()) == CREATE
+    negative = parse_poweroffice_customer(with_changes(poweroffice_customer(), Number=-4))
+    assert plan_contact(negative, "customer", existing=set()).reason == (
+        "no customer number in PowerOffice Go (the number is the link)"
+    )
+    archived = parse_poweroffice_customer(with_changes(poweroffice_customer(), IsArchived=True))
+    assert plan_contact(archived, "customer", existing=set(), copy_archived=True) == CREATE
+
+
+def test_R_INIT_2_unit_codes_of_the_copied_products() -> None:
+    products = [
+        parse_poweroffice_product({"Id": 1, "UnitOfMeasureCode": "HUR"}),
+        parse_poweroffice_product({"Id": 2, "UnitOfMeasureCode": "EA"}),
+        parse_poweroffice_product({"Id": 3, "UnitOfMeasureCode": "ea"}),
+        parse_poweroffice_product({"Id": 4}),
+        parse_poweroffice_product({"Id": 5, "UnitOfMeasureCode": "KGM", "IsArchived": True}),
+    ]
+    assert unit_codes_to_copy(products) == ["EA", "HUR"]
+    assert unit_codes_to_copy(products, copy_archived=True) == ["EA", "HUR", "KGM"]
+    assert product_unit_code(products[2]) == "EA"
+    assert product_unit_code(products[3]) is None
+
+
+def test_R_INIT_1_group_of_a_product_by_id_then_by_code() -> None:
+    by_id = parse_poweroffice_product_group({"Id": 9001, "Code": "3000", "Name": "a"})
+    by_code = parse_poweroffice_product_group({"Id": 9002, "Code": "3100", "Name": "b"})
+    groups = {g.id: g for g in (by_id, by_code)}
+
+    def product(**fields: Any) -> Any:
+        return parse_poweroffice_product({"Id": 1, **fields})
+
+    assert product_group_of(product(ProductGroupId=9001), groups) is by_id
+    assert product_group_of(product(ProductGroupId=1, ProductGroupCode="3100"), groups) is by_code
+    assert product_group_of(product(ProductGroupCode="9999"), groups) is None
+    assert product_group_of(product(), groups) is None
+
+
+def test_R_INIT_2_R_INIT_3_names_match_folded() -> None:
+    assert fold_name("  Each  Piece ") == "each piece"
+    assert fold_name(None) == ""
+    units = [RackbeatUnit(number=1, name="Hour"), RackbeatUnit(number=2, name=" EACH ")]
+    assert matching_unit(unit_create_for("EA"), units) is units[1]
+    assert matching_unit(unit_create_for("KGM"), units) is None
+    assert named(iter(units), "hour") is units[0]
+
+
+def test_R_INIT_2_the_unit_lookup_reads_no_further_than_the_match() -> None:
+    read: list[int] = []
+
+    def pages() -> Any:
+        for number, name in ((1, "Each"), (2, "Hour")):
+            read.append(number)
+            yield RackbeatUnit(number=number, name=name)
+
+    assert matching_unit(RackbeatUnitCreate(name="Each"), pages()) is not None
+    assert read == [1]
+
+
+def test_R_INIT_1_matching_product_group_by_number_else_by_name() -> None:
+    groups = [
+        RackbeatProductGroup(number=3000, name="Diverse"),
+        RackbeatProductGroup(number=17, name="Varer"),
+    ]
+    numbered = RackbeatProductGroupCreate(number=17, name="Diverse")
+    assert matching_product_group(numbered, groups) is groups[1]
+    assert (
+        matching_product_group(RackbeatProductGroupCreate(number=5, name="Varer"), groups) is None
+    )
+    auto = RackbeatProductGroupCreate(name=" diverse")
+    assert matching_product_group(auto, groups) is groups[0]

@@ -19,7 +19,7 @@ from ledger import EntityLink, InitialSyncItem, RemoteLink, Status, unit_links, 
 from mapping import UNIT_ENGLISH_NAMES
 from mapping.tables import INITIAL_SUPPLIER_GROUP_NAME
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
-from tasks.initial_sync import (
+from tasks.initial import (
     INITIAL_SYNC_KINDS,
     LOCK_NAME,
     InitialSyncBusyError,

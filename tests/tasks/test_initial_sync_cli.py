@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from ledger import EntityLink, InitialSyncItem
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
-from tasks.initial_sync import run_initial_sync
+from tasks.initial import run_initial_sync
 from wiring.runtime import Runtime
 from wiring.settings import Settings
 from worker.commands import initial_sync_cmd

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
-from tasks.initial_sync import run_initial_sync
+from tasks.initial import run_initial_sync
 from wiring.runtime import Runtime
 
 

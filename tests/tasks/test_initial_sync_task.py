@@ -15,7 +15,7 @@ from celery.signals import before_task_publish
 
 from ledger import InitialSyncItem
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
-from tasks.initial_sync import INITIAL_SYNC_TASK, LOCK_NAME
+from tasks.initial import INITIAL_SYNC_TASK, LOCK_NAME
 from wiring.runtime import Runtime, build_runtime, set_runtime
 from wiring.settings import Settings
 from worker.app import create_app

@@ -27,7 +27,7 @@ from rich.table import Table
 from worker.commands._common import EXIT_FAILED, cli_command, fail, load_cli_settings
 
 if TYPE_CHECKING:
-    from tasks.initial_sync import InitialSyncReport
+    from tasks.initial import InitialSyncReport
 
 __all__ = ["ProgressBars", "initial_sync", "register", "render_report"]
 
@@ -114,7 +114,7 @@ def initial_sync(
 
     Stopped half-way, a second run continues where it stopped and creates nothing twice.
     """
-    from tasks.initial_sync import (
+    from tasks.initial import (
         InitialSyncBusyError,
         parse_kinds,
         run_initial_sync,
@@ -141,7 +141,7 @@ def initial_sync(
 
 def render_report(report: InitialSyncReport, console: Console) -> None:
     """Print the records worth a line, the summary table, and why a run stopped early."""
-    from tasks.initial_sync import SUMMARY_KINDS
+    from tasks.initial import SUMMARY_KINDS
 
     for event in report.events:
         verb = DRY_RUN_VERBS[event.outcome] if report.dry_run else event.outcome
