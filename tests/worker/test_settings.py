@@ -2,12 +2,17 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from worker.settings import (
     DEFAULT_POWEROFFICE_BASE_URL,
     DEFAULT_POWEROFFICE_TOKEN_URL,
     DEFAULT_RACKBEAT_BASE_URL,
     Settings,
+    SettingsInvalidError,
+    describe_settings_error,
+    env_name,
+    load_settings,
     mask_url_password,
     normalise_database_url,
 )
@@ -87,6 +92,71 @@ def test_wrong_setting_is_a_clear_validation_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("RBSYNC_POLL_INTERVAL_SECONDS", "-5")
     with pytest.raises(ValidationError, match="poll_interval_seconds"):
         Settings()
+
+
+def test_env_names_of_fields_and_aliases() -> None:
+    assert env_name("poll_interval_seconds") == "RBSYNC_POLL_INTERVAL_SECONDS"
+    assert env_name("poweroffice_token_url") == "POWEROFFICE_TOKEN_URL"
+    assert env_name("POWEROFFICE_TOKEN_URL") == "POWEROFFICE_TOKEN_URL"
+    assert env_name("database_url") == "RBSYNC_DATABASE_URL"
+
+
+def test_the_employee_map_is_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RBSYNC_EMPLOYEE_MAP", '{"3": 102, "4": "103"}')
+    assert load_settings().employee_map == {3: 102, 4: 103}
+    monkeypatch.setenv("RBSYNC_EMPLOYEE_MAP", '{"3":')
+    with pytest.raises(SettingsInvalidError) as bad:
+        load_settings()
+    assert str(bad.value) == (
+        "bad settings: RBSYNC_EMPLOYEE_MAP: not valid JSON (Expecting value: line 1 column 6); "
+        'expected an object such as {"3": 102}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("RACKBEAT_BASE_URL", "app.rackbeat.com/api", "must be an http:// or https:// URL"),
+        ("POWEROFFICE_BASE_URL", "https:///v2", "must be an http:// or https:// URL"),
+        ("POWEROFFICE_TOKEN_URL", "ftp://host/token", "must be an http:// or https:// URL"),
+        ("RBSYNC_DATABASE_URL", "db.example:5432/rbsync", "must be a URL with a scheme"),
+        ("RBSYNC_BROKER_URL", "redis:6379", "must be a URL with a scheme"),
+        ("RBSYNC_REDIS_URL", "", "must be a URL with a scheme"),
+    ],
+)
+def test_urls_without_scheme_or_host_are_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsInvalidError) as bad:
+        load_settings()
+    assert str(bad.value).startswith(f"bad settings: {variable}: {problem}")
+
+
+def test_several_problems_are_one_line_and_repeat_no_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RBSYNC_HTTP_TIMEOUT_SECONDS", "tok-123")
+    monkeypatch.setenv("RBSYNC_FLOWER_PORT", "pw-456")
+    with pytest.raises(SettingsInvalidError) as bad:
+        load_settings()
+    message = str(bad.value)
+    assert "\n" not in message
+    assert "RBSYNC_HTTP_TIMEOUT_SECONDS: " in message
+    assert "; RBSYNC_FLOWER_PORT: " in message
+    assert "tok-123" not in message
+    assert "pw-456" not in message
+
+
+def test_a_value_pydantic_settings_cannot_read_is_named() -> None:
+    # What pydantic-settings raises when it cannot decode a value itself: only its message
+    # names the field, and the cause (which may quote the value) is left out.
+    error = SettingsError(
+        'error parsing value for field "employee_map" from source "DotEnvSettingsSource"'
+    )
+    error.__cause__ = ValueError("secret-ish text")
+    assert describe_settings_error(error) == (
+        "bad settings: RBSYNC_EMPLOYEE_MAP (in .env): cannot be read"
+    )
+    assert describe_settings_error(RuntimeError("x")) is None
 
 
 @pytest.mark.parametrize(
