@@ -114,6 +114,43 @@ def test_check_names_the_likely_cause_of_each_failure(
     assert "not configured: POWEROFFICE_CLIENT_KEY unset" in unset.stdout
 
 
+def test_check_blames_the_token_url_when_only_the_token_endpoint_is_unreachable(
+    cli: Cli, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    checks = _checks(
+        cli(
+            "check",
+            "--json",
+            POWEROFFICE_TOKEN_URL=f"http://127.0.0.1:{closed}/Demo/OAuth/Token",
+        )
+    )
+    detail = checks["PowerOffice Go"]["detail"]
+    assert detail.startswith(
+        "cannot connect to PowerOffice Go: is POWEROFFICE_TOKEN_URL right and the service up?"
+    ), detail
+    assert "POWEROFFICE_BASE_URL" not in detail
+    # A token URL that answers, but is not the token endpoint.
+    wrong = _checks(
+        cli("check", "--json", POWEROFFICE_TOKEN_URL=f"{poweroffice_emulator.url}/Wrong/Token")
+    )
+    assert wrong["PowerOffice Go"]["detail"].startswith(
+        "PowerOffice Go refused the credentials: check POWEROFFICE_TOKEN_URL (no token endpoint "
+        "there?)"
+    ), wrong["PowerOffice Go"]["detail"]
+    # And the other way round: a token fetched, then the API itself unreachable.
+    api_down = _checks(
+        cli("check", "--json", POWEROFFICE_BASE_URL=f"http://127.0.0.1:{closed}/Demo/v2")
+    )
+    detail = api_down["PowerOffice Go"]["detail"]
+    assert detail.startswith(
+        "cannot connect to PowerOffice Go: is POWEROFFICE_BASE_URL right and the service up?"
+    ), detail
+    assert poweroffice_emulator.counters()["events"]["token_requests"] == 1
+
+
 def test_check_explains_server_errors_rate_limits_and_refusals(
     cli: Cli,
     rackbeat_emulator: RackbeatEmulatorHandle,
