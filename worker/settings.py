@@ -17,8 +17,16 @@ import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 DEFAULT_RACKBEAT_BASE_URL = "https://app.rackbeat.com/api/"
@@ -92,6 +100,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("RBSYNC_DATABASE_URL", "database_url")
     )
+    database_password: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("RBSYNC_DATABASE_PASSWORD", "database_password")
+    )
+    """The ledger database's password, apart from ``RBSYNC_DATABASE_URL`` (which then names
+    the user but no password): any character works, as it is URL-quoted into the URL here; a
+    password pasted raw into a URL breaks it at ``@ / : %``."""
     broker_url: str | None = Field(
         None, validation_alias=AliasChoices("RBSYNC_BROKER_URL", "broker_url")
     )
@@ -170,6 +184,24 @@ class Settings(BaseSettings):
             raise ValueError("must be a URL with a scheme, e.g. redis://host:6379/0")
         return value.strip() if value is not None else None
 
+    @field_validator("database_password")
+    @classmethod
+    def _password_fits_the_url(cls, value: SecretStr | None, info: ValidationInfo) -> Any:
+        if value is None:
+            return value
+        url_name = env_name("database_url")
+        if "database_url" not in info.data:
+            return value  # the URL is invalid itself; that error is reported
+        url = info.data["database_url"]
+        if not url:
+            raise ValueError(f"is set, but {url_name} is not")
+        user, password = _url_credentials(url)
+        if not user:
+            raise ValueError(f"{url_name} names no user to go with it")
+        if password is not None:
+            raise ValueError(f"{url_name} has a password already; give it in one place only")
+        return value
+
     @field_validator("employee_map", mode="before")
     @classmethod
     def _employee_map_json(cls, value: Any) -> Any:
@@ -204,7 +236,10 @@ class Settings(BaseSettings):
     def ledger_url(self) -> str:
         """The SQLAlchemy URL of the ledger: the configured one, else a SQLite file."""
         if self.database_url:
-            return normalise_database_url(self.database_url)
+            url = normalise_database_url(self.database_url)
+            if self.database_password is not None:
+                url = with_url_password(url, self.database_password.get_secret_value())
+            return url
         return f"sqlite:///{(self.data_dir / 'ledger.sqlite3').resolve()}"
 
     def __repr_args__(self) -> Any:
@@ -231,6 +266,24 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def _url_credentials(url: str) -> tuple[str, str | None]:
+    """The user and password of ``scheme://user:password@host/...`` (``""``/None when absent)."""
+    _scheme, sep, rest = url.partition("://")
+    authority = rest.split("/", 1)[0]
+    if not sep or "@" not in authority:
+        return "", None
+    creds = authority.rpartition("@")[0]
+    user, colon, password = creds.partition(":")
+    return user, password if colon else None
+
+
+def with_url_password(url: str, password: str) -> str:
+    """``scheme://user@host/db`` with ``password`` URL-quoted in (every character is safe)."""
+    scheme, _, rest = url.partition("://")
+    creds, _, host = rest.partition("@")
+    return f"{scheme}://{creds}:{quote(password, safe='')}@{host}"
 
 
 def mask_url_password(url: str) -> str:

@@ -351,6 +351,26 @@ def test_failures_and_status_refuse_an_unknown_kind(cli: Cli) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.redis
+def test_a_database_password_of_any_characters_works_and_never_shows(
+    cli: Cli, postgres_url: str
+) -> None:
+    # The test server trusts every connection, so the password is not checked there; what this
+    # shows is that a password with @ / : % leaves the URL intact (pasted raw it would not) and
+    # that no output or debug log carries it, raw or quoted.
+    password = "p@ss/w:rd%"
+    env = {"RBSYNC_DATABASE_URL": postgres_url, "RBSYNC_DATABASE_PASSWORD": password}
+    migrated = cli("--log-level", "debug", "db", "upgrade", **env)
+    assert migrated.exit_code == 0, migrated.stderr
+    status = cli.run_process("--log-level", "debug", "status", **env)
+    assert status.exit_code == 0, status.stderr
+    assert "postgres:***@127.0.0.1" in status.stdout
+    shown = cli.run_process("config", **env)
+    for outcome in (migrated, status, shown):
+        text = outcome.stdout + outcome.stderr
+        assert password not in text
+        assert "p%40ss" not in text
+
+
 def test_production_mode_check_migrate_enqueue_status(
     cli: Cli, postgres_url: str, redis_url: str
 ) -> None:

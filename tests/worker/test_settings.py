@@ -3,7 +3,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+from sqlalchemy.engine import make_url
 
+from worker.logs import secrets_of
 from worker.settings import (
     DEFAULT_POWEROFFICE_BASE_URL,
     DEFAULT_POWEROFFICE_TOKEN_URL,
@@ -26,9 +28,12 @@ ENV_NAMES = [
     "POWEROFFICE_CLIENT_KEY",
     "POWEROFFICE_SUBSCRIPTION_KEY",
     "RBSYNC_DATABASE_URL",
+    "RBSYNC_DATABASE_PASSWORD",
     "RBSYNC_BROKER_URL",
     "RBSYNC_REDIS_URL",
 ]
+AWKWARD_PASSWORD = "p@ss/w:rd%"
+"""Every character that breaks a password pasted into a URL: ``@ / : %``."""
 
 
 @pytest.fixture(autouse=True)
@@ -157,6 +162,56 @@ def test_a_value_pydantic_settings_cannot_read_is_named() -> None:
         "bad settings: RBSYNC_EMPLOYEE_MAP (in .env): cannot be read"
     )
     assert describe_settings_error(RuntimeError("x")) is None
+
+
+def test_the_database_password_is_quoted_into_the_ledger_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RBSYNC_DATABASE_URL", "postgres://rbsync@db:5432/rbsync")
+    monkeypatch.setenv("RBSYNC_DATABASE_PASSWORD", AWKWARD_PASSWORD)
+    settings = load_settings()
+    url = make_url(settings.ledger_url)
+    assert (url.drivername, url.username, url.host, url.port, url.database) == (
+        "postgresql+psycopg",
+        "rbsync",
+        "db",
+        5432,
+        "rbsync",
+    )
+    assert url.password == AWKWARD_PASSWORD
+    assert settings.ledger_url == "postgresql+psycopg://rbsync:p%40ss%2Fw%3Ard%25@db:5432/rbsync"
+    # Never shown: neither the password nor its quoted form.
+    shown = repr(settings) + str(settings.safe_dump()) + mask_url_password(settings.ledger_url)
+    assert AWKWARD_PASSWORD not in shown
+    assert "p%40ss" not in shown
+    # ...and the log redactor knows both forms.
+    assert {AWKWARD_PASSWORD, "p%40ss%2Fw%3Ard%25"} <= set(secrets_of(settings))
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (None, "RBSYNC_DATABASE_PASSWORD: is set, but RBSYNC_DATABASE_URL is not"),
+        (
+            "postgresql://db/rbsync",
+            "RBSYNC_DATABASE_PASSWORD: RBSYNC_DATABASE_URL names no user to go with it",
+        ),
+        (
+            "postgresql://rbsync:other@db/rbsync",
+            "RBSYNC_DATABASE_PASSWORD: RBSYNC_DATABASE_URL has a password already; "
+            "give it in one place only",
+        ),
+    ],
+)
+def test_a_database_password_that_cannot_be_used_is_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str | None, problem: str
+) -> None:
+    if url is not None:
+        monkeypatch.setenv("RBSYNC_DATABASE_URL", url)
+    monkeypatch.setenv("RBSYNC_DATABASE_PASSWORD", AWKWARD_PASSWORD)
+    with pytest.raises(SettingsInvalidError) as bad:
+        load_settings()
+    assert str(bad.value) == f"bad settings: {problem}"
 
 
 @pytest.mark.parametrize(
