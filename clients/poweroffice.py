@@ -90,7 +90,7 @@ DEFAULT_INDEX_PAGE_SIZE = 5000
 
 MAX_FILTER_URL_CHARS = 1500
 """Longer ``codes=`` / ``customerNos=`` values are split: PowerOffice Go reportedly answers a
-URL over ~2000 characters with a misleading 404 (poweroffice-api.md 2.1)."""
+URL over ~2000 characters with a misleading 404 (docs/api-facts.md, PowerOffice Go 3)."""
 
 SUBSCRIPTION_HEADER = "Ocp-Apim-Subscription-Key"
 JSON_PATCH = "application/json-patch+json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from ledger import head_revision
@@ -24,3 +25,47 @@ def test_revisions_the_docs_call_the_newest_are_the_migrations_head() -> None:
         if head not in match.groups()
     ]
     assert stale == [], f"the head revision is {head}"
+
+
+# Built from parts so that this file does not match itself.
+_OUTSIDE = re.compile(
+    "|".join(
+        re.escape(text)
+        for text in (
+            "../" + "shared",
+            "shared" + "/spec",
+            "spec" + "/poweroffice-v2-fields",
+            "rackbeat-api" + ".md",
+            "poweroffice-api" + ".md",
+            "celery-reliability" + ".md",
+            "integration" + ".md",
+            "DESIGN" + ".md",
+            "STYLE" + ".md",
+        )
+    )
+)
+_CHECKED_SUFFIXES = (".md", ".py", ".toml", ".yml", ".yaml", ".cfg", ".sh", ".txt", ".ini")
+
+
+def test_no_tracked_file_points_outside_the_repository() -> None:
+    # The repository must stand alone: what the code relies on is in docs/, in our words.
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    names = [name for name in listed.split("\0") if name]
+    checked = [
+        name
+        for name in names
+        if name.endswith(_CHECKED_SUFFIXES) or Path(name).name in {"Procfile", "Dockerfile"}
+    ]
+    assert "README.md" in checked
+    found = [
+        f"{name}:{number}: {line.strip()}"
+        for name in checked
+        if (ROOT / name).is_file()
+        for number, line in enumerate(
+            (ROOT / name).read_text(encoding="utf-8", errors="replace").splitlines(), 1
+        )
+        if _OUTSIDE.search(line)
+    ]
+    assert found == []

@@ -78,7 +78,7 @@ def _embedded_transport_options(settings: Settings) -> dict[str, Any]:
 
 def _check_ceilings(settings: Settings) -> None:
     # Redis re-delivers any message unacknowledged for the visibility timeout; a countdown or a
-    # running task that long would be executed twice (docs/pipeline.md, "Redis redelivery").
+    # running task that long would be executed twice (docs/api-facts.md, "Celery and Redis 2").
     visibility = env_name("visibility_timeout_seconds")
     longest = max(settings.retry_backoff_max_seconds, settings.task_time_limit_seconds)
     if longest * VISIBILITY_HEADROOM > settings.visibility_timeout_seconds:

@@ -1,4 +1,4 @@
-"""Rackbeat wire models (``spec/rackbeat-api.md``).
+"""Rackbeat wire models (docs/api-facts.md, "Rackbeat").
 
 Inbound models are tolerant: unknown keys are ignored, blank strings read as absent, numbers
 arrive as strings or numbers, and where the spec is unsure of a name both spellings are
