@@ -178,11 +178,14 @@ class Settings(BaseSettings):
     @field_validator("database_url", "broker_url", "redis_url")
     @classmethod
     def _server_url(cls, value: str | None) -> str | None:
+        # A blank variable means unset (embedded mode, in-process pieces), not a bad URL.
+        if value is None or not value.strip():
+            return None
         # Kombu reads a URL without a scheme as a host name and fails much later ("Name or
         # service not known"); say so at start-up instead.
-        if value is not None and not _SCHEME.match(value.strip()):
+        if not _SCHEME.match(value.strip()):
             raise ValueError("must be a URL with a scheme, e.g. redis://host:6379/0")
-        return value.strip() if value is not None else None
+        return value.strip()
 
     @field_validator("database_password")
     @classmethod

@@ -126,7 +126,7 @@ def test_the_employee_map_is_json(monkeypatch: pytest.MonkeyPatch) -> None:
         ("POWEROFFICE_TOKEN_URL", "ftp://host/token", "must be an http:// or https:// URL"),
         ("RBSYNC_DATABASE_URL", "db.example:5432/rbsync", "must be a URL with a scheme"),
         ("RBSYNC_BROKER_URL", "redis:6379", "must be a URL with a scheme"),
-        ("RBSYNC_REDIS_URL", "", "must be a URL with a scheme"),
+        ("RBSYNC_REDIS_URL", "localhost", "must be a URL with a scheme"),
     ],
 )
 def test_urls_without_scheme_or_host_are_refused_by_name(
@@ -136,6 +136,14 @@ def test_urls_without_scheme_or_host_are_refused_by_name(
     with pytest.raises(SettingsInvalidError) as bad:
         load_settings()
     assert str(bad.value).startswith(f"bad settings: {variable}: {problem}")
+
+
+def test_blank_server_urls_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RBSYNC_DATABASE_URL", "RBSYNC_BROKER_URL", "RBSYNC_REDIS_URL"):
+        monkeypatch.setenv(name, " ")
+    settings = load_settings()
+    assert (settings.database_url, settings.broker_url, settings.redis_url) == (None, None, None)
+    assert settings.embedded is True
 
 
 def test_several_problems_are_one_line_and_repeat_no_value(monkeypatch: pytest.MonkeyPatch) -> None:
