@@ -19,7 +19,9 @@ COPY clients clients
 COPY ledger ledger
 COPY mapping mapping
 COPY sandbox sandbox
+COPY kinds kinds
 COPY tasks tasks
+COPY wiring wiring
 COPY worker worker
 RUN pip install . && rm -rf build ./*.egg-info
 

@@ -91,7 +91,7 @@ DEFAULT_INDEX_PAGE_SIZE = 5000
 
 MAX_FILTER_URL_CHARS = 1500
 """Longer ``codes=`` / ``customerNos=`` values are split: PowerOffice Go reportedly answers a
-URL over ~2000 characters with a misleading 404 (poweroffice-api.md 2.1)."""
+URL over ~2000 characters with a misleading 404 (docs/api-facts.md, PowerOffice Go 3)."""
 
 SUBSCRIPTION_HEADER = "Ocp-Apim-Subscription-Key"
 JSON_PATCH = "application/json-patch+json"
@@ -119,6 +119,10 @@ class PowerOfficeAuth(httpx.Auth):
         self._subscription_key = subscription_key
         self._tokens = tokens
         self._fetch = fetch
+
+    def token(self) -> str:
+        """The cached access token, fetched first when due."""
+        return self._tokens.get(self._fetch)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers[SUBSCRIPTION_HEADER] = self._subscription_key
@@ -405,6 +409,15 @@ class PowerOfficeClient:
 
     def iter_vat_codes(self, **filters: str | int) -> Iterator[VatCode]:
         return self._iter("VatCodes", VatCode, filters)
+
+    def authenticate(self) -> None:
+        """Make sure an access token is at hand: fetched from the token URL when none is cached.
+
+        Every call does this on its way; calling it first tells a failing token endpoint (its
+        own URL, the credentials) apart from a failing API (the base URL): ``rbsync check``
+        names the setting at fault. Retried like any call; the token itself is never returned.
+        """
+        self._retry.call(self._auth.token)
 
     def client_integration_information(self) -> ClientIntegrationInformation:
         """Connectivity and privileges (``GET /ClientIntegrationInformation``)."""

@@ -87,10 +87,12 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_PAGE_SIZE = 200
-"""rackbeat-api.md 3.2 recommends 200 (the official SDK's ``all()``); the maximum is unsure."""
+"""200, as the official SDK's ``all()`` pages; the maximum is unsure (docs/api-facts.md,
+Rackbeat 3)."""
 
 NAIVE_TIMEZONE = UTC
-"""A Rackbeat timestamp without an offset is read as UTC [I: the spec leaves the zone open]."""
+"""A Rackbeat timestamp without an offset is read as UTC [inferred: no source states the zone;
+docs/api-facts.md, Rackbeat 6]."""
 
 PROBE_AHEAD = timedelta(days=365 * 100)
 """The filter probe asks for records changed a century from now: an honouring endpoint has none
@@ -156,7 +158,7 @@ UNITS = RackbeatResource("units", "units", "unit", RackbeatUnit)
 SUPPLIER_GROUPS = RackbeatResource(
     "supplier-groups", "supplier_groups", "supplier_group", RackbeatSupplierGroup
 )
-# The singular key is inferred from the SDK's plural rule (rackbeat-api.md 3.1), like the
+# The singular key is inferred from the SDK's plural rule (api-facts.md, Rackbeat 2), like the
 # emulator's; the sync only lists payment terms.
 PAYMENT_TERMS = RackbeatResource(
     "payment-terms", "payment_terms", "payment_term", RackbeatPaymentTerms
@@ -169,7 +171,7 @@ complete when fields had to be dropped)."""
 
 
 def item_segment(number: str) -> str:
-    """A product / BOM number as a path segment: double URL-encoded (rackbeat-api.md 5.3, D10).
+    """A product / BOM number as a path segment: double URL-encoded (api-facts.md, Rackbeat 5).
 
     ``AB/100`` -> ``AB%252F100``; the server decodes once for routing and once for the number.
     Equal to the ``urlfriendly_number`` Rackbeat serves, so either may be used.

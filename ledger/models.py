@@ -1,7 +1,7 @@
 """The ledger's tables as SQLAlchemy 2.0 typed models.
 
 - ``entity_links``: one row per Rackbeat entity (kind, key) and its PowerOffice Go twin: the
-  source snapshot, the status of the state machine in DESIGN.md, the intent of a create, the
+  source snapshot, the status of the state machine (docs/pipeline.md), the intent of a create, the
   fingerprint and payload last written, attempts, last error and warnings.
 - ``attempts``: one row per try of a sync task (task id, start, end, outcome, HTTP status).
 - ``cursors``: one change cursor per kind.
@@ -44,7 +44,7 @@ __all__ = [
 
 
 class Status(enum.StrEnum):
-    """The states of an entity link (the state machine in DESIGN.md)."""
+    """The states of an entity link (the state machine of docs/pipeline.md)."""
 
     PENDING = "pending"
     IN_FLIGHT = "in_flight"

@@ -1,4 +1,4 @@
-"""The ``ExternalImportReference`` values rbsync writes (``mapping.md``, "Keys and links").
+"""The ``ExternalImportReference`` values rbsync writes (docs/rules.md, "Keys and links").
 
 They are the lookup keys that make a retried create safe, so their format is a contract with
 data already in PowerOffice Go: change it only with a migration of existing links.

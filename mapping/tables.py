@@ -132,7 +132,7 @@ UNIT_ENGLISH_NAMES: Final[Mapping[UnitOfMeasureCode, str]] = MappingProxyType(
     }
 )
 """R-INIT-2: the English name each PowerOffice Go unit code gets in Rackbeat
-(``poweroffice-v2-fields.md``, UnitOfMeasureType meanings)."""
+(docs/poweroffice-v2-fields.md, UnitOfMeasureType meanings)."""
 
 
 _MAPPING_MD_UNITS: Final[Mapping[str, UnitOfMeasureCode]] = MappingProxyType(
@@ -150,7 +150,8 @@ _MAPPING_MD_UNITS: Final[Mapping[str, UnitOfMeasureCode]] = MappingProxyType(
         **dict.fromkeys(("dag", "day", "dage", "dager", "days"), U.DAY),
     }
 )
-"""The unit names of ``mapping.md`` plus the obvious Danish/Swedish spellings of the same units."""
+"""The unit names of docs/rules.md (R-PROD-6) plus the obvious Danish/Swedish spellings of the
+same units."""
 
 UNIT_TABLE: Final[Mapping[str, UnitOfMeasureCode]] = MappingProxyType(
     {
@@ -162,6 +163,6 @@ UNIT_TABLE: Final[Mapping[str, UnitOfMeasureCode]] = MappingProxyType(
 )
 """R-PROD-6: Rackbeat unit name (normalised by :func:`normalise_unit_name`) -> unit code.
 
-The defaults of ``mapping.md`` (with Danish/Swedish spellings), plus every English unit name
-of :data:`UNIT_ENGLISH_NAMES`; ``mapping.md``'s entries win where both name a unit.
+The defaults of docs/rules.md, R-PROD-6 (with Danish/Swedish spellings), plus every English
+unit name of :data:`UNIT_ENGLISH_NAMES`; the rule's entries win where both name a unit.
 """

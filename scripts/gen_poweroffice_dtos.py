@@ -1,7 +1,9 @@
-"""Regenerate ``sandbox/poweroffice/dtos.py`` from the spec's PowerOffice Go v2 field tables.
+"""Regenerate ``sandbox/poweroffice/dtos.py`` from docs/poweroffice-v2-fields.md's tables.
 
 .venv/bin/python scripts/gen_poweroffice_dtos.py [path/to/poweroffice-v2-fields.md]
 .venv/bin/ruff format sandbox/poweroffice/dtos.py
+
+``tests/sandbox/test_dto_tables.py`` checks that doing so changes nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = ROOT.parent / "shared" / "spec" / "poweroffice-v2-fields.md"
+DEFAULT_SPEC = ROOT / "docs" / "poweroffice-v2-fields.md"
 TARGET = ROOT / "sandbox" / "poweroffice" / "dtos.py"
 WANTED = (
     "ProductPostDto", "ProductDto", "ProductGroupPostDto", "ProductGroupDto", "CustomerPostDto",
@@ -22,7 +24,7 @@ WANTED = (
     "GeneralLedgerAccountDto",
 )  # fmt: skip
 PRIMITIVES = ("integer", "number", "string", "boolean")
-HEADER = '''"""PowerOffice Go v2 DTO field tables, from the spec file poweroffice-v2-fields.md.
+HEADER = '''"""PowerOffice Go v2 DTO field tables, from docs/poweroffice-v2-fields.md.
 
 Generated mechanically by ``scripts/gen_poweroffice_dtos.py`` (do not edit by hand):
 ``Field(kind, ref, read_only, max_length)`` per DTO, the enums and the PATCH DTO field lists.

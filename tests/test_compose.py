@@ -180,11 +180,68 @@ def test_settings_come_from_the_environment_and_secrets_are_never_written_in() -
     for name in rbsync_services:
         environment = services[name]["environment"]
         assert environment["RBSYNC_BROKER_URL"] == "redis://redis:6379/0"
+        # The password travels on its own; rbsync quotes it into the URL.
         assert environment["RBSYNC_DATABASE_URL"] == (
-            "postgresql+psycopg://rbsync:pg-pw@postgres:5432/rbsync"
+            "postgresql+psycopg://rbsync@postgres:5432/rbsync"
         )
+        assert environment["RBSYNC_DATABASE_PASSWORD"] == "pg-pw"
         # A variable without a value is passed through from the shell, or left unset.
         assert [environment[secret] for secret in SECRET_VARIABLES] == [None] * 4, name
+
+
+def _ledger_url_of(environment: dict[str, Any]) -> Any:
+    """The ledger URL rbsync builds from a service's environment, parsed as SQLAlchemy does."""
+    from sqlalchemy.engine import make_url
+
+    from wiring.settings import Settings
+
+    values = {name: value for name, value in environment.items() if value is not None}
+    settings = Settings(_env_file=None, **values)
+    return make_url(settings.ledger_url)
+
+
+@pytest.mark.parametrize("password", ["p@ss/w:rd%", "plain", "a#b?c d&e=f"])
+def test_any_postgres_password_reaches_the_ledger_url_intact(password: str) -> None:
+    env = {**REQUIRED, "POSTGRES_PASSWORD": password}
+    services = _compose(env)["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == password
+    for name in ("migrate", "worker", "beat", "flower"):
+        url = _ledger_url_of(services[name]["environment"])
+        assert (url.username, url.password, url.host, url.port, url.database) == (
+            "rbsync",
+            password,
+            "postgres",
+            5432,
+            "rbsync",
+        ), name
+
+
+def test_docker_compose_config_passes_an_awkward_password_through_intact() -> None:
+    validator = _compose_validator()
+    if validator is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed (CI installs one)")
+    password = "p@ss/w:rd%"
+    done = subprocess.run(
+        [*validator, "-f", str(COMPOSE), "config"],
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", **REQUIRED, "POSTGRES_PASSWORD": password},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    assert _ledger_url_of(services["worker"]["environment"]).password == password
+
+
+def test_worker_concurrency_is_one_process_per_core_everywhere() -> None:
+    # docs/operations.md: on the two-core machine one process per core measured best.
+    worker = _commands(_compose({**REQUIRED}))["worker"]
+    assert "--concurrency=2" in worker
+    procfile = (ROOT / "Procfile").read_text(encoding="utf-8")
+    assert "--concurrency=${RBSYNC_WORKER_CONCURRENCY:-2}" in procfile
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "| `RBSYNC_WORKER_CONCURRENCY` | `2` |" in readme
 
 
 def test_the_sandbox_shares_the_workers_loopback() -> None:

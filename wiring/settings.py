@@ -13,11 +13,21 @@ transport that needs no server. Production sets both (PostgreSQL, Redis).
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 DEFAULT_RACKBEAT_BASE_URL = "https://app.rackbeat.com/api/"
 DEFAULT_POWEROFFICE_BASE_URL = "https://goapi.poweroffice.net/Demo/v2"
@@ -25,6 +35,13 @@ DEFAULT_POWEROFFICE_TOKEN_URL = "https://goapi.poweroffice.net/Demo/OAuth/Token"
 
 
 _URL_FIELDS = frozenset({"database_url", "broker_url", "redis_url"})
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_HTTP_URL = re.compile(r"^https?://[^/?#\s]+")
+
+
+class SettingsInvalidError(ValueError):
+    """The settings cannot be used. The message is one line (``bad settings: VAR: what``) that
+    names each variable at fault and never repeats a value: a mistyped value may be a secret."""
 
 
 class Settings(BaseSettings):
@@ -83,6 +100,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("RBSYNC_DATABASE_URL", "database_url")
     )
+    database_password: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("RBSYNC_DATABASE_PASSWORD", "database_password")
+    )
+    """The ledger database's password, apart from ``RBSYNC_DATABASE_URL`` (which then names
+    the user but no password): any character works, as it is URL-quoted into the URL here; a
+    password pasted raw into a URL breaks it at ``@ / : %``."""
     broker_url: str | None = Field(
         None, validation_alias=AliasChoices("RBSYNC_BROKER_URL", "broker_url")
     )
@@ -97,7 +120,10 @@ class Settings(BaseSettings):
     poll_overlap_seconds: float = Field(5.0, ge=0)
     customer_number_from_rackbeat: bool = False
     """R-CUST link: send Rackbeat's number as PowerOffice Go ``Number`` (must fit a series)."""
-    employee_map: dict[int, int] = Field(default_factory=dict)
+    # NoDecode: the JSON is parsed by _employee_map_json below, so that malformed JSON is a
+    # validation error naming the variable like any other (pydantic-settings' own decoding
+    # raises a SettingsError that says neither the variable nor what is wrong).
+    employee_map: Annotated[dict[int, int], NoDecode] = Field(default_factory=dict)
     """R-INV-6: Rackbeat employee number -> PowerOffice Go employee number (JSON in the
     environment, e.g. ``RBSYNC_EMPLOYEE_MAP='{"3": 102}'``); unmapped ones are omitted with a
     warning."""
@@ -140,6 +166,59 @@ class Settings(BaseSettings):
     flower_port: int = 5555
     flower_db: Path | None = None
 
+    @field_validator("rackbeat_base_url", "poweroffice_base_url", "poweroffice_token_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        # A URL without scheme or host would only fail at the first request, as a confusing
+        # transport error far from the setting that caused it.
+        if not _HTTP_URL.match(value.strip()):
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value.strip()
+
+    @field_validator("database_url", "broker_url", "redis_url")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        # A blank variable means unset (embedded mode, in-process pieces), not a bad URL.
+        if value is None or not value.strip():
+            return None
+        # Kombu reads a URL without a scheme as a host name and fails much later ("Name or
+        # service not known"); say so at start-up instead.
+        if not _SCHEME.match(value.strip()):
+            raise ValueError("must be a URL with a scheme, e.g. redis://host:6379/0")
+        return value.strip()
+
+    @field_validator("database_password")
+    @classmethod
+    def _password_fits_the_url(cls, value: SecretStr | None, info: ValidationInfo) -> Any:
+        if value is None:
+            return value
+        url_name = env_name("database_url")
+        if "database_url" not in info.data:
+            return value  # the URL is invalid itself; that error is reported
+        url = info.data["database_url"]
+        if not url:
+            raise ValueError(f"is set, but {url_name} is not")
+        user, password = _url_credentials(url)
+        if not user:
+            raise ValueError(f"{url_name} names no user to go with it")
+        if password is not None:
+            raise ValueError(f"{url_name} has a password already; give it in one place only")
+        return value
+
+    @field_validator("employee_map", mode="before")
+    @classmethod
+    def _employee_map_json(cls, value: Any) -> Any:
+        if not isinstance(value, str | bytes):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            # exc.msg and the position only: the document itself is never repeated.
+            raise ValueError(
+                f"not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno}); "
+                'expected an object such as {"3": 102}'
+            ) from None
+
     @field_validator("rackbeat_base_url")
     @classmethod
     def _rackbeat_trailing_slash(cls, value: str) -> str:
@@ -160,7 +239,10 @@ class Settings(BaseSettings):
     def ledger_url(self) -> str:
         """The SQLAlchemy URL of the ledger: the configured one, else a SQLite file."""
         if self.database_url:
-            return normalise_database_url(self.database_url)
+            url = normalise_database_url(self.database_url)
+            if self.database_password is not None:
+                url = with_url_password(url, self.database_password.get_secret_value())
+            return url
         return f"sqlite:///{(self.data_dir / 'ledger.sqlite3').resolve()}"
 
     def __repr_args__(self) -> Any:
@@ -189,6 +271,24 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def _url_credentials(url: str) -> tuple[str, str | None]:
+    """The user and password of ``scheme://user:password@host/...`` (``""``/None when absent)."""
+    _scheme, sep, rest = url.partition("://")
+    authority = rest.split("/", 1)[0]
+    if not sep or "@" not in authority:
+        return "", None
+    creds = authority.rpartition("@")[0]
+    user, colon, password = creds.partition(":")
+    return user, password if colon else None
+
+
+def with_url_password(url: str, password: str) -> str:
+    """``scheme://user@host/db`` with ``password`` URL-quoted in (every character is safe)."""
+    scheme, _, rest = url.partition("://")
+    creds, _, host = rest.partition("@")
+    return f"{scheme}://{creds}:{quote(password, safe='')}@{host}"
+
+
 def mask_url_password(url: str) -> str:
     """``redis://:secret@host`` -> ``redis://:***@host``; URLs without a password unchanged."""
     scheme, sep, rest = url.partition("://")
@@ -199,6 +299,55 @@ def mask_url_password(url: str) -> str:
     return f"{scheme}://{user}{':***' if colon else ''}@{host}"
 
 
+def env_name(field: str) -> str:
+    """The environment variable an operator sets for ``field`` (a field name or an alias)."""
+    for name, info in Settings.model_fields.items():
+        choices = getattr(info.validation_alias, "choices", None) or ()
+        if field == name or field in choices:
+            first = choices[0] if choices else None
+            return first if isinstance(first, str) else f"RBSYNC_{name.upper()}"
+    return f"RBSYNC_{field.upper()}"
+
+
+_SOURCE_FIELD = re.compile(r'field "(?P<field>\w+)" from source "(?P<source>\w+)"')
+
+
+def describe_settings_error(exc: BaseException) -> str | None:
+    """One line naming each variable at fault and what is wrong; None for other errors.
+
+    Values are left out on purpose (``include_input=False``): a mistyped value may well be a
+    secret, and a URL may carry a password.
+    """
+    if isinstance(exc, SettingsInvalidError):
+        return str(exc)
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            loc = error.get("loc") or ()
+            where = env_name(str(loc[0])) if loc else "settings"
+            message = str(error.get("msg", "invalid"))
+            # Our own validators' messages read better without pydantic's prefix.
+            message = message.removeprefix("Value error, ")
+            problems.append(f"{where}: {message}")
+        return "bad settings: " + "; ".join(problems)
+    if isinstance(exc, SettingsError):
+        # pydantic-settings could not even read a value (its own parsing of complex fields).
+        # Its message names the field and the source; the cause's message is left out, as it
+        # might quote the value.
+        match = _SOURCE_FIELD.search(str(exc))
+        if match is None:
+            return "bad settings: " + " ".join(str(exc).split())
+        source = " (in .env)" if "DotEnv" in match["source"] else ""
+        return f"bad settings: {env_name(match['field'])}{source}: cannot be read"
+    return None
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings from the environment (and ``.env``), with explicit overrides."""
-    return Settings(**overrides)
+    """Build the settings from the environment (and ``.env``), with explicit overrides.
+
+    Raises :class:`SettingsInvalidError` (one line naming the variables) when they are invalid.
+    """
+    try:
+        return Settings(**overrides)
+    except (ValidationError, SettingsError) as exc:
+        raise SettingsInvalidError(describe_settings_error(exc) or "bad settings") from exc

@@ -13,11 +13,13 @@ limits, retry ceilings and events are decided (``docs/pipeline.md`` explains eac
   ``filesystem://`` transport under ``<data_dir>/broker``, shared by every process on this
   machine and needing no server.
 
-``app`` below is built from the environment for ``celery -A worker.app worker|beat``.
+``app`` below is built from the environment for ``celery -A worker.app worker|beat``; invalid
+settings end that process with one line naming the variable (exit code 2), as in the CLI.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from celery import Celery
 from kombu import Queue
 
 from tasks.names import POLL_TASK
-from wiring.settings import Settings, load_settings
+from wiring.settings import Settings, SettingsInvalidError, env_name, load_settings
 from worker.beat import beat_schedule
 
 __all__ = [
@@ -49,6 +51,8 @@ EMBEDDED_POLLING_INTERVAL_SECONDS = 0.05
 SOFT_TIME_LIMIT_FRACTION = 0.8
 VISIBILITY_HEADROOM = 4
 """The visibility timeout must exceed the longest countdown and time limit this many times."""
+EXIT_BAD_SETTINGS = 2
+"""The exit code of ``celery -A worker.app ...`` with invalid settings (the CLI's, too)."""
 
 
 def embedded_broker_dir(settings: Settings) -> Path:
@@ -75,17 +79,21 @@ def _embedded_transport_options(settings: Settings) -> dict[str, Any]:
 
 def _check_ceilings(settings: Settings) -> None:
     # Redis re-delivers any message unacknowledged for the visibility timeout; a countdown or a
-    # running task that long would be executed twice (celery-reliability.md 3.2).
+    # running task that long would be executed twice (docs/api-facts.md, "Celery and Redis 2").
+    visibility = env_name("visibility_timeout_seconds")
     longest = max(settings.retry_backoff_max_seconds, settings.task_time_limit_seconds)
     if longest * VISIBILITY_HEADROOM > settings.visibility_timeout_seconds:
-        raise ValueError(
-            f"visibility_timeout_seconds={settings.visibility_timeout_seconds:g} must be at "
-            f"least {VISIBILITY_HEADROOM}x the longest countdown or time limit ({longest:g} s)"
+        limits = (env_name("retry_backoff_max_seconds"), env_name("task_time_limit_seconds"))
+        raise SettingsInvalidError(
+            f"bad settings: {visibility} ({settings.visibility_timeout_seconds:g}) must be at "
+            f"least {VISIBILITY_HEADROOM}x the longest countdown or time limit ({longest:g} s, "
+            f"the larger of {' and '.join(limits)})"
         )
     if settings.poll_time_limit_seconds > settings.visibility_timeout_seconds:
-        raise ValueError(
-            f"poll_time_limit_seconds={settings.poll_time_limit_seconds:g} must not exceed "
-            f"visibility_timeout_seconds={settings.visibility_timeout_seconds:g}"
+        raise SettingsInvalidError(
+            f"bad settings: {env_name('poll_time_limit_seconds')} "
+            f"({settings.poll_time_limit_seconds:g}) must not exceed {visibility} "
+            f"({settings.visibility_timeout_seconds:g})"
         )
 
 
@@ -162,4 +170,14 @@ def create_app(settings: Settings | None = None) -> Celery:
     return celery_app
 
 
-app = create_app()
+def _app_from_environment() -> Celery:
+    try:
+        return create_app()
+    except SettingsInvalidError as exc:
+        # Celery would print the traceback of the failed import, some sixty lines that bury
+        # the one that matters: print that one (it names the variable) and stop.
+        print(f"rbsync: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_SETTINGS) from None
+
+
+app = _app_from_environment()

@@ -117,7 +117,9 @@ def secrets_of(settings: Settings | None) -> list[str]:
     if settings.flower_basic_auth is not None:
         for credential in settings.flower_basic_auth.get_secret_value().split(","):
             found.extend(part for part in credential.split(":", 1)[1:] if part)
-    for url in (settings.database_url, settings.broker_url, settings.redis_url):
+    # The ledger URL, not RBSYNC_DATABASE_URL: it carries RBSYNC_DATABASE_PASSWORD URL-quoted.
+    ledger_url = settings.ledger_url if settings.database_url else None
+    for url in (ledger_url, settings.broker_url, settings.redis_url):
         password = _url_password(url)
         if password:
             found.append(password)

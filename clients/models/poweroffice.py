@@ -1,4 +1,4 @@
-"""PowerOffice Go v2 wire models (``spec/poweroffice-v2-fields.md``).
+"""PowerOffice Go v2 wire models (docs/poweroffice-v2-fields.md).
 
 Outbound ``…Post`` models are strict and frozen and serialise (``to_wire()``) to the exact
 PascalCase names of the v2 ``…PostDto`` schemas, ``None`` omitted. Inbound models read the

@@ -1,4 +1,4 @@
-"""Rackbeat wire models (``spec/rackbeat-api.md``).
+"""Rackbeat wire models (docs/api-facts.md, "Rackbeat").
 
 Inbound models are tolerant: unknown keys are ignored, blank strings read as absent, numbers
 arrive as strings or numbers, and where the spec is unsure of a name both spellings are
@@ -66,9 +66,9 @@ Lines = Annotated[list[T], BeforeValidator(_null_to_empty)]
 def _number_to_ref(value: Any) -> Any:
     """A reference sent as its bare number reads as ``{"number": n}``.
 
-    ``group`` is written as the group's number (rackbeat-api.md 5.2) and answers have been
-    seen to echo that shape (``"group": 1010``) where reads embed the object; both mean the
-    same group, and a create that happened must not look failed over it.
+    ``group`` is written as the group's number (docs/api-facts.md, "Rackbeat 7. Records") and
+    answers have been seen to echo that shape (``"group": 1010``) where reads embed the
+    object; both mean the same group, and a create that happened must not look failed over it.
     """
     if isinstance(value, bool):
         return value

@@ -1,4 +1,4 @@
-"""PowerOffice Go v2 DTO field tables, from the spec file poweroffice-v2-fields.md.
+"""PowerOffice Go v2 DTO field tables, from docs/poweroffice-v2-fields.md.
 
 Generated mechanically by ``scripts/gen_poweroffice_dtos.py`` (do not edit by hand):
 ``Field(kind, ref, read_only, max_length)`` per DTO, the enums and the PATCH DTO field lists.

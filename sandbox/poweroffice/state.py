@@ -1,7 +1,7 @@
 """The PowerOffice Go client company in memory: resources, their rules, reads and writes.
 
-Rules enforced (``poweroffice-api.md`` verified facts, and the choices of ``mapping.md`` /
-the inferred facts, each in one named place below):
+Rules enforced (the verified facts of docs/api-facts.md, "PowerOffice Go", and the choices of
+docs/rules.md / the inferred facts, each in one named place below):
 
 - product and product group ``Code`` unique (case-insensitive); ``Name`` required on
   products; ``ExternalImportReference`` unique per contact class and per sales order (and per

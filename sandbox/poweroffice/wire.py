@@ -1,6 +1,6 @@
 """The shapes PowerOffice Go answers with when something is refused, kept in one place.
 
-Facts marked inferred in ``poweroffice-api.md`` are decided here and nowhere else:
+Facts marked inferred in docs/api-facts.md ("PowerOffice Go") are decided here and nowhere else:
 
 - ProblemDetails keys are lowercase (``type``, ``title``, ``status``, ``detail``,
   ``instance``), as in the spec's examples; validation errors add an ``errors`` dictionary

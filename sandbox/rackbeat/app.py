@@ -1,8 +1,9 @@
 """The Rackbeat emulator as a Starlette app: ``create_app(config)``.
 
-Serves rackbeat-api.md's public contract under ``/api/``: bearer auth (401), list envelopes
-answered with 206, single objects under the singular key, paging, ``updated_at_from``/``_to``,
-``is_booked``, ``fields=``, ``order_by``/``order_direction``, double-encoded item numbers,
+Serves Rackbeat's public contract (docs/api-facts.md, "Rackbeat") under ``/api/``: bearer auth
+(401), list envelopes answered with 206, single objects under the singular key, paging,
+``updated_at_from``/``_to``, ``is_booked``, ``fields=``, ``order_by``/``order_direction``,
+double-encoded item numbers,
 POST 201 / PUT 200 / 422 writes, and a 480/minute per-token rate limit with ``Retry-After`` and
 ``X-RateLimit-*`` headers. The common admin surface is mounted under ``/_sandbox/`` plus
 ``POST /_sandbox/touch/{resource}/{number}``.
@@ -51,7 +52,7 @@ __all__ = [
 
 DEFAULT_TOKEN = "rackbeat-sandbox-token"  # noqa: S105 - a sandbox credential, fine to print
 RATE_LIMIT_PER_MINUTE = 480
-"""rackbeat-api.md 2: the SDK's 480 requests/minute per token."""
+"""The SDK's 480 requests/minute per token (docs/api-facts.md, Rackbeat 4)."""
 
 Errors = dict[str, list[str]]
 

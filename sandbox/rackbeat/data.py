@@ -30,7 +30,8 @@ EPOCH = 1_735_689_600
 YEAR = 365 * 24 * 3600
 
 SPECIAL_PRODUCT_NUMBERS = ("AB/100", "KABEL 3M", "X+Y")
-"""Item numbers that need double URL-encoding or ``urlfriendly_number`` (rackbeat-api.md 5.3)."""
+"""Item numbers that need double URL-encoding or ``urlfriendly_number`` (docs/api-facts.md,
+Rackbeat 5)."""
 
 SPECIAL_LOT_NUMBER = "PAKKE 1/2+"
 

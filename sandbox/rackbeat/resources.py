@@ -1,6 +1,6 @@
 """The Rackbeat resources the emulator serves: names, envelope keys, writable fields.
 
-Envelope keys follow rackbeat-api.md 3.1 (the singular snake_case key for one object, the
+Envelope keys follow docs/api-facts.md, Rackbeat 2 (the singular snake_case key for one object, the
 plural for a list). Writable fields follow the write payloads in sections 5.2 and 6: relations
 are written as ``*_id`` (or ``group`` on products) holding the related entity's number, stored
 under the relation's name and rendered as an embedded object.
@@ -135,7 +135,7 @@ RESOURCES: dict[str, Resource] = {
             int_key=False,
             writable=True,
             fields=_ITEM_FIELDS,
-            # The minimum of the product form (rackbeat-api.md 6.2).
+            # The minimum of the product form (docs/api-facts.md, Rackbeat 7).
             required=("number", "name", "group", "sales_price"),
             defaults={
                 "description": "",

@@ -226,7 +226,7 @@ class RackbeatState:
 
     def _render_customer(self, record: Record, base: str) -> dict[str, Any]:
         out = {k: v for k, v in record.items() if k not in ("contacts",)}
-        # rackbeat-api.md 6.6: older responses say company_name, newer ones maybe name.
+        # docs/api-facts.md, Rackbeat 7: older responses say company_name, newer ones maybe name.
         out["name"] = record["company_name"]
         out["payment_terms_id"] = record["payment_terms"]
         out["payment_terms"] = self._embedded(

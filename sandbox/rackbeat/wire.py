@@ -1,6 +1,6 @@
 """The Rackbeat wire conventions the emulator implements, each in one place.
 
-Where ``rackbeat-api.md`` marks a fact inferred, the choice is a named constant or a single
+Where ``docs/api-facts.md`` marks a fact inferred, the choice is a named constant or a single
 function here, so that a live account proving otherwise changes one line.
 """
 
@@ -23,10 +23,11 @@ __all__ = [
 ]
 
 DEFAULT_LIMIT = 20
-"""rackbeat-api.md 3.2 [V: D2]."""
+"""docs/api-facts.md, Rackbeat 3 [verified: the documentation]."""
 
 MAX_LIMIT = 1000
-"""rackbeat-api.md 3.2: "(max 1000, min 1)" [V: S2 docblock]; beyond it the emulator answers 422."""
+"""docs/api-facts.md, Rackbeat 3: "(max 1000, min 1)" says an SDK; beyond it the emulator
+answers 422."""
 
 NAIVE_TIMEZONE = UTC
 """``updated_at_from=2025-07-14 00:00:00`` carries no zone; the emulator reads it as UTC [I]."""

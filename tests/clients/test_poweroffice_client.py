@@ -93,6 +93,36 @@ def test_one_token_serves_many_calls(emulator: PowerOfficeEmulatorHandle) -> Non
     assert _token_requests(emulator) == 1
 
 
+def test_authenticate_fetches_the_token_the_calls_then_use(
+    emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    with _client(emulator) as po:
+        po.authenticate()
+        assert _token_requests(emulator) == 1
+        assert emulator.counters()["total_requests"] == 1  # the token request, nothing else
+        po.authenticate()
+        po.client_integration_information()
+    assert _token_requests(emulator) == 1
+
+
+def test_authenticate_raises_the_token_endpoints_error(
+    emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    http = build_http_client(base_url=emulator.base_url)
+    po = PowerOfficeClient(
+        http,
+        application_key=emulator.application_key,
+        client_key="not-the-client-key",
+        subscription_key=emulator.subscription_key,
+        token_url=emulator.token_url,
+        retry=RetryPolicy(attempts=1),
+    )
+    with po, pytest.raises(AuthenticationError) as refused:
+        po.authenticate()
+    assert refused.value.method == "POST"
+    assert refused.value.path.endswith("/OAuth/Token")
+
+
 def test_token_is_renewed_before_it_expires(emulator: PowerOfficeEmulatorHandle) -> None:
     emulator.configure(token_expires_in=60)
     clock = FakeClock()

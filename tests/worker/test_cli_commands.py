@@ -115,6 +115,43 @@ def test_check_names_the_likely_cause_of_each_failure(
     assert "not configured: POWEROFFICE_CLIENT_KEY unset" in unset.stdout
 
 
+def test_check_blames_the_token_url_when_only_the_token_endpoint_is_unreachable(
+    cli: Cli, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    checks = _checks(
+        cli(
+            "check",
+            "--json",
+            POWEROFFICE_TOKEN_URL=f"http://127.0.0.1:{closed}/Demo/OAuth/Token",
+        )
+    )
+    detail = checks["PowerOffice Go"]["detail"]
+    assert detail.startswith(
+        "cannot connect to PowerOffice Go: is POWEROFFICE_TOKEN_URL right and the service up?"
+    ), detail
+    assert "POWEROFFICE_BASE_URL" not in detail
+    # A token URL that answers, but is not the token endpoint.
+    wrong = _checks(
+        cli("check", "--json", POWEROFFICE_TOKEN_URL=f"{poweroffice_emulator.url}/Wrong/Token")
+    )
+    assert wrong["PowerOffice Go"]["detail"].startswith(
+        "PowerOffice Go refused the credentials: check POWEROFFICE_TOKEN_URL (no token endpoint "
+        "there?)"
+    ), wrong["PowerOffice Go"]["detail"]
+    # And the other way round: a token fetched, then the API itself unreachable.
+    api_down = _checks(
+        cli("check", "--json", POWEROFFICE_BASE_URL=f"http://127.0.0.1:{closed}/Demo/v2")
+    )
+    detail = api_down["PowerOffice Go"]["detail"]
+    assert detail.startswith(
+        "cannot connect to PowerOffice Go: is POWEROFFICE_BASE_URL right and the service up?"
+    ), detail
+    assert poweroffice_emulator.counters()["events"]["token_requests"] == 1
+
+
 def test_check_explains_server_errors_rate_limits_and_refusals(
     cli: Cli,
     rackbeat_emulator: RackbeatEmulatorHandle,
@@ -372,6 +409,26 @@ def test_failures_and_status_refuse_an_unknown_kind(cli: Cli) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.redis
+def test_a_database_password_of_any_characters_works_and_never_shows(
+    cli: Cli, postgres_url: str
+) -> None:
+    # The test server trusts every connection, so the password is not checked there; what this
+    # shows is that a password with @ / : % leaves the URL intact (pasted raw it would not) and
+    # that no output or debug log carries it, raw or quoted.
+    password = "p@ss/w:rd%"
+    env = {"RBSYNC_DATABASE_URL": postgres_url, "RBSYNC_DATABASE_PASSWORD": password}
+    migrated = cli("--log-level", "debug", "db", "upgrade", **env)
+    assert migrated.exit_code == 0, migrated.stderr
+    status = cli.run_process("--log-level", "debug", "status", **env)
+    assert status.exit_code == 0, status.stderr
+    assert "postgres:***@127.0.0.1" in status.stdout
+    shown = cli.run_process("config", **env)
+    for outcome in (migrated, status, shown):
+        text = outcome.stdout + outcome.stderr
+        assert password not in text
+        assert "p%40ss" not in text
+
+
 def test_production_mode_check_migrate_enqueue_status(
     cli: Cli, postgres_url: str, redis_url: str
 ) -> None:

@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import Cli, one_line_error
+from cli_helpers import SUBPROCESS_TIMEOUT_SECONDS, Cli, one_line_error
 
 from wiring.settings import Settings
 from worker.cli import build_app
 from worker.logs import REDACTED, SecretRedactor, configure_logging, secrets_of
+
+CELERY = str(Path(sys.executable).with_name("celery"))
 
 
 def _closed_port() -> int:
@@ -60,6 +65,105 @@ def test_bad_settings_end_as_one_line_naming_the_variable(cli: Cli) -> None:
     assert one_line_error(outcome) == (
         "rbsync: bad settings: RBSYNC_POLL_INTERVAL_SECONDS: Input should be greater than 0"
     )
+
+
+# Each command with the arguments it needs to get as far as loading its settings.
+SETTINGS_COMMANDS = [
+    ("check",),
+    ("status",),
+    ("failures",),
+    ("retry", "--all"),
+    ("enqueue", "product", "AB/100"),
+    ("sync", "--once"),
+    ("initial-sync",),
+    ("db", "upgrade"),
+    ("flower",),
+    ("config",),
+]
+
+
+def test_malformed_json_settings_are_one_line_in_a_real_process(cli: Cli) -> None:
+    outcome = cli.run_process("status", RBSYNC_EMPLOYEE_MAP='{"3":')
+    assert outcome.exit_code == 2
+    line = one_line_error(outcome)
+    assert line.startswith("rbsync: bad settings: RBSYNC_EMPLOYEE_MAP: not valid JSON")
+
+
+@pytest.mark.parametrize("command", SETTINGS_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("RBSYNC_EMPLOYEE_MAP", '{"41":', "RBSYNC_EMPLOYEE_MAP: not valid JSON"),
+        ("RBSYNC_EMPLOYEE_MAP", "[3, 102]", "RBSYNC_EMPLOYEE_MAP: Input should be a valid dict"),
+        ("RBSYNC_SYNC_BATCH_SIZE", "many", "RBSYNC_SYNC_BATCH_SIZE: Input should be a valid int"),
+        (
+            "POWEROFFICE_TOKEN_URL",
+            "goapi/OAuth/Token",
+            "POWEROFFICE_TOKEN_URL: must be an http:// or https:// URL",
+        ),
+        ("RBSYNC_BROKER_URL", "redis-host:6379", "RBSYNC_BROKER_URL: must be a URL with a scheme"),
+    ],
+    ids=["malformed-json", "wrong-type", "not-a-number", "api-url", "infra-url"],
+)
+def test_every_command_reports_bad_settings_in_one_line(
+    cli: Cli, command: tuple[str, ...], variable: str, value: str, expected: str
+) -> None:
+    outcome = cli(*command, **{variable: value})
+    assert outcome.exit_code == 2, outcome.stderr
+    line = one_line_error(outcome)
+    assert line.startswith(f"rbsync: bad settings: {expected}"), line
+    assert value not in line
+
+
+def test_a_malformed_value_in_dotenv_is_named_not_shown(cli: Cli) -> None:
+    (cli.cwd / ".env").write_text("RBSYNC_EMPLOYEE_MAP={'7': 205}\n", encoding="utf-8")
+    outcome = cli.run_process("config")
+    assert outcome.exit_code == 2
+    line = one_line_error(outcome)
+    assert line.startswith("rbsync: bad settings: RBSYNC_EMPLOYEE_MAP: not valid JSON"), line
+    assert "205" not in line
+
+
+@pytest.mark.parametrize("program", ["worker", "beat"])
+def test_the_celery_entry_points_name_the_bad_variable(tmp_path: Path, program: str) -> None:
+    # `celery -A worker.app worker` builds the settings when it imports the app: a bad one must
+    # be one clear line there too, not the import's traceback.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RBSYNC_", "POWEROFFICE_"))}
+    env.update(RBSYNC_EMPLOYEE_MAP='{"3":', RBSYNC_DATA_DIR=str(tmp_path / "data"))
+    done = subprocess.run(
+        [CELERY, "-A", "worker.app", program],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "rbsync: bad settings: RBSYNC_EMPLOYEE_MAP: not valid JSON (Expecting value: line 1 "
+        'column 6); expected an object such as {"3": 102}'
+    ]
+
+
+def test_the_celery_app_names_the_variables_of_a_refused_combination(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RBSYNC_", "POWEROFFICE_"))}
+    env.update(RBSYNC_VISIBILITY_TIMEOUT_SECONDS="600", RBSYNC_DATA_DIR=str(tmp_path / "data"))
+    done = subprocess.run(
+        [CELERY, "-A", "worker.app", "worker"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("rbsync: bad settings: RBSYNC_VISIBILITY_TIMEOUT_SECONDS ")
+    assert "RBSYNC_RETRY_BACKOFF_MAX_SECONDS" in lines[0]
 
 
 def test_a_bad_secret_value_is_not_echoed(cli: Cli) -> None:

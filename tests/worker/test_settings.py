@@ -2,15 +2,22 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
+from sqlalchemy.engine import make_url
 
 from wiring.settings import (
     DEFAULT_POWEROFFICE_BASE_URL,
     DEFAULT_POWEROFFICE_TOKEN_URL,
     DEFAULT_RACKBEAT_BASE_URL,
     Settings,
+    SettingsInvalidError,
+    describe_settings_error,
+    env_name,
+    load_settings,
     mask_url_password,
     normalise_database_url,
 )
+from worker.logs import secrets_of
 
 ENV_NAMES = [
     "RACKBEAT_BASE_URL",
@@ -21,9 +28,12 @@ ENV_NAMES = [
     "POWEROFFICE_CLIENT_KEY",
     "POWEROFFICE_SUBSCRIPTION_KEY",
     "RBSYNC_DATABASE_URL",
+    "RBSYNC_DATABASE_PASSWORD",
     "RBSYNC_BROKER_URL",
     "RBSYNC_REDIS_URL",
 ]
+AWKWARD_PASSWORD = "p@ss/w:rd%"
+"""Every character that breaks a password pasted into a URL: ``@ / : %``."""
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +97,129 @@ def test_wrong_setting_is_a_clear_validation_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("RBSYNC_POLL_INTERVAL_SECONDS", "-5")
     with pytest.raises(ValidationError, match="poll_interval_seconds"):
         Settings()
+
+
+def test_env_names_of_fields_and_aliases() -> None:
+    assert env_name("poll_interval_seconds") == "RBSYNC_POLL_INTERVAL_SECONDS"
+    assert env_name("poweroffice_token_url") == "POWEROFFICE_TOKEN_URL"
+    assert env_name("POWEROFFICE_TOKEN_URL") == "POWEROFFICE_TOKEN_URL"
+    assert env_name("database_url") == "RBSYNC_DATABASE_URL"
+
+
+def test_the_employee_map_is_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RBSYNC_EMPLOYEE_MAP", '{"3": 102, "4": "103"}')
+    assert load_settings().employee_map == {3: 102, 4: 103}
+    monkeypatch.setenv("RBSYNC_EMPLOYEE_MAP", '{"3":')
+    with pytest.raises(SettingsInvalidError) as bad:
+        load_settings()
+    assert str(bad.value) == (
+        "bad settings: RBSYNC_EMPLOYEE_MAP: not valid JSON (Expecting value: line 1 column 6); "
+        'expected an object such as {"3": 102}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("RACKBEAT_BASE_URL", "app.rackbeat.com/api", "must be an http:// or https:// URL"),
+        ("POWEROFFICE_BASE_URL", "https:///v2", "must be an http:// or https:// URL"),
+        ("POWEROFFICE_TOKEN_URL", "ftp://host/token", "must be an http:// or https:// URL"),
+        ("RBSYNC_DATABASE_URL", "db.example:5432/rbsync", "must be a URL with a scheme"),
+        ("RBSYNC_BROKER_URL", "redis:6379", "must be a URL with a scheme"),
+        ("RBSYNC_REDIS_URL", "localhost", "must be a URL with a scheme"),
+    ],
+)
+def test_urls_without_scheme_or_host_are_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsInvalidError) as bad:
+        load_settings()
+    assert str(bad.value).startswith(f"bad settings: {variable}: {problem}")
+
+
+def test_blank_server_urls_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RBSYNC_DATABASE_URL", "RBSYNC_BROKER_URL", "RBSYNC_REDIS_URL"):
+        monkeypatch.setenv(name, " ")
+    settings = load_settings()
+    assert (settings.database_url, settings.broker_url, settings.redis_url) == (None, None, None)
+    assert settings.embedded is True
+
+
+def test_several_problems_are_one_line_and_repeat_no_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RBSYNC_HTTP_TIMEOUT_SECONDS", "tok-123")
+    monkeypatch.setenv("RBSYNC_FLOWER_PORT", "pw-456")
+    with pytest.raises(SettingsInvalidError) as bad:
+        load_settings()
+    message = str(bad.value)
+    assert "\n" not in message
+    assert "RBSYNC_HTTP_TIMEOUT_SECONDS: " in message
+    assert "; RBSYNC_FLOWER_PORT: " in message
+    assert "tok-123" not in message
+    assert "pw-456" not in message
+
+
+def test_a_value_pydantic_settings_cannot_read_is_named() -> None:
+    # What pydantic-settings raises when it cannot decode a value itself: only its message
+    # names the field, and the cause (which may quote the value) is left out.
+    error = SettingsError(
+        'error parsing value for field "employee_map" from source "DotEnvSettingsSource"'
+    )
+    error.__cause__ = ValueError("secret-ish text")
+    assert describe_settings_error(error) == (
+        "bad settings: RBSYNC_EMPLOYEE_MAP (in .env): cannot be read"
+    )
+    assert describe_settings_error(RuntimeError("x")) is None
+
+
+def test_the_database_password_is_quoted_into_the_ledger_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RBSYNC_DATABASE_URL", "postgres://rbsync@db:5432/rbsync")
+    monkeypatch.setenv("RBSYNC_DATABASE_PASSWORD", AWKWARD_PASSWORD)
+    settings = load_settings()
+    url = make_url(settings.ledger_url)
+    assert (url.drivername, url.username, url.host, url.port, url.database) == (
+        "postgresql+psycopg",
+        "rbsync",
+        "db",
+        5432,
+        "rbsync",
+    )
+    assert url.password == AWKWARD_PASSWORD
+    assert settings.ledger_url == "postgresql+psycopg://rbsync:p%40ss%2Fw%3Ard%25@db:5432/rbsync"
+    # Never shown: neither the password nor its quoted form.
+    shown = repr(settings) + str(settings.safe_dump()) + mask_url_password(settings.ledger_url)
+    assert AWKWARD_PASSWORD not in shown
+    assert "p%40ss" not in shown
+    # ...and the log redactor knows both forms.
+    assert {AWKWARD_PASSWORD, "p%40ss%2Fw%3Ard%25"} <= set(secrets_of(settings))
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (None, "RBSYNC_DATABASE_PASSWORD: is set, but RBSYNC_DATABASE_URL is not"),
+        (
+            "postgresql://db/rbsync",
+            "RBSYNC_DATABASE_PASSWORD: RBSYNC_DATABASE_URL names no user to go with it",
+        ),
+        (
+            "postgresql://rbsync:other@db/rbsync",
+            "RBSYNC_DATABASE_PASSWORD: RBSYNC_DATABASE_URL has a password already; "
+            "give it in one place only",
+        ),
+    ],
+)
+def test_a_database_password_that_cannot_be_used_is_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str | None, problem: str
+) -> None:
+    if url is not None:
+        monkeypatch.setenv("RBSYNC_DATABASE_URL", url)
+    monkeypatch.setenv("RBSYNC_DATABASE_PASSWORD", AWKWARD_PASSWORD)
+    with pytest.raises(SettingsInvalidError) as bad:
+        load_settings()
+    assert str(bad.value) == f"bad settings: {problem}"
 
 
 @pytest.mark.parametrize(

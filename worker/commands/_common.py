@@ -20,11 +20,16 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from wiring.settings import Settings, load_settings, mask_url_password
+from wiring.settings import (
+    Settings,
+    SettingsInvalidError,
+    describe_settings_error,
+    load_settings,
+    mask_url_password,
+)
 from worker.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -90,34 +95,13 @@ def log_level() -> int:
     return _log_level
 
 
-def _env_name(field: str) -> str:
-    info = Settings.model_fields.get(field)
-    alias = getattr(info, "validation_alias", None) if info is not None else None
-    choices = getattr(alias, "choices", None)
-    if choices:
-        first = choices[0]
-        if isinstance(first, str):
-            return first
-    return f"RBSYNC_{field.upper()}"
-
-
-def _settings_problem(exc: ValidationError) -> str:
-    # Input values are left out on purpose: a mistyped value may well be a secret.
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False):
-        loc = error.get("loc") or ()
-        field = str(loc[0]) if loc else "?"
-        problems.append(f"{_env_name(field)}: {error.get('msg', 'invalid')}")
-    return "bad settings: " + "; ".join(problems)
-
-
 def load_cli_settings(**overrides: Any) -> Settings:
     """The settings from the environment (and ``.env``), with logging redacting their secrets."""
     try:
         settings = load_settings(**overrides)
-    except ValidationError as exc:
+    except SettingsInvalidError as exc:
         configure_logging(None, level=_log_level)
-        raise CliError(_settings_problem(exc)) from exc
+        raise CliError(str(exc)) from exc
     configure_logging(settings, level=_log_level)
     if settings.embedded:
         # Commands that publish to the embedded broker (enqueue, retry, sync --once) must never
@@ -139,8 +123,9 @@ def describe_error(exc: BaseException) -> str | None:  # noqa: PLR0911 - one bra
 
     if isinstance(exc, CliError):
         return str(exc)
-    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
-        return _settings_problem(exc)
+    settings_problem = describe_settings_error(exc)
+    if settings_problem is not None:
+        return settings_problem
     if isinstance(exc, AuthenticationError):
         return f"credentials refused: {exc}"
     if isinstance(exc, NetworkError):
@@ -235,6 +220,8 @@ def cli_app(settings: Settings) -> Celery:
 
     try:
         return create_app(settings)
+    except SettingsInvalidError as exc:
+        raise CliError(str(exc)) from exc
     except ValueError as exc:
         raise CliError(f"bad settings: {exc}") from exc
 

@@ -2,8 +2,9 @@
 
 One request per API -- Rackbeat ``GET self`` (whose account the token belongs to) and
 PowerOffice Go ``GET ClientIntegrationInformation`` (which client, which privileges, after a
-token request) -- each with a message naming the likely cause of its failure: a setting not
-set, a service not reachable, refused credentials (and which ones), a wrong base URL, a spent
+token request made on its own, so that its failure names ``POWEROFFICE_TOKEN_URL`` and not the
+base URL) -- each with a message naming the likely cause of its failure: a setting not set, a
+service not reachable, refused credentials (and which ones), a wrong URL, a spent
 rate limit, a failing service, missing privileges. Then the ledger (reachable, migrated?) and
 the broker (reachable?). Exit code 0 when everything answered, 2 otherwise.
 
@@ -217,24 +218,38 @@ def check_poweroffice(settings: Settings) -> CheckResult:
             "PowerOffice Go", target, False, f"not configured: {', '.join(missing)} unset"
         )
 
+    def failed(exc: ClientError, *, url_env: str) -> _CheckFailedError:
+        body = (exc.body_excerpt or "").lower()
+        if "subscription key" in body:
+            hint = "check POWEROFFICE_SUBSCRIPTION_KEY (the API gateway refused it)"
+        elif exc.status == 404:
+            # The client reads a 404 of the token endpoint as refused keys (that is how it
+            # answers unknown ones), but a wrong URL answers the same.
+            hint = (
+                f"check {url_env} (no token endpoint there?), then POWEROFFICE_APPLICATION_KEY "
+                "and POWEROFFICE_CLIENT_KEY"
+            )
+        else:
+            hint = (
+                "check POWEROFFICE_APPLICATION_KEY and POWEROFFICE_CLIENT_KEY, and that "
+                "they belong to this environment (Demo or production URLs)"
+            )
+        return _CheckFailedError(
+            explain_api_error(exc, api="PowerOffice Go", base_env=url_env, keys_hint=hint)
+        )
+
     def run() -> str:
         with _poweroffice_client(settings) as client:
+            # The token first, on its own: its URL is a setting of its own, and an error of
+            # the token request must name POWEROFFICE_TOKEN_URL, not the API's base URL.
+            try:
+                client.authenticate()
+            except ClientError as exc:
+                raise failed(exc, url_env="POWEROFFICE_TOKEN_URL") from exc
             try:
                 info = client.client_integration_information()
             except ClientError as exc:
-                body = (exc.body_excerpt or "").lower()
-                if "subscription key" in body:
-                    hint = "check POWEROFFICE_SUBSCRIPTION_KEY (the API gateway refused it)"
-                else:
-                    hint = (
-                        "check POWEROFFICE_APPLICATION_KEY and POWEROFFICE_CLIENT_KEY, and that "
-                        "they belong to this environment (Demo or production URLs)"
-                    )
-                raise _CheckFailedError(
-                    explain_api_error(
-                        exc, api="PowerOffice Go", base_env="POWEROFFICE_BASE_URL", keys_hint=hint
-                    )
-                ) from exc
+                raise failed(exc, url_env="POWEROFFICE_BASE_URL") from exc
         if info.invalid_privileges:
             raise _CheckFailedError(
                 f"client {info.client_name!s} lacks privileges: "
