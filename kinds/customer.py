@@ -15,11 +15,11 @@ from mapping import (
     Create,
     MappedRecord,
     Skip,
-    customer_payment_days,
     customer_reference,
     map_customer,
     parse_customer,
     payment_term_for,
+    payment_term_to_resolve,
 )
 from wiring.runtime import Runtime
 
@@ -53,14 +53,13 @@ class CustomerKind(EntityKind):
         record = parse_customer(snapshot)
         number_from_rackbeat = runtime.options.customer_number_from_rackbeat
         base = map_customer(record, number_from_rackbeat=number_from_rackbeat)
-        if remote_id is None or link.fingerprint == base.fingerprint:
-            return base
-        # R-CUST-9 on update: PATCH takes PaymentTermId, not days. Only when the days changed
-        # is the term resolved (and created when missing); the fingerprint stays the days-only
-        # one, so an unchanged customer still costs no request at all.
-        days = customer_payment_days(record)
-        written_days = (link.written or {}).get("PaymentTerm")
-        if days is None or days == written_days:
+        days = payment_term_to_resolve(  # R-CUST-9
+            record,
+            remote_id=remote_id,
+            unchanged=link.fingerprint == base.fingerprint,
+            written=link.written,
+        )
+        if days is None:
             return base
         term_id = dependency(
             f"payment term of {days} days",
@@ -69,6 +68,7 @@ class CustomerKind(EntityKind):
         mapped = map_customer(
             record, payment_term_id=term_id, number_from_rackbeat=number_from_rackbeat
         )
+        # The fingerprint stays the days-only one: an unchanged customer costs no request.
         return dataclasses.replace(mapped, fingerprint=base.fingerprint)
 
     def create(self, runtime: Runtime, decision: Create) -> str:

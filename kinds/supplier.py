@@ -23,6 +23,7 @@ from mapping import (
     map_supplier,
     parse_supplier,
     supplier_reference,
+    supplier_skip,
 )
 from wiring.runtime import Runtime
 
@@ -67,9 +68,9 @@ class SupplierKind(EntityKind):
     ) -> MappedRecord | Skip:
         record = parse_supplier(snapshot)
         # R-SUP-10 first: a supplier without VAT number needs no contact group at all.
-        probe = map_supplier(record, contact_group_id=0)
-        if isinstance(probe, Skip):
-            return probe
+        skip = supplier_skip(record)
+        if skip is not None:
+            return skip
         name = runtime.options.supplier_contact_group_name
         group_id = dependency(
             f"contact group {name!r}",

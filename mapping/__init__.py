@@ -17,6 +17,7 @@ from mapping.customer import (
     map_customer,
     parse_customer,
     payment_term_for,
+    payment_term_to_resolve,
 )
 from mapping.decision import (
     REASON_CREATE_ONLY,
@@ -76,6 +77,7 @@ from mapping.supplier import (
     map_supplier,
     parse_supplier,
     supplier_payment_days,
+    supplier_skip,
     vat_zone_for,
 )
 from mapping.tables import (
@@ -139,6 +141,7 @@ __all__ = [
     "parse_supplier",
     "patch_operations",
     "payment_term_for",
+    "payment_term_to_resolve",
     "product_create_for",
     "product_group_code",
     "product_group_create_for",
@@ -148,6 +151,7 @@ __all__ = [
     "supplier_group_create",
     "supplier_payment_days",
     "supplier_reference",
+    "supplier_skip",
     "unit_code_for",
     "unit_create_for",
     "unit_name_for",

@@ -24,6 +24,7 @@ __all__ = [
     "map_customer",
     "parse_customer",
     "payment_term_for",
+    "payment_term_to_resolve",
 ]
 
 
@@ -42,6 +43,29 @@ def customer_payment_days(record: RackbeatCustomer) -> int | None:
     if record.payment_terms is None:
         return None
     return record.payment_terms.maturity_days
+
+
+def payment_term_to_resolve(
+    record: RackbeatCustomer,
+    *,
+    remote_id: str | None,
+    unchanged: bool,
+    written: Mapping[str, Any] | None,
+) -> int | None:
+    """R-CUST-9 on update: the credit days whose ``/PaymentTerms`` entry must be resolved, or
+    None when no term is needed.
+
+    A create carries the days themselves (``PaymentTerm``); a PATCH takes ``PaymentTermId``
+    only, so an update of a customer whose days changed since what was last written needs the
+    term's id. An unchanged customer, a new one, or unchanged days need none -- so an unchanged
+    customer costs no request at all.
+    """
+    if remote_id is None or unchanged:
+        return None
+    days = customer_payment_days(record)
+    if days is None or days == (written or {}).get("PaymentTerm"):
+        return None
+    return days
 
 
 def payment_term_for(days: int) -> PaymentTermPost:

@@ -31,6 +31,7 @@ __all__ = [
     "map_supplier",
     "parse_supplier",
     "supplier_payment_days",
+    "supplier_skip",
     "vat_zone_for",
 ]
 
@@ -81,6 +82,16 @@ def currency_code(ctx: RecordContext, field: str, value: str | None) -> str | No
     return code
 
 
+def supplier_skip(record: RackbeatSupplier) -> Skip | None:
+    """R-SUP-10: a supplier without a VAT number is not transferred (the skip), else None.
+
+    Decided before anything is created for the supplier (its contact group, R-SUP-9).
+    """
+    if record.company_vat is None or not record.company_vat.strip():
+        return Skip(reason=REASON_NO_VAT_NUMBER)
+    return None
+
+
 def map_supplier(record: RackbeatSupplier, *, contact_group_id: int) -> MappedRecord | Skip:
     """R-SUP-1..10: a Rackbeat supplier as ``SupplierPost``, or a skip without a VAT number.
 
@@ -90,8 +101,9 @@ def map_supplier(record: RackbeatSupplier, *, contact_group_id: int) -> MappedRe
     """
     key = str(record.number)
     ctx = RecordContext("supplier", key)
-    if record.company_vat is None or not record.company_vat.strip():  # R-SUP-10
-        return Skip(reason=REASON_NO_VAT_NUMBER)
+    skip = supplier_skip(record)  # R-SUP-10
+    if skip is not None:
+        return skip
     address, country = mail_address(  # R-SUP-3
         ctx,
         RackbeatAddress(

@@ -15,6 +15,7 @@ from mapping import (
     map_customer,
     parse_customer,
     payment_term_for,
+    payment_term_to_resolve,
 )
 
 
@@ -330,3 +331,29 @@ def test_parse_customer_not_a_mapping() -> None:
     with pytest.raises(RecordRejected) as caught:
         parse_customer(["not", "a", "record"])  # type: ignore[arg-type]
     assert (caught.value.key, caught.value.field) == ("?", "(record)")
+
+
+@pytest.mark.parametrize(
+    ("remote_id", "unchanged", "written", "days", "expected"),
+    [
+        (None, False, None, 30, None),  # a create carries the days themselves
+        ("7", True, {"PaymentTerm": 14}, 30, None),  # unchanged: no request at all
+        ("7", False, {"PaymentTerm": 30}, 30, None),  # other fields changed, not the days
+        ("7", False, {"PaymentTerm": 14}, 30, 30),  # the days changed: resolve the term
+        ("7", False, None, 30, 30),  # nothing written yet (adopted): resolve it
+        ("7", False, {"PaymentTerm": 14}, None, None),  # no days in Rackbeat: none needed
+    ],
+)
+def test_R_CUST_9_which_payment_term_an_update_must_resolve(
+    remote_id: str | None,
+    unchanged: bool,
+    written: dict[str, Any] | None,
+    days: int | None,
+    expected: int | None,
+) -> None:
+    terms = None if days is None else {"number": 1, "name": f"{days} dager", "maturity_days": days}
+    record = parse_customer(with_changes(norwegian_customer(), payment_terms=terms))
+    assert (
+        payment_term_to_resolve(record, remote_id=remote_id, unchanged=unchanged, written=written)
+        == expected
+    )

@@ -18,6 +18,7 @@ from mapping import (
     map_supplier,
     parse_supplier,
     supplier_payment_days,
+    supplier_skip,
     vat_zone_for,
 )
 
@@ -187,6 +188,8 @@ def test_R_SUP_10_supplier_without_vat_number_is_skipped(vat: str | None) -> Non
     raw = with_changes(supplier_without_vat(), company_vat=vat)
     result = map_supplier(parse_supplier(raw), contact_group_id=31)
     assert result == Skip(reason="no VAT number")
+    assert supplier_skip(parse_supplier(raw)) == result  # decided before any contact group
+    assert supplier_skip(parse_supplier(norwegian_supplier())) is None
     assert result.to_json() == {
         "action": "skip",
         "reason": "no VAT number",
