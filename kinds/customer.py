@@ -9,7 +9,7 @@ from typing import Any
 from clients.models.poweroffice import CustomerPost
 from clients.rackbeat import CUSTOMERS
 from kinds.links import NS_CUSTOMER, ensure_payment_term
-from kinds.spec import EnsureEntity, EntityKind, dependency
+from kinds.spec import EnsureEntity, EntityKind, dependency, wire_of
 from ledger import EntityLink
 from mapping import (
     Create,
@@ -42,6 +42,10 @@ class CustomerKind(EntityKind):
         found = runtime.poweroffice.find_customer(reference)
         return str(found.id) if found is not None else None
 
+    def held(self, runtime: Runtime, ids: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
+        po = runtime.poweroffice
+        return {key: wire_of(po.get_customer(int(ident))) for key, ident in ids.items()}
+
     def prepare(
         self,
         runtime: Runtime,
@@ -49,6 +53,8 @@ class CustomerKind(EntityKind):
         snapshot: Mapping[str, Any],
         remote_id: str | None,
         ensure: EnsureEntity,  # noqa: ARG002
+        *,
+        written: Mapping[str, Any] | None,
     ) -> MappedRecord | Skip:
         record = parse_customer(snapshot)
         number_from_rackbeat = runtime.options.customer_number_from_rackbeat
@@ -57,7 +63,7 @@ class CustomerKind(EntityKind):
             record,
             remote_id=remote_id,
             unchanged=link.fingerprint == base.fingerprint,
-            written=link.written,
+            written=written,
         )
         if days is None:
             return base

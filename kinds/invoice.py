@@ -66,6 +66,8 @@ class InvoiceKind(EntityKind):
         snapshot: Mapping[str, Any],
         remote_id: str | None,
         ensure: EnsureEntity,
+        *,
+        written: Mapping[str, Any] | None,  # noqa: ARG002
     ) -> MappedRecord | Skip:
         record = parse_invoice(snapshot)
         if remote_id is not None:

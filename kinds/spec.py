@@ -34,6 +34,7 @@ __all__ = [
     "dependency",
     "known_by_reference",
     "patch",
+    "wire_of",
 ]
 
 EnsureEntity = Callable[[str, str], str]
@@ -86,6 +87,14 @@ class EntityKind:
         """Look the record up in PowerOffice Go (waiting out replica lag)."""
         raise NotImplementedError(f"{self.name} has no lookup")
 
+    def held(self, runtime: Runtime, ids: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:  # noqa: ARG002
+        """What PowerOffice Go holds now for records of these keys (key -> PowerOffice Go id):
+        key -> the record as its wire body. Read for records this ledger has not written (an
+        earlier create in doubt found by a lookup, or a record a bulk index knows), so that
+        adopting one writes only what differs. A key left out is unknown: every field is sent.
+        Create-only kinds never need it."""
+        return {}
+
     def dependencies(self, snapshot: Mapping[str, Any]) -> list[tuple[str, str]]:  # noqa: ARG002
         """The ``(name, key)`` records that must exist before this one is created (names from
         :attr:`depends_on`); shared ones (groups, terms) are not listed. May raise
@@ -99,8 +108,14 @@ class EntityKind:
         snapshot: Mapping[str, Any],
         remote_id: str | None,
         ensure: EnsureEntity,
+        *,
+        written: Mapping[str, Any] | None,
     ) -> MappedRecord | Skip:
-        """Ensure the dependencies and map the snapshot (may raise ``RecordRejected``)."""
+        """Ensure the dependencies and map the snapshot (may raise ``RecordRejected``).
+
+        ``written`` is what PowerOffice Go holds of the record as far as rbsync knows: the body
+        last written (the ledger's), or -- adopting a record the ledger never wrote -- what
+        PowerOffice Go answered for it (None: nothing known)."""
         raise NotImplementedError
 
     def create(self, runtime: Runtime, decision: Create) -> str:
@@ -112,6 +127,12 @@ class EntityKind:
         if self.create_only:
             raise AssertionError(f"{self.name} is create-only; no update of {remote_id}")
         patch(runtime, self.poweroffice_resource, remote_id, decision)
+
+
+def wire_of(record: Any) -> Mapping[str, Any]:
+    """An inbound PowerOffice Go model as its wire body (PascalCase, JSON types, no nulls)."""
+    body: Mapping[str, Any] = record.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return body
 
 
 def known_by_reference(

@@ -65,6 +65,8 @@ class SupplierKind(EntityKind):
         snapshot: Mapping[str, Any],
         remote_id: str | None,  # noqa: ARG002
         ensure: EnsureEntity,  # noqa: ARG002
+        *,
+        written: Mapping[str, Any] | None,  # noqa: ARG002
     ) -> MappedRecord | Skip:
         record = parse_supplier(snapshot)
         # R-SUP-10 first: a supplier without VAT number needs no contact group at all.

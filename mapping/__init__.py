@@ -31,6 +31,7 @@ from mapping.decision import (
     Skip,
     Update,
     decide,
+    held_view,
     patch_operations,
 )
 from mapping.errors import RecordRejected
@@ -121,6 +122,7 @@ __all__ = [
     "decide",
     "fingerprint",
     "fingerprint_of_wire",
+    "held_view",
     "invoice_delivery_type",
     "invoice_line_reference",
     "invoice_links",

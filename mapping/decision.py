@@ -28,6 +28,7 @@ __all__ = [
     "Skip",
     "Update",
     "decide",
+    "held_view",
     "patch_operations",
 ]
 
@@ -174,6 +175,21 @@ def patch_operations(
             continue
         ops.append(PatchOperation(op="replace", path=f"/{name}", value=new))
     return tuple(ops)
+
+
+def held_view(body: Mapping[str, Any], held: Mapping[str, Any]) -> dict[str, Any]:
+    """What PowerOffice Go holds, in the shape of the body rbsync would write: the fields of
+    ``body`` only (an object field: only the keys rbsync writes in it), ``None`` where it holds
+    nothing. Compared with :func:`patch_operations`, it yields exactly the fields to PATCH when
+    a record is adopted -- found by a lookup or a bulk index, not written by this ledger.
+    """
+    view: dict[str, Any] = {}
+    for name, ours in body.items():
+        theirs = held.get(name)
+        if isinstance(ours, Mapping) and isinstance(theirs, Mapping):
+            theirs = held_view(ours, theirs)
+        view[name] = theirs
+    return view
 
 
 def decide(

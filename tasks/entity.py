@@ -23,7 +23,7 @@ from ledger import (
     record_intent,
     store_snapshots,
 )
-from mapping import Create, MappedRecord, Skip, Update, decide
+from mapping import Create, MappedRecord, Skip, Update, decide, held_view
 from tasks.outcome import PLANNED, Outcome, RetryLaterError, SyncResult
 from tasks.recording import Recorder
 from tasks.snapshot import fetch_snapshot
@@ -85,25 +85,22 @@ class EntityRun(Recorder):
             # An earlier create may have landed, or no fresh bulk index can vouch that the
             # record is absent: look it up before any create.
             remote_id = handler.find(runtime, link, reference)
-        # Found (by the lookup, or by a bulk index loaded since) after a create in doubt: it is
-        # our own create that landed.
-        adopted = in_doubt and remote_id is not None
-        # An adopted record is our own earlier create: map it as a create (no update-only
-        # dependencies such as a customer's PaymentTermId are needed to record it).
+        # A record this ledger never wrote: our own create in doubt that landed (perhaps with
+        # older content than this snapshot's), or one a bulk index knows (a new ledger against
+        # a full PowerOffice Go). It is compared with what PowerOffice Go holds, and only the
+        # difference is written: never record as written what was not.
+        adopting = remote_id is not None and link.written is None and not handler.create_only
+        held = self._held(remote_id) if adopting and remote_id is not None else None
         mapped = handler.prepare(
-            runtime, link, snapshot, None if adopted else remote_id, self._ensure
+            runtime,
+            link,
+            snapshot,
+            remote_id,
+            self._ensure,
+            written=held if adopting else link.written,
         )
-        if adopted and remote_id is not None and isinstance(mapped, MappedRecord):
-            # Our own earlier create did land: record it as written, send nothing.
-            return self._finish(
-                Status.SYNCED,
-                Outcome.LINKED,
-                remote_id=remote_id,
-                fingerprint=mapped.fingerprint,
-                written=mapped.body(),
-                warnings=mapped.warnings,
-                details=mapped.manual,
-            )
+        if remote_id is not None and link.written is None and isinstance(mapped, MappedRecord):
+            return self._adopt(mapped, remote_id, held)
         decision = decide(
             mapped,
             previous_fingerprint=link.fingerprint,
@@ -116,6 +113,46 @@ class EntityRun(Recorder):
         if isinstance(decision, Create):
             return self._create(decision)
         return self._update(decision, remote_id)
+
+    def _held(self, remote_id: str) -> Mapping[str, Any] | None:
+        """What PowerOffice Go holds for the record: read ahead by the batch, or now."""
+        if self.held_read:
+            return self.held
+        return self.handler.held(self.runtime, {self.key: remote_id}).get(self.key)
+
+    def _adopt(
+        self, mapped: MappedRecord, remote_id: str, held: Mapping[str, Any] | None
+    ) -> SyncResult:
+        """Take over ``remote_id`` for this entity: linked, after a PATCH of what differs.
+
+        A create-only kind is linked as it is (nothing may be changed once created: R-INV,
+        R-SUP-11). Otherwise the mapping is compared with what PowerOffice Go holds
+        (``held``); unknown content is compared as nothing, so every patchable field is sent.
+        """
+        if self.handler.create_only:
+            return self._linked(mapped, remote_id)
+        previous = held_view(mapped.body(), held) if held is not None else None
+        decision = decide(
+            mapped,
+            previous_fingerprint=None,
+            previous_payload=previous,
+            remote_id=remote_id,
+            create_only=False,
+        )
+        if isinstance(decision, Update):
+            return self._update(decision, remote_id)
+        return self._linked(mapped, remote_id)
+
+    def _linked(self, mapped: MappedRecord, remote_id: str) -> SyncResult:
+        return self._finish(
+            Status.SYNCED,
+            Outcome.LINKED,
+            remote_id=remote_id,
+            fingerprint=mapped.fingerprint,
+            written=mapped.body(),
+            warnings=mapped.warnings,
+            details=mapped.manual,
+        )
 
     def _create(self, decision: Create) -> SyncResult:
         if self.book is not None:

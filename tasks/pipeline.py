@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
+from clients import PermanentError, RetriableError
 from kinds import registry
 from kinds.spec import EntityKind
 from ledger import (
+    EntityLink,
     Status,
     claim,
     claim_many,
@@ -183,6 +186,7 @@ def _sync_batch(
         handed=dependencies,
         sync_batch=_sync_batch,
     )
+    held = _read_ahead(runtime, handler, links, known)
     claimed = {link.key for link in links}
     results = {
         key: _unclaimed(runtime, kind, key, token, final_attempt=final_attempt, budget=budget)
@@ -204,6 +208,8 @@ def _sync_batch(
             resolved=resolved,
             budget=budget,
             nested=sync_entity,
+            held=held.get(link.key) if held is not None else None,
+            held_read=held is not None,
         )
         for link in links
     ]
@@ -259,6 +265,31 @@ def _send_planned(
             run.release(f"create not sent, an API looks unavailable ({budget.unavailable})")
         else:
             run.send_planned()
+
+
+def _read_ahead(
+    runtime: Runtime,
+    handler: EntityKind,
+    links: Sequence[EntityLink],
+    known: Mapping[str, str],
+) -> Mapping[str, Mapping[str, Any]] | None:
+    """What PowerOffice Go holds for the batch's records that a bulk index knows but this
+    ledger never wrote (a new ledger against a full PowerOffice Go), read in as few requests
+    as the kind allows; None when there are none (or the read failed: each reads its own)."""
+    if handler.create_only:
+        return None
+    ids = {
+        link.key: link.remote_id or known[link.key]
+        for link in links
+        if link.written is None and (link.remote_id or link.key in known)
+    }
+    if not ids:
+        return None
+    try:
+        return handler.held(runtime, ids)
+    except (RetriableError, PermanentError) as exc:
+        log.info("%s batch: reading ahead what PowerOffice Go holds failed (%s)", handler.name, exc)
+        return None
 
 
 def _handler(kind: str) -> EntityKind:

@@ -72,6 +72,10 @@ class Recorder:
     """The time of the batch this run belongs to (or syncs a dependency for)."""
     nested: Callable[..., SyncResult] | None = None
     """``tasks.pipeline.sync_entity``: how a dependency with no id yet is synced first."""
+    held: Mapping[str, Any] | None = None
+    """What PowerOffice Go holds for the record, read ahead by its batch (see ``EntityRun``)."""
+    held_read: bool = False
+    """Whether :attr:`held` was read ahead (None then means: PowerOffice Go has no such body)."""
 
     @property
     def kind(self) -> str:

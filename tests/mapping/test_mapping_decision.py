@@ -21,6 +21,7 @@ from mapping import (
     Update,
     decide,
     fingerprint,
+    held_view,
     map_customer,
     map_product,
     parse_customer,
@@ -224,3 +225,24 @@ def test_record_rejected_pickles_with_its_fields() -> None:
     clone = pickle.loads(pickle.dumps(exc))
     assert (clone.kind, clone.key, clone.field, clone.reason) == ("customer", "1", "name", "blank")
     assert str(clone) == "customer 1: field 'name': blank"
+
+
+def test_held_view_takes_the_shape_of_what_rbsync_writes() -> None:
+    body = {"Name": "Pære", "UnitPrice": 10.0, "MailAddress": {"City": "Oslo", "ZipCode": "0150"}}
+    held = {
+        "Id": 7,
+        "Name": "Pære",
+        "UnitPrice": 12.5,
+        "MailAddress": {"City": "Oslo", "ZipCode": "0150", "Id": 99},
+        "Gtin": "123",
+    }
+    assert held_view(body, held) == {
+        "Name": "Pære",
+        "UnitPrice": 12.5,
+        "MailAddress": {"City": "Oslo", "ZipCode": "0150"},
+    }
+    assert held_view(body, {}) == {"Name": None, "UnitPrice": None, "MailAddress": None}
+    # Adopting compares with it: only the field that differs is patched.
+    assert [op.path for op in patch_operations("Products", held_view(body, held), body)] == [
+        "/UnitPrice"
+    ]

@@ -58,6 +58,8 @@ class GroupKind(EntityKind):
         snapshot: Mapping[str, Any],
         remote_id: str | None,
         ensure: EnsureEntity,
+        *,
+        written: Mapping[str, Any] | None,
     ) -> MappedRecord | Skip:
         return map_group(RackbeatProductGroup.model_validate(snapshot))
 
