@@ -119,8 +119,16 @@ _FINISH_MANY = (
         last_error=_B("p_error", type_=sa.Text()),
         updated_at=_B("p_now", type_=UTCDateTime()),
         remote_id=sa.func.coalesce(_B("p_remote_id", type_=sa.String()), _c.remote_id),
-        fingerprint=sa.func.coalesce(_B("p_fingerprint", type_=sa.String()), _c.fingerprint),
-        written=_keep_unless("p_set_written", _B("p_written", type_=JSONType), _c.written),
+        # A write in doubt forgets what the ledger believed written: the next attempt compares
+        # with what PowerOffice Go holds (adoption), not with a body it may no longer hold.
+        fingerprint=sa.case(
+            (_B("p_forget_written", type_=sa.Boolean()), sa.null()),
+            else_=sa.func.coalesce(_B("p_fingerprint", type_=sa.String()), _c.fingerprint),
+        ),
+        written=sa.case(
+            (_B("p_forget_written", type_=sa.Boolean()), sa.null()),
+            else_=_keep_unless("p_set_written", _B("p_written", type_=JSONType), _c.written),
+        ),
         warnings=_keep_unless("p_set_warnings", _B("p_warnings", type_=JSONType), _c.warnings),
         details=_keep_unless("p_set_details", _B("p_details", type_=JSONType), _c.details),
         synced_at=_keep_unless("p_synced", _B("p_now", type_=UTCDateTime()), _c.synced_at),
@@ -278,6 +286,8 @@ class RowOutcome:
     error: str | None = None
     warnings: Sequence[Any] | None = None
     details: Mapping[str, Any] | None = None
+    forget_written: bool = False
+    """An update whose outcome is unknown: clear ``written`` and ``fingerprint``."""
 
     def parameters(self, now: datetime) -> dict[str, Any]:
         if self.status not in FINAL_STATUSES:
@@ -290,6 +300,7 @@ class RowOutcome:
             "p_error": self.error,
             "p_remote_id": self.remote_id,
             "p_fingerprint": self.fingerprint,
+            "p_forget_written": self.forget_written,
             "p_set_written": written is not None,
             "p_written": dict(written) if written is not None else None,
             "p_set_warnings": warnings is not None,

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from clients import AmbiguousWriteError
+from clients import AmbiguousWriteError, RetriableError
 from kinds import registry
 from kinds.errors import DependencyFailedError, DependencyPendingError
 from kinds.once import create_once, must_look_first
@@ -191,9 +191,16 @@ class EntityRun(Recorder):
         assert remote_id is not None
         try:
             self.handler.update(self.runtime, remote_id, decision)
-        except AmbiguousWriteError as exc:
-            # A PATCH of absolute values is idempotent: simply send it again later.
-            raise RetryLaterError(Status.PENDING, exc) from exc
+        except (AmbiguousWriteError, RetriableError) as exc:
+            # A PATCH of absolute values is idempotent and may simply be sent again -- but the
+            # content may change before it is, and this one may have landed (a drop after the
+            # commit, even after the client's own retries): what the ledger believed written
+            # is forgotten, so the next attempt compares with what PowerOffice Go holds instead
+            # of with a body it may no longer hold.
+            self.update_in_doubt = True
+            if isinstance(exc, AmbiguousWriteError):
+                raise RetryLaterError(Status.PENDING, exc) from exc
+            raise
         return self._finish(
             Status.SYNCED,
             Outcome.UPDATED,

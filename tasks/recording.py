@@ -74,6 +74,8 @@ class Recorder:
     """``tasks.pipeline.sync_entity``: how a dependency with no id yet is synced first."""
     held: Mapping[str, Any] | None = None
     """What PowerOffice Go holds for the record, read ahead by its batch (see ``EntityRun``)."""
+    update_in_doubt: bool = False
+    """A PATCH of this attempt ended without an answer: PowerOffice Go may hold it or not."""
     held_read: bool = False
     """Whether :attr:`held` was read ahead (None then means: PowerOffice Go has no such body)."""
 
@@ -211,6 +213,7 @@ class Recorder:
             error=error,
             warnings=None if warnings is None else [warning_json(w) for w in warnings],
             details=dict(details) if details is not None else None,
+            forget_written=self.update_in_doubt,
         )
         record = BookedOutcome(
             self,
