@@ -5,6 +5,11 @@ the record's kind and key, and every warning lands in one list. :meth:`RecordCon
 constructs an outbound model and turns a pydantic ``ValidationError`` into
 :class:`RecordRejected` naming the offending field: whatever the inbound data, nothing but
 ``RecordRejected`` leaves a mapper.
+
+Every text value a mapper sends goes through one of four methods, which is where the field's
+kind is chosen: :meth:`RecordContext.text` (one line), :meth:`RecordContext.description`
+(several lines, cut when too long), :meth:`RecordContext.code` (an identity, never altered)
+and :meth:`RecordContext.email`. The cleaning itself is :mod:`mapping.text`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,14 @@ from pydantic import BaseModel, ValidationError
 
 from mapping.decision import MappingWarning
 from mapping.errors import RecordRejected
+from mapping.text import (
+    clean_line,
+    clean_text,
+    first_control_character,
+    is_email_address,
+    shown,
+    trim,
+)
 
 __all__ = ["MAX_AMOUNT", "RecordContext", "parse_record"]
 
@@ -97,15 +110,78 @@ class RecordContext:
         return amount
 
     def text(self, field: str, value: str | None, *, max_length: int | None = None) -> str | None:
-        """A trimmed text value; longer than ``max_length`` characters rejects the record."""
+        """One-line text (a name, a phone number, a reference, an address line).
+
+        Control characters are removed (line breaks and tabs become spaces), invisible
+        characters at the ends trimmed; a value with nothing visible left is absent (``None``),
+        so a name that is only a zero-width space is a missing name. Longer than
+        ``max_length`` rejects the record: a cut name or reference names something else.
+        """
         if value is None:
             return None
-        text = value.strip()
+        text = clean_line(value)
+        if not text:
+            return None
+        self._fits(field, text, max_length)
+        return text
+
+    def description(self, field: str, value: str | None, *, max_length: int | None) -> str | None:
+        """Free text that may have several lines (a description, the invoice note).
+
+        As :meth:`text`, but line breaks are kept (as ``\\n``); longer than ``max_length`` is
+        cut (ending in "…") with a ``truncated_text`` warning, since a description identifies
+        nothing.
+        """
+        if value is None:
+            return None
+        text = clean_text(value)
         if not text:
             return None
         if max_length is not None and len(text) > max_length:
-            self.reject(field, f"longer than {max_length} characters ({len(text)})")
+            self.warn(
+                "truncated_text",
+                f"{len(text)} characters, cut to {max_length}: PowerOffice Go gets the start",
+                field=field,
+            )
+            text = text[: max_length - 1].rstrip() + "…"
         return text
+
+    def code(self, field: str, value: str | None, *, max_length: int | None) -> str | None:
+        """An identity (an item number): only trimmed, never altered.
+
+        A control character inside, or more than ``max_length`` characters, rejects the record:
+        removing or cutting anything would make another code, which may be another item's.
+        """
+        if value is None:
+            return None
+        text = trim(value)
+        if not clean_line(text):
+            return None
+        control = first_control_character(text)
+        if control is not None:
+            self.reject(field, f"contains the control character U+{ord(control):04X}")
+        self._fits(field, text, max_length)
+        return text
+
+    def email(self, field: str, value: str | None, *, consequence: str = "left out") -> str | None:
+        """An e-mail address (:func:`mapping.text.is_email_address`), trimmed; one that is not
+        an address is left out (``None``) with an ``invalid_email`` warning saying
+        ``consequence``, as if the field were empty: the record itself is fine."""
+        if value is None:
+            return None
+        text = trim(value)
+        if not clean_line(text):
+            return None
+        if not is_email_address(text):
+            self.warn(
+                "invalid_email", f"{shown(text)} is not an e-mail address; {consequence}", field
+            )
+            return None
+        return text
+
+    def _fits(self, field: str, text: str, max_length: int | None) -> None:
+        if max_length is not None and len(text) > max_length:
+            self.reject(field, f"longer than {max_length} characters ({len(text)})")
 
     def build(self, model: type[M], fields: Mapping[str, Any], *, prefix: str = "") -> M:
         """Construct an outbound model; a validation error rejects the record by field."""

@@ -17,6 +17,7 @@ from mapping.context import RecordContext, parse_record
 from mapping.decision import MappedRecord
 from mapping.fingerprint import fingerprint
 from mapping.references import customer_reference
+from mapping.tables import MAX_TEXT_LENGTH
 
 __all__ = [
     "customer_payment_days",
@@ -36,6 +37,14 @@ def parse_customer(raw: Mapping[str, Any] | RackbeatCustomer) -> RackbeatCustome
 def invoice_delivery_type(invoice_email: str | None) -> InvoiceDeliveryType:
     """R-CUST-7: ``PdfByEmail`` ("EPOST") with an invoice e-mail, else ``Print`` ("UTSKRIFT")."""
     return InvoiceDeliveryType.PDF_BY_EMAIL if invoice_email else InvoiceDeliveryType.PRINT
+
+
+def _invoice_email_field(record: RackbeatCustomer) -> str:
+    """Where :func:`~clients.models.invoice_email_of` took the invoice e-mail from (R-CUST-6),
+    for a warning: ``invoice_email``, else the first ``cc_invoice`` contact's address."""
+    if record.invoice_email is not None:
+        return "invoice_email"
+    return "contacts[cc_invoice].contact_email"
 
 
 def customer_payment_days(record: RackbeatCustomer) -> int | None:
@@ -88,7 +97,11 @@ def map_customer(
     """
     key = str(record.number)
     ctx = RecordContext("customer", key)
-    name = ctx.text("name", record.display_name)  # R-CUST-1
+    # R-CUST-1: name, else company_name. Not ``record.display_name``: a name blank only to
+    # the eye (a zero-width space) must fall back to company_name as an absent one does.
+    name = ctx.text("name", record.name, max_length=MAX_TEXT_LENGTH) or ctx.text(
+        "company_name", record.company_name, max_length=MAX_TEXT_LENGTH
+    )
     if name is None:
         ctx.reject("name", "the customer has neither name nor company_name")
     address, country = mail_address(  # R-CUST-3
@@ -102,16 +115,22 @@ def map_customer(
         ),
     )
     orgnr = org_number(ctx, "company_vat", record.company_vat, country_hint=country)  # R-CUST-4
-    invoice_email = invoice_email_of(record)  # R-CUST-6
+    invoice_email = ctx.email(  # R-CUST-6: an address that is not one counts as none
+        _invoice_email_field(record),
+        invoice_email_of(record),
+        consequence="invoices go by print (R-CUST-7)",
+    )
     payload = ctx.build(
         CustomerPost,
         {
             "name": name,
-            "phone_number": ctx.text("contact_phone", record.contact_phone),  # R-CUST-2
+            "phone_number": ctx.text(  # R-CUST-2
+                "contact_phone", record.contact_phone, max_length=MAX_TEXT_LENGTH
+            ),
             "mail_address": address,
             "organization_number": orgnr.number if orgnr is not None else None,
-            "email_address": ctx.text("contact_email", record.contact_email),  # R-CUST-5
-            "invoice_email_address": invoice_email or None,
+            "email_address": ctx.email("contact_email", record.contact_email),  # R-CUST-5
+            "invoice_email_address": invoice_email,
             "invoice_delivery_type": invoice_delivery_type(invoice_email),  # R-CUST-7
             "allowance": ctx.percent(  # R-CUST-8
                 "general_discount_percentage", record.general_discount_percentage

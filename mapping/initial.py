@@ -306,7 +306,7 @@ def product_create_for(
     the natural key), so the ongoing sync links the two without a duplicate.
     """
     ctx = RecordContext("poweroffice_product", str(product.id))
-    number = ctx.text("Code", product.code, max_length=191)
+    number = ctx.code("Code", product.code, max_length=191)
     if number is None:
         ctx.reject("Code", "the product has no code (the Rackbeat number)")
     name = ctx.text("Name", product.name, max_length=191) or number
@@ -316,7 +316,7 @@ def product_create_for(
             "number": number,
             "group": group_number,
             "name": name,
-            "description": ctx.text("Description", product.description),
+            "description": ctx.description("Description", product.description, max_length=None),
             "sales_price": ctx.amount("UnitPrice", product.unit_price, allow_negative=True) or 0.0,
             "recommended_cost_price": ctx.amount(
                 "UnitCost", product.unit_cost, allow_negative=True

@@ -21,6 +21,7 @@ from mapping.decision import MappedRecord, Skip
 from mapping.fingerprint import fingerprint
 from mapping.references import invoice_line_reference, invoice_reference
 from mapping.supplier import currency_code
+from mapping.tables import MAX_DESCRIPTION_LENGTH, MAX_TEXT_LENGTH
 
 __all__ = [
     "REASON_NOT_BOOKED",
@@ -48,7 +49,7 @@ class InvoiceLinks:
 
 
 def _line_number(ctx: RecordContext, index: int, value: str | None) -> str:
-    number = ctx.text(f"lines[{index}].item.number", value, max_length=100)
+    number = ctx.code(f"lines[{index}].item.number", value, max_length=100)
     if number is None:
         ctx.reject(f"lines[{index}].item.number", "the line names no product number")
     return number
@@ -102,7 +103,7 @@ def map_invoice(
                 field="our_reference.number",
             )
     lines: list[dict[str, Any]] = []
-    note = ctx.text("note", record.note)
+    note = ctx.description("note", record.note, max_length=MAX_DESCRIPTION_LENGTH)
     if note is not None:  # R-INV-11
         lines.append({"line_type": LineType.TEXT, "description": note})
     for index, line in enumerate(record.lines):  # R-INV-10
@@ -113,7 +114,9 @@ def map_invoice(
             {
                 "line_type": LineType.NORMAL,
                 "product_code": _line_number(ctx, index, line.item_number),
-                "description": ctx.text(f"lines[{index}].name", line.name),
+                "description": ctx.description(
+                    f"lines[{index}].name", line.name, max_length=MAX_DESCRIPTION_LENGTH
+                ),
                 "quantity": quantity,
                 "allowance": ctx.percent(
                     f"lines[{index}].discount_percentage", line.discount_percentage
@@ -136,8 +139,12 @@ def map_invoice(
             "sales_order_date": order_date,
             "currency_code": currency_code(ctx, "currency", record.currency),  # R-INV-5
             "sales_person_employee_number": employee_number,
-            "customer_reference": ctx.text("their_reference", record.their_reference),  # R-INV-7
-            "purchase_order_reference": ctx.text("heading", record.heading),  # R-INV-8
+            "customer_reference": ctx.text(  # R-INV-7
+                "their_reference", record.their_reference, max_length=MAX_TEXT_LENGTH
+            ),
+            "purchase_order_reference": ctx.text(  # R-INV-8
+                "heading", record.heading, max_length=MAX_TEXT_LENGTH
+            ),
             "contract_no": str(order_number) if order_number is not None else None,  # R-INV-9
             "external_import_reference": invoice_reference(record.number),
             "sales_order_lines": lines,

@@ -24,6 +24,7 @@ from mapping.decision import MappedRecord
 from mapping.fingerprint import fingerprint
 from mapping.tables import (
     DEFAULT_VAT_RATE,
+    MAX_DESCRIPTION_LENGTH,
     OPTIONAL_SALES_ACCOUNT,
     SALES_ACCOUNTS,
     UNIT_TABLE,
@@ -134,7 +135,7 @@ def map_product(
     """
     kind = _kind(record)
     ctx = RecordContext(kind, record.number)
-    code = ctx.text("number", record.number, max_length=100)  # R-PROD-2
+    code = ctx.code("number", record.number, max_length=100)  # R-PROD-2
     if code is None:
         ctx.reject("number", "the item number is blank")
     name = ctx.text("name", record.name, max_length=400)  # R-PROD-1
@@ -154,7 +155,9 @@ def map_product(
         {
             "code": code,
             "name": name,
-            "description": ctx.text("description", record.description),  # R-PROD-3
+            "description": ctx.description(  # R-PROD-3
+                "description", record.description, max_length=MAX_DESCRIPTION_LENGTH
+            ),
             "product_group_id": group_id,  # R-PROD-4
             "product_type": product_type_of(record),  # R-PROD-5
             "unit_of_measure_code": unit_code,

@@ -21,6 +21,7 @@ from mapping.references import supplier_reference
 from mapping.tables import (
     DEFAULT_SUPPLIER_PAYMENT_DAYS,
     DOMESTIC_COUNTRY,
+    MAX_TEXT_LENGTH,
     SUPPLIER_CONTACT_GROUP_NAME,
 )
 
@@ -119,7 +120,11 @@ def map_supplier(record: RackbeatSupplier, *, contact_group_id: int) -> MappedRe
         "vat_zone": vat_zone_for(country),  # R-SUP-8
     }
     orgnr = org_number(ctx, "company_vat", record.company_vat, country_hint=country)  # R-SUP-5
-    name = ctx.text("company_name", record.display_name)  # R-SUP-1
+    # R-SUP-1: company_name, else name; not ``record.display_name``, so that a company name
+    # blank only to the eye (a zero-width space) falls back as an absent one does.
+    name = ctx.text("company_name", record.company_name, max_length=MAX_TEXT_LENGTH) or ctx.text(
+        "name", record.name, max_length=MAX_TEXT_LENGTH
+    )
     if name is None:
         ctx.reject("company_name", "the supplier has neither company_name nor name")
     payload = ctx.build(
@@ -130,8 +135,10 @@ def map_supplier(record: RackbeatSupplier, *, contact_group_id: int) -> MappedRe
             "external_import_reference": supplier_reference(record.number),
             "mail_address": address,
             "organization_number": orgnr.number if orgnr is not None else None,
-            "email_address": ctx.text("contact_email", record.contact_email),  # R-SUP-6
-            "phone_number": ctx.text("contact_phone", record.contact_phone),
+            "email_address": ctx.email("contact_email", record.contact_email),  # R-SUP-6
+            "phone_number": ctx.text(
+                "contact_phone", record.contact_phone, max_length=MAX_TEXT_LENGTH
+            ),
             "currency_code": currency_code(ctx, "currency", record.currency),  # R-SUP-7
             "contact_group_ids": (contact_group_id,),  # R-SUP-9
         },

@@ -18,6 +18,8 @@ __all__ = [
     "DEFAULT_VAT_RATE",
     "DOMESTIC_COUNTRY",
     "INITIAL_SUPPLIER_GROUP_NAME",
+    "MAX_DESCRIPTION_LENGTH",
+    "MAX_TEXT_LENGTH",
     "OPTIONAL_SALES_ACCOUNT",
     "SALES_ACCOUNTS",
     "SUPPLIER_CONTACT_GROUP_NAME",
@@ -59,6 +61,18 @@ skipped, with the reason)."""
 
 DOMESTIC_COUNTRY: Final = "NO"
 """R-SUP-8: the country whose suppliers are "Domestic"; PowerOffice Go's default country."""
+
+MAX_TEXT_LENGTH: Final = 400
+"""One-line text PowerOffice Go documents no limit for (customer and supplier names, phone
+numbers, the invoice's references): longer rejects the record naming the field, since a cut
+name, number or reference names something else. 400 is PowerOffice Go's own limit for product,
+product-group and contact-group names; a longer value is a data error, not a name."""
+
+MAX_DESCRIPTION_LENGTH: Final = 4000
+"""Free text PowerOffice Go documents no limit for (product descriptions, the invoice note and
+line descriptions): longer is cut, ending in "…", with a ``truncated_text`` warning. Cutting
+a description changes nothing that identifies the record, and 4000 characters is far more
+than a sales order line shows."""
 
 UNIT_ENGLISH_NAMES: Final[Mapping[UnitOfMeasureCode, str]] = MappingProxyType(
     {

@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     """``user:password`` (comma-separated for several users); Flower refuses to start without."""
     flower_port: int = 5555
     flower_db: Path | None = None
+    flower_control: bool = False
+    """Flower's own remote control (shut a worker down, restart or resize its pool, add or
+    cancel a consumer, revoke, terminate or abort a task, change rate or time limits, send any
+    task by name): off unless set, because every Flower login could otherwise stop the fleet.
+    rbsync's Retry buttons work either way."""
 
     @field_validator("rackbeat_base_url", "poweroffice_base_url", "poweroffice_token_url")
     @classmethod

@@ -15,6 +15,7 @@ from worker.flower.config import (
     flower_config,
     parse_basic_auth,
 )
+from worker.flower.server import flower_control_routes, rbsync_handlers
 from worker.flower.templates import (
     INSERTIONS,
     Insertion,
@@ -58,6 +59,7 @@ def test_defaults_come_from_the_settings(tmp_path: Path) -> None:
     assert config.address == "127.0.0.1"
     assert config.state_db == tmp_path / DEFAULT_STATE_FILE
     assert config.state_save_interval_ms == STATE_SAVE_INTERVAL_MS
+    assert config.control is False
     assert "pw" not in repr(config)
 
 
@@ -103,3 +105,48 @@ def test_insert_include_places_it_after_the_anchor_and_fails_loudly_without() ->
     with pytest.raises(TemplateAnchorMissingError) as missing:
         insert_include("t.html", "a<i>c", insertion)
     assert "Flower's t.html has no '<b>'" in str(missing.value)
+
+
+def test_rbsync_flower_control_turns_flowers_remote_control_on(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, flower_basic_auth="ops:pw", flower_control=True)
+    assert flower_config(settings).control is True
+
+
+def test_the_gate_covers_every_write_endpoint_of_the_installed_flower() -> None:
+    # Read from Flower's route table: an upgrade that changes this list fails here, to be looked
+    # at (a new write endpoint is refused anyway; a read-only one that moved is no longer gated).
+    assert flower_control_routes() == [
+        "/api/worker/shutdown/(.+)",
+        "/api/worker/pool/restart/(.+)",
+        "/api/worker/pool/grow/(.+)",
+        "/api/worker/pool/shrink/(.+)",
+        "/api/worker/pool/autoscale/(.+)",
+        "/api/worker/queue/add-consumer/(.+)",
+        "/api/worker/queue/cancel-consumer/(.+)",
+        "/api/task/apply/(.+)",
+        "/api/task/async-apply/(.+)",
+        "/api/task/send-task/(.+)",
+        "/api/task/abort/(.+)",
+        "/api/task/timeout/(.+)",
+        "/api/task/rate-limit/(.+)",
+        "/api/task/revoke/(.+)",
+    ]
+
+
+@pytest.mark.parametrize("prefix", ["", "flower"])
+def test_the_gate_and_metrics_follow_the_url_prefix_and_vanish_with_control_on(
+    prefix: str,
+) -> None:
+    def patterns(*, control: bool) -> list[str]:
+        return [rule.regex.pattern for rule in rbsync_handlers(prefix, control=control)]
+
+    root = f"/{prefix}" if prefix else ""
+    gated = patterns(control=False)
+    assert f"{root}/metrics$" in gated
+    assert f"{root}/api/worker/shutdown/(.+)$" in gated
+    assert f"{root}/api/task/revoke/(.+)$" in gated
+    assert patterns(control=True) == [
+        f"{root}/rbsync/retry/([0-9a-fA-F-]+)$",
+        f"{root}/rbsync/retry-failed$",
+        f"{root}/metrics$",
+    ]

@@ -12,8 +12,10 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -435,3 +437,166 @@ def test_insecure_no_auth_starts_open_warns_and_still_demands_the_xsrf_token(
     assert "Flower runs WITHOUT authentication (--insecure-no-auth)" in flower.log()
     assert "(login as: anyone, no login;" in flower.log()
     assert len(_queued_messages(redis_url)) == 1
+
+
+# --- Flower's remote control (RBSYNC_FLOWER_CONTROL) and /metrics -------------------------
+
+CONTROL_METHODS = frozenset(
+    {
+        "shutdown",
+        "pool_restart",
+        "pool_grow",
+        "pool_shrink",
+        "autoscale",
+        "add_consumer",
+        "cancel_consumer",
+        "revoke",
+        "rate_limit",
+        "time_limit",
+    }
+)
+"""The remote-control commands Flower's API broadcasts; Flower's own periodic broadcasts
+(``enable_events``, the inspect calls ``stats``, ``active_queues``, ``revoked`` ...) are not."""
+UNKNOWN_WORKER = "nobody@nowhere"
+A_TASK_ID = "5f0c5a52-9a43-4d5e-8a51-0d3b3c0c0c0c"
+
+
+def _control_requests(worker: str = UNKNOWN_WORKER) -> list[tuple[str, dict[str, str]]]:
+    """One POST per endpoint of Flower's API that changes something (Flower 2.2's list)."""
+    return [
+        (f"/api/worker/shutdown/{worker}", {}),
+        (f"/api/worker/pool/restart/{worker}", {}),
+        (f"/api/worker/pool/grow/{worker}", {"n": "1"}),
+        (f"/api/worker/pool/shrink/{worker}", {"n": "1"}),
+        (f"/api/worker/pool/autoscale/{worker}", {"min": "1", "max": "2"}),
+        (f"/api/worker/queue/add-consumer/{worker}", {"queue": "other"}),
+        (f"/api/worker/queue/cancel-consumer/{worker}", {"queue": "rbsync"}),
+        ("/api/task/apply/rbsync.retry", {}),
+        ("/api/task/async-apply/rbsync.retry", {}),
+        ("/api/task/send-task/rbsync.retry", {}),
+        (f"/api/task/abort/{A_TASK_ID}", {}),
+        ("/api/task/timeout/rbsync.sync", {"workername": worker, "soft": "1", "hard": "2"}),
+        ("/api/task/rate-limit/rbsync.sync", {"workername": worker, "ratelimit": "1/s"}),
+        (f"/api/task/revoke/{A_TASK_ID}", {"terminate": "true"}),
+    ]
+
+
+@contextmanager
+def _broadcasts(redis_url: str) -> Iterator[Callable[[float], list[dict[str, Any]]]]:
+    """Collect the remote-control commands published on the broker while the block runs.
+
+    Kombu's Redis transport sends a broadcast (``celery.pidbox``) as a PUBLISH on
+    ``/<db>.celery.pidbox``: nothing is stored, so the test subscribes before it acts.
+    """
+    client = redis.Redis.from_url(redis_url)
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.psubscribe(f"/{db}.*")
+    seen: list[dict[str, Any]] = []
+
+    def collect(wait: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.1)
+            if message is None:
+                continue
+            body = json.loads(base64.b64decode(json.loads(message["data"])["body"]))
+            if body.get("method") in CONTROL_METHODS:
+                seen.append(body)
+        return seen
+
+    try:
+        yield collect
+    finally:
+        pubsub.close()
+        client.close()
+
+
+@pytest.fixture
+def flower_with_control(tmp_path: Path, redis_url: str) -> Iterator[FlowerProcess]:
+    port = free_port()
+    with flower_process(
+        [RBSYNC, "flower", "--port", str(port)],
+        port=port,
+        env={**_env(tmp_path, redis_url), "RBSYNC_FLOWER_CONTROL": "true"},
+        log_path=tmp_path / "flower.log",
+        cwd=tmp_path,
+    ) as running:
+        yield running
+
+
+def test_metrics_need_the_credentials(flower: FlowerProcess) -> None:
+    with _client(flower, auth=False) as anonymous:
+        refused = anonymous.get("/metrics")
+        wrong = anonymous.get("/metrics", auth=(FLOWER_USER, "wrong"))
+    with _client(flower) as client:
+        metrics = client.get("/metrics")
+    assert [refused.status_code, wrong.status_code] == [401, 401]
+    assert refused.headers["WWW-Authenticate"] == 'Basic realm="flower"'
+    assert "flower_" not in refused.text
+    assert metrics.status_code == 200
+    assert "flower_events_total" in metrics.text
+
+
+def test_by_default_flower_control_is_refused_and_nothing_reaches_the_broker(
+    flower: FlowerProcess, capp: Celery, redis_url: str
+) -> None:
+    with _broadcasts(redis_url) as broadcasts, _client(flower) as client:
+        answers = {
+            path: client.post(path, data=data).status_code for path, data in _control_requests()
+        }
+        with _client(flower, auth=False) as anonymous:
+            anonymous_answer = anonymous.post(f"/api/task/revoke/{A_TASK_ID}").status_code
+        started = _publish_until_seen(
+            client, capp, name="rbsync.sync", args="('product', 'P-8')", state="STARTED"
+        )
+        task_page = client.get(f"/task/{started}")
+        sent = broadcasts(2.0)
+    assert answers == {path: 403 for path, _ in _control_requests()}
+    assert anonymous_answer == 401
+    assert sent == []
+    assert _queued_messages(redis_url) == []
+    # The UI offers none of it either: no Terminate on a running task.
+    assert task_page.status_code == 200
+    assert 'id="task-terminate"' not in task_page.text
+    assert "Flower's remote control is off" in flower.log()
+
+
+def test_rbsync_retry_still_works_with_flower_control_off(
+    flower: FlowerProcess, capp: Celery, redis_url: str
+) -> None:
+    with _client(flower) as client:
+        task_id = _publish_until_seen(client, capp, name="rbsync.sync", args="('product', 'P-9')")
+        page = client.get(f"/task/{task_id}")
+        assert 'id="rbsync-retry"' in page.text
+        retried = client.post(f"/rbsync/retry/{task_id}", data={"_xsrf": _xsrf_field(page.text)})
+        tasks_page = client.get("/tasks")
+        assert 'id="rbsync-retry-failed"' in tasks_page.text
+        all_failed = client.post(
+            "/rbsync/retry-failed", data={"_xsrf": _xsrf_field(tasks_page.text)}
+        )
+    assert [retried.status_code, all_failed.status_code] == [303, 303]
+    assert [m["task"] for m in _queued_messages(redis_url)] == ["rbsync.retry", "rbsync.retry"]
+
+
+def test_rbsync_flower_control_true_restores_flowers_remote_control(
+    flower_with_control: FlowerProcess, capp: Celery, redis_url: str
+) -> None:
+    flower = flower_with_control
+    with _broadcasts(redis_url) as broadcasts, _client(flower) as client:
+        revoked = client.post(f"/api/task/revoke/{A_TASK_ID}", data={"terminate": "true"})
+        sent_task = client.post("/api/task/send-task/rbsync.retry", json={"kwargs": {}})
+        # Past rbsync's gate, Flower's own checks answer (no such worker here).
+        shutdown = client.post(f"/api/worker/shutdown/{UNKNOWN_WORKER}")
+        started = _publish_until_seen(
+            client, capp, name="rbsync.sync", args="('product', 'P-10')", state="STARTED"
+        )
+        task_page = client.get(f"/task/{started}")
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not broadcasts(0.2) and time.monotonic() < deadline:
+            pass
+        sent = broadcasts(0.5)
+    assert [revoked.status_code, sent_task.status_code, shutdown.status_code] == [200, 200, 404]
+    assert [(m["method"], m["arguments"]["task_id"]) for m in sent] == [("revoke", A_TASK_ID)]
+    assert [m["id"] for m in _queued_messages(redis_url)] == [sent_task.json()["task-id"]]
+    assert 'id="task-terminate"' in task_page.text

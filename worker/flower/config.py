@@ -2,7 +2,9 @@
 
 Flower 2 serves its UI to anyone when no auth is configured (only its API asks for
 ``FLOWER_UNAUTHENTICATED_API``). rbsync turns that around: without ``RBSYNC_FLOWER_BASIC_AUTH``
-Flower does not start, unless the operator passes the explicit insecure flag.
+Flower does not start, unless the operator passes the explicit insecure flag. Flower's own
+remote control (worker shutdown, pool changes, revoke ...) is off unless ``RBSYNC_FLOWER_CONTROL``
+turns it on.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class FlowerConfig:
     state_save_interval_ms: int = STATE_SAVE_INTERVAL_MS
     insecure: bool = False
     url_prefix: str = ""
+    control: bool = False
+    """Flower's remote-control API and buttons (``RBSYNC_FLOWER_CONTROL``); rbsync's Retry is
+    not part of it."""
 
     @property
     def users(self) -> tuple[str, ...]:
@@ -87,4 +92,5 @@ def flower_config(
         state_db=state_db,
         insecure=insecure and not credentials,
         url_prefix=url_prefix.strip("/"),
+        control=settings.flower_control,
     )

@@ -1,4 +1,7 @@
-"""The two POST endpoints behind rbsync's buttons in Flower: retry one task, retry all failed.
+"""rbsync's handlers in Flower: the two Retry endpoints, ``/metrics`` behind the login, and the
+gate that refuses Flower's remote control while ``RBSYNC_FLOWER_CONTROL`` is off.
+
+The two POST endpoints behind rbsync's buttons retry one task or all failed ones.
 
 They are Flower handlers, so Flower's own authentication applies (basic auth on every request)
 and so do its cross-site checks (``Sec-Fetch-Site`` / ``Origin``). With basic auth alone Flower
@@ -18,7 +21,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import tornado.web
+from flower.api import BaseApiHandler
 from flower.views import BaseHandler
+from flower.views.monitor import Metrics
 
 from worker.flower.retry import RETRY_ALL_FAILED, NotRetriableError, RetryRequest, retry_request_for
 
@@ -26,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 RETRY_SENT_ARGUMENT = "rbsync_retry_sent"
 """Query argument of the page shown after a retry: the id of the task that was sent."""
+
+CONTROL_OFF_MESSAGE = (
+    "Flower's remote control is off in rbsync; RBSYNC_FLOWER_CONTROL=true turns it on"
+)
 
 
 def retry_sent_id(handler: tornado.web.RequestHandler) -> str | None:
@@ -41,15 +50,16 @@ def retry_sent_id(handler: tornado.web.RequestHandler) -> str | None:
 
 # Flower ships no type information, so its BaseHandler is ``Any`` to mypy.
 class _RetryHandler(BaseHandler):  # type: ignore[misc]
-    """Common ground: read-only refusal, the XSRF token, sending and redirecting."""
+    """Common ground: the XSRF token, sending and redirecting.
+
+    Flower's ``read_only`` option does not apply: rbsync sets it to switch Flower's own remote
+    control off, and a Retry only asks the worker to re-drive entities from the ledger, with
+    the idempotency rules of any sync.
+    """
 
     def check_xsrf_cookie(self) -> None:
         super().check_xsrf_cookie()  # Flower: refuse cross-site and cross-origin requests
         tornado.web.RequestHandler.check_xsrf_cookie(self)  # and always demand the token
-
-    def refuse_when_read_only(self) -> None:
-        if self.application.options.read_only:
-            raise tornado.web.HTTPError(403, "Flower runs read-only: retry is disabled")
 
     async def send(self, request: RetryRequest) -> str:
         """Send ``request`` to the broker off the I/O loop; returns the new task id."""
@@ -75,7 +85,6 @@ class RetryTaskHandler(_RetryHandler):
 
     @tornado.web.authenticated
     async def post(self, task_id: str) -> None:
-        self.refuse_when_read_only()
         task = self.application.events.state.tasks.get(task_id)
         if task is None:
             raise tornado.web.HTTPError(404, f"Unknown task '{task_id}'")
@@ -92,6 +101,29 @@ class RetryAllFailedHandler(_RetryHandler):
 
     @tornado.web.authenticated
     async def post(self) -> None:
-        self.refuse_when_read_only()
         new_id = await self.send(RETRY_ALL_FAILED)
         self.redirect_after(self.reverse_url("tasks"), new_id)
+
+
+class AuthenticatedMetricsHandler(Metrics):  # type: ignore[misc]
+    """``GET /metrics`` behind the login: Flower 2 serves it to anyone (its handler has no
+    ``@authenticated``), and it names every task, worker host and their counts. Prometheus
+    sends basic auth itself (``basic_auth`` in its scrape config)."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await super().get()
+
+
+class ControlOffHandler(BaseApiHandler):  # type: ignore[misc]
+    """Answers 403 on an endpoint of Flower's remote control while ``RBSYNC_FLOWER_CONTROL``
+    is off, before Flower's own handler could send anything to the broker.
+
+    Flower's ``read_only`` option (also set then) makes its handlers refuse too and hides
+    their buttons; this gate does not depend on every Flower handler checking it. The login
+    comes first, so an anonymous caller learns nothing (401).
+    """
+
+    @tornado.web.authenticated
+    def post(self, *_arguments: str) -> None:
+        raise tornado.web.HTTPError(403, CONTROL_OFF_MESSAGE)

@@ -2,8 +2,9 @@
 
 Flower 2 has no extension API; what ``celery flower`` does in ``flower/command.py`` is done here
 with rbsync's choices: options set from :class:`FlowerConfig` rather than ``FLOWER_*`` variables,
-rbsync's two handlers added in front of Flower's catch-all route, and a template loader that
-puts the Retry buttons on Flower's pages.
+rbsync's handlers added in front of Flower's routes (the two Retry endpoints, ``/metrics`` behind
+the login, and, unless ``RBSYNC_FLOWER_CONTROL`` is on, a 403 on every endpoint of Flower's
+remote control), and a template loader that puts the Retry buttons on Flower's pages.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from types import FrameType
 from typing import Any
 
 from celery import Celery
-from tornado.web import url
+from tornado.routing import URLSpec
+from tornado.web import RequestHandler, url
 
 from worker.flower.config import FlowerConfig
 from worker.flower.display import readable_task
-from worker.flower.handlers import RetryAllFailedHandler, RetryTaskHandler
+from worker.flower.handlers import (
+    AuthenticatedMetricsHandler,
+    ControlOffHandler,
+    RetryAllFailedHandler,
+    RetryTaskHandler,
+)
 from worker.flower.templates import RbsyncTemplateLoader
 
 logger = logging.getLogger(__name__)
@@ -29,13 +36,51 @@ TASKS_COLUMNS = "name,uuid,state,args,received,runtime,worker"
 """The task list's columns: Flower's default plus ``args``, which reads ``kind=…, key=…``."""
 
 
-def rbsync_handlers(url_prefix: str = "") -> list[Any]:
-    """Tornado rules for rbsync's endpoints (named, so templates can ``reverse_url`` them)."""
+WRITE_METHODS = ("post", "put", "patch", "delete")
+"""HTTP methods that change something; Flower's API reads with GET and acts with POST."""
+
+
+def flower_control_routes() -> list[str]:
+    """The path patterns of Flower's remote control: every ``/api/`` route of the installed
+    Flower whose handler takes a write method (shutdown, pool, consumers, revoke, abort, rate
+    and time limits, apply and send-task), as Flower registers them (without a url prefix).
+
+    Read from Flower's own route table, so a Flower upgrade that adds such an endpoint has it
+    refused too (``tests/worker/test_flower_config.py`` lists today's).
+    """
+    from flower.urls import handlers
+
+    routes: list[str] = []
+    for rule in handlers:
+        if isinstance(rule, URLSpec):
+            pattern, handler = rule.regex.pattern, rule.handler_class
+        else:
+            pattern, handler = rule[0], rule[1]
+        acts = any(
+            getattr(handler, method, None) is not getattr(RequestHandler, method)
+            for method in WRITE_METHODS
+        )
+        if pattern.startswith("/api/") and acts:
+            routes.append(pattern)
+    return routes
+
+
+def rbsync_handlers(url_prefix: str = "", *, control: bool = False) -> list[Any]:
+    """Tornado rules for rbsync's endpoints (named, so templates can ``reverse_url`` them).
+
+    They are matched before Flower's own, so ``/metrics`` here replaces Flower's open one and,
+    unless ``control``, :class:`ControlOffHandler` answers Flower's remote-control paths.
+    """
     prefix = f"/{url_prefix.strip('/')}" if url_prefix.strip("/") else ""
-    return [
+    rules: list[Any] = [
         url(rf"{prefix}/rbsync/retry/([0-9a-fA-F-]+)", RetryTaskHandler, name="rbsync-retry-task"),
         url(rf"{prefix}/rbsync/retry-failed", RetryAllFailedHandler, name="rbsync-retry-failed"),
+        url(rf"{prefix}/metrics", AuthenticatedMetricsHandler),
     ]
+    if not control:
+        gated = flower_control_routes()
+        rules.extend(url(f"{prefix}{route}", ControlOffHandler) for route in gated)
+    return rules
 
 
 def build_flower(capp: Celery, config: FlowerConfig) -> Any:
@@ -58,7 +103,9 @@ def build_flower(capp: Celery, config: FlowerConfig) -> Any:
     options.format_task = readable_task
     options.tasks_columns = TASKS_COLUMNS
     options.url_prefix = config.url_prefix or None
-    options.read_only = False
+    # Flower's read-only mode hides its control buttons (Terminate, Revoke, Shut down, pool and
+    # consumer controls, limits) and makes its handlers refuse; rbsync's gate refuses first.
+    options.read_only = not config.control
 
     settings = dict(flower_settings)
     settings["debug"] = False
@@ -70,7 +117,7 @@ def build_flower(capp: Celery, config: FlowerConfig) -> Any:
     config.state_db.parent.mkdir(parents=True, exist_ok=True)
     flower_app = Flower(capp=capp, options=options, **settings)
     # add_handlers puts a host rule before the default one, so these win over Flower's ".*" 404.
-    flower_app.add_handlers(r".*", rbsync_handlers(config.url_prefix))
+    flower_app.add_handlers(r".*", rbsync_handlers(config.url_prefix, control=config.control))
     return flower_app
 
 
@@ -86,6 +133,16 @@ def run_flower(capp: Celery, config: FlowerConfig) -> None:
         broker = conn.as_uri()  # kombu masks the password
     if config.insecure:
         logger.warning("Flower runs WITHOUT authentication (--insecure-no-auth): loopback only!")
+    if config.control:
+        logger.warning(
+            "Flower's remote control is ON (RBSYNC_FLOWER_CONTROL): every Flower user can shut "
+            "workers down, change their pools and revoke or terminate tasks"
+        )
+    else:
+        logger.info(
+            "Flower's remote control is off (shutdown, pool, revoke, limits; "
+            "RBSYNC_FLOWER_CONTROL=true turns it on); rbsync's Retry works"
+        )
     logger.info(
         "Flower for rbsync on http://%s:%s/%s (login as: %s; state in %s; broker %s)",
         config.address,
