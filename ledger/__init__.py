@@ -24,6 +24,7 @@ from ledger.claims import (
 )
 from ledger.cursors import all_cursors, get_cursor, set_cursor
 from ledger.engine import make_engine, make_session_factory
+from ledger.errors import describe_error, is_transient, one_line, without_sql
 from ledger.initial_sync import (
     InitialItemStatus,
     InitialSyncItem,
@@ -36,6 +37,7 @@ from ledger.initial_sync import (
 from ledger.migrate import current_revision, head_revision, upgrade
 from ledger.models import (
     ACTIVE_STATUSES,
+    KEY_LENGTH,
     REDRIVE_STATUSES,
     Attempt,
     Base,
@@ -76,19 +78,25 @@ from ledger.reports import (
 )
 from ledger.snapshots import (
     SnapshotRecord,
+    StoreReport,
+    clean_snapshot,
     content_hash,
     drop_link,
     ensure_link,
     get_link,
     held_versions,
+    key_problem,
+    ledger_key,
     mark_enqueued,
     store_snapshots,
+    store_snapshots_isolated,
 )
 from ledger.types import utcnow
 
 __all__ = [
     "ACTIVE_STATUSES",
     "FINAL_STATUSES",
+    "KEY_LENGTH",
     "REDRIVE_STATUSES",
     "SETTLED_STATUSES",
     "Attempt",
@@ -106,15 +114,18 @@ __all__ = [
     "RowOutcome",
     "SnapshotRecord",
     "Status",
+    "StoreReport",
     "Unsettled",
     "all_cursors",
     "attempts_of",
     "claim",
     "claim_current_version",
     "claim_many",
+    "clean_snapshot",
     "content_hash",
     "counts_by_kind_and_status",
     "current_revision",
+    "describe_error",
     "drop_link",
     "end_attempt",
     "end_attempts",
@@ -132,15 +143,19 @@ __all__ = [
     "index_is_fresh",
     "initial_item_counts",
     "initial_items",
+    "is_transient",
+    "key_problem",
     "last_outcomes_since",
     "last_poll_cycle",
     "last_poll_cycles",
+    "ledger_key",
     "links_attempted_since",
     "links_of",
     "load_index",
     "make_engine",
     "make_session_factory",
     "mark_enqueued",
+    "one_line",
     "put_probe_answer",
     "put_remote_id",
     "record_initial_intent",
@@ -157,9 +172,11 @@ __all__ = [
     "start_attempts",
     "start_poll_cycle",
     "store_snapshots",
+    "store_snapshots_isolated",
     "unit_links",
     "unsettled",
     "upgrade",
     "utcnow",
+    "without_sql",
     "work_to_drive",
 ]

@@ -1,8 +1,9 @@
 """The ledger's tables as SQLAlchemy 2.0 typed models.
 
 - ``entity_links``: one row per Rackbeat entity (kind, key) and its PowerOffice Go twin: the
-  source snapshot, the status of the state machine (docs/pipeline.md), the intent of a create, the
-  fingerprint and payload last written, attempts, last error and warnings.
+  source snapshot (and what was cleaned out of it to store it), the status of the state machine
+  (docs/pipeline.md), the intent of a create, the fingerprint and payload last written,
+  attempts, last error and warnings.
 - ``attempts``: one row per try of a sync task (task id, start, end, outcome, HTTP status).
 - ``cursors``: one change cursor per kind.
 - ``poll_cycles``: one row per poll with its counts.
@@ -30,6 +31,7 @@ from ledger.types import JSONType, UTCDateTime, utcnow
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "KEY_LENGTH",
     "REDRIVE_STATUSES",
     "Attempt",
     "Base",
@@ -77,7 +79,8 @@ class Base(DeclarativeBase):
 
 
 KEY_LENGTH = 191
-"""Longest Rackbeat key (a product number is a PowerOffice Go ``Code``: up to 100)."""
+"""Longest key the ledger holds (a product number is a PowerOffice Go ``Code``: up to 100); a
+longer Rackbeat number is kept under a shortened key (``ledger.snapshots.ledger_key``)."""
 
 
 class EntityLink(Base):
@@ -101,6 +104,11 @@ class EntityLink(Base):
     source_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     snapshot_version: Mapped[int] = mapped_column(default=0)
     """Bumped whenever the snapshot's content changes."""
+    snapshot_warnings: Mapped[list[Any]] = mapped_column(
+        JSONType, default=list, server_default=sa.text("'[]'")
+    )
+    """What the ledger changed in the snapshot to hold it (``nul_character`` per field): kept as
+    long as the snapshot, while ``warnings`` are the last mapping's."""
     claimed_version: Mapped[int] = mapped_column(default=0)
     """The snapshot version the current / last claim worked on."""
 

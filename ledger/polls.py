@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ledger.errors import one_line
 from ledger.models import PollCycle
 from ledger.types import utcnow
 
@@ -43,7 +44,11 @@ def finish_poll_cycle(
     error: str | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Close a poll-cycle row with its counts (``done`` or ``failed``)."""
+    """Close a poll-cycle row with its counts (``done`` or ``failed``).
+
+    ``error`` is kept as one line without SQL (``ledger.errors.one_line``): ``rbsync status``
+    prints it, and a database error's text carries its statement and the record's values.
+    """
     session.execute(
         sa.update(PollCycle)
         .where(PollCycle.id == cycle_id)
@@ -53,7 +58,7 @@ def finish_poll_cycle(
             changed=changed,
             enqueued=enqueued,
             cursor_to=cursor_to,
-            error=error,
+            error=None if error is None else one_line(error),
             finished_at=now or utcnow(),
         )
         .execution_options(synchronize_session=False)

@@ -19,6 +19,10 @@ The rules (``docs/pipeline.md``, "Cursor rules"):
   messages were lost (pending too long, or held by a vanished worker) are enqueued again.
 - One poll per kind at a time, across every process (a shared lock): a second beat started by
   mistake only makes the second poll skip.
+- A record the ledger cannot store never stops the poll (``ledger.store_snapshots_isolated``):
+  it becomes a ``failed`` row with its reason, counted in ``failed`` (or, when not even that
+  row can be written, logged with its key and counted in ``unstored``), and the poll goes on;
+  otherwise every poll of its kind would fail on it, forever.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from kinds.errors import LockTimeoutError
 from kinds.links import refresh_indexes
 from ledger import (
     SnapshotRecord,
+    StoreReport,
+    describe_error,
     finish_poll_cycle,
     get_cursor,
     held_versions,
@@ -47,7 +53,7 @@ from ledger import (
     set_cursor,
     stale_work,
     start_poll_cycle,
-    store_snapshots,
+    store_snapshots_isolated,
     utcnow,
 )
 from tasks.base import PipelineTask, backoff
@@ -77,6 +83,10 @@ class PollReport:
     changed: int = 0
     enqueued: int = 0
     requeued: int = 0
+    failed: int = 0
+    """Records stored as ``failed`` rows (they cannot sync as they are; ``rbsync failures``)."""
+    unstored: int = 0
+    """Records not even a ``failed`` row could be written for (logged with their keys)."""
     cursor_from: datetime | None = None
     cursor_to: datetime | None = None
 
@@ -163,7 +173,7 @@ def _poll(
     with runtime.sessions.begin() as session:
         cursor = get_cursor(session, kind)
         cycle_id = start_poll_cycle(session, kind, signpost=signpost, cursor_from=cursor)
-    seen = changed = enqueued = requeued = 0
+    seen = changed = enqueued = requeued = failed = unstored = 0
     indexes_ready = False
 
     def send(keys: list[str]) -> int:
@@ -196,11 +206,14 @@ def _poll(
         progress = _Progress(saved=cursor)
         for batch in _batches(records, batch_size):
             with runtime.sessions.begin() as session:
-                keys = store_snapshots(session, kind, batch, now=signpost)
+                stored = store_snapshots_isolated(session, kind, batch, now=signpost)
+            _log_poison(kind, stored)
             seen += len(batch)
-            changed += len(keys)
+            changed += len(stored.changed)
+            failed += len(stored.failed)
+            unstored += len(stored.unstored)
             progress.see(batch)
-            enqueued += send(keys)
+            enqueued += send(stored.changed)
             progress.save(runtime, kind, signpost)
         newest = progress.newest
         cursor_to = cursor if newest is None else min(signpost, newest)
@@ -227,7 +240,8 @@ def _poll(
                 changed=changed,
                 enqueued=enqueued + requeued,
                 cursor_to=cursor,
-                error=f"{type(exc).__name__}: {exc}"[:2000],
+                # One line, never the SQL: `rbsync status` prints it (ledger.errors).
+                error=describe_error(exc),
             )
         raise
     return PollReport(
@@ -236,9 +250,29 @@ def _poll(
         changed=changed,
         enqueued=enqueued,
         requeued=requeued,
+        failed=failed,
+        unstored=unstored,
         cursor_from=cursor,
         cursor_to=cursor_to,
     )
+
+
+def _log_poison(kind: str, stored: StoreReport) -> None:
+    """Say what the ledger could not hold as it was (the rows say it too, but for ``unstored``
+    records this line is all there is)."""
+    for key, fields in stored.cleaned:
+        log.warning(
+            "%s %s: characters the ledger cannot hold removed from %s", kind, key, ", ".join(fields)
+        )
+    for key, reason in stored.failed:
+        log.warning("%s %s: stored as failed: %s", kind, key, reason)
+    for key, reason in stored.unstored:
+        log.error(
+            "%s %.200s: not stored, and read again only when it changes in Rackbeat: %s",
+            kind,
+            key,
+            reason,
+        )
 
 
 def _changed(runtime: Runtime, kind: str, since: datetime | None) -> Iterator[Any]:
@@ -274,5 +308,11 @@ def poll(self: PipelineTask, kind: str) -> dict[str, Any]:
         if retries >= settings.sync_max_retries:
             raise
         countdown = backoff(settings, retries)
-        log.warning("poll of %s failed (%s); retry %d in %.1f s", kind, exc, retries + 1, countdown)
+        log.warning(
+            "poll of %s failed (%s); retry %d in %.1f s",
+            kind,
+            describe_error(exc),
+            retries + 1,
+            countdown,
+        )
         raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc

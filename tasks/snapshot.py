@@ -17,8 +17,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from clients import RetriableError
+from clients.models.poweroffice import ProductPost
 from kinds import registry
-from ledger import SnapshotRecord, store_snapshots
+from ledger import KEY_LENGTH, SnapshotRecord, store_snapshots
 from wiring.runtime import Runtime
 
 __all__ = [
@@ -50,6 +51,32 @@ def snapshot_of(record: BaseModel) -> SnapshotRecord:
         key=str(number),
         snapshot=data,
         updated_at=updated if isinstance(updated, datetime) else None,
+        refusal=_refusal(number),
+    )
+
+
+def _code_length() -> int:
+    """The longest PowerOffice Go product code (``ProductPost.code``'s ``max_length``)."""
+    metadata = ProductPost.model_fields["code"].metadata
+    return min(int(m.max_length) for m in metadata if getattr(m, "max_length", None))
+
+
+PRODUCT_CODE_LENGTH = _code_length()
+
+
+def _refusal(number: Any) -> str | None:
+    """Why a record keyed by ``number`` can never sync, when its key does not fit the ledger.
+
+    An item number (products, BOMs) is a PowerOffice Go product code: one longer than the
+    ledger's key column is longer than any code too, so no change but a shorter number in
+    Rackbeat can make it sync (the ledger keeps the row under a shortened key, ``failed``).
+    A shorter one that is still too long for a code fails in the mapping (R-PROD-2).
+    """
+    if not isinstance(number, str) or len(number) <= KEY_LENGTH:
+        return None
+    return (
+        f"item number is {len(number)} characters; PowerOffice Go product codes allow at most "
+        f"{PRODUCT_CODE_LENGTH} and the ledger at most {KEY_LENGTH}: shorten it in Rackbeat"
     )
 
 

@@ -43,6 +43,7 @@ from kombu import Queue
 from kinds import registry
 from ledger import (
     Unsettled,
+    describe_error,
     last_outcomes_since,
     links_attempted_since,
     unsettled,
@@ -137,7 +138,9 @@ class Outstanding:
         elif state == "FAILURE" and not isinstance(retval, TASK_FAILURES):
             # An entity's failure is in the ledger (and read from there at the end); anything
             # else that raised is an error of the run itself.
-            self.report.errors.append(f"{name}{tuple(args or ())}: {retval}")
+            # One line, never a database error's SQL and parameters (record content).
+            error = describe_error(retval) if isinstance(retval, BaseException) else retval
+            self.report.errors.append(f"{name}{tuple(args or ())}: {error}")
         with self._cond:
             self._count -= 1
             self._cond.notify_all()

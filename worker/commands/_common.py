@@ -139,11 +139,8 @@ def describe_error(exc: BaseException) -> str | None:  # noqa: PLR0911 - one bra
         return f"missing setting: {exc}"
     if isinstance(exc, LedgerNotMigratedError):
         return str(exc)
-    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
-        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        return f"cannot use the ledger database: {detail}"
-    if isinstance(exc, sqlalchemy.exc.ArgumentError):
-        return f"bad RBSYNC_DATABASE_URL: {exc}"
+    if isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+        return _database_problem(exc)
     if isinstance(exc, redis.exceptions.RedisError):
         return f"cannot use Redis: {_first_line(exc)}"
     if isinstance(exc, kombu.exceptions.OperationalError):
@@ -151,6 +148,21 @@ def describe_error(exc: BaseException) -> str | None:  # noqa: PLR0911 - one bra
     if isinstance(exc, OSError):
         return f"{type(exc).__name__}: {_first_line(exc)}"
     return None
+
+
+def _database_problem(exc: BaseException) -> str:
+    """A ledger database error in one line: never the statement and its parameters (record
+    content) that a traceback or the error's own text would print."""
+    import sqlalchemy.exc
+
+    from ledger import describe_error as describe_database_error
+
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return f"cannot use the ledger database: {detail}"
+    if isinstance(exc, sqlalchemy.exc.ArgumentError):
+        return f"bad RBSYNC_DATABASE_URL: {exc}"
+    return f"ledger database error: {describe_database_error(exc)}"
 
 
 def _first_line(exc: BaseException) -> str:

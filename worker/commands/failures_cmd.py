@@ -108,18 +108,30 @@ def next_step(kind: str, key: str, status: str, reason: str | None) -> str:
     return steps.get(status, "")
 
 
+def _shown(error: str | None) -> str | None:
+    """A stored reason as shown: never a database error's SQL statement or parameters."""
+    from ledger import without_sql
+
+    return None if error is None else without_sql(error)
+
+
 def link_json(link: EntityLink) -> dict[str, Any]:
-    """One ledger row as the JSON ``failures --json`` prints (no snapshot, no payload)."""
+    """One ledger row as the JSON ``failures --json`` prints (no snapshot, no payload).
+
+    ``warnings`` lists what the ledger cleaned out of the snapshot to store it (a NUL in a
+    name), then the last mapping's warnings.
+    """
+    reason = _shown(link.last_error)
     return {
         "kind": link.kind,
         "key": link.key,
         "status": link.status,
-        "reason": link.last_error,
-        "next_step": next_step(link.kind, link.key, link.status, link.last_error),
+        "reason": reason,
+        "next_step": next_step(link.kind, link.key, link.status, reason),
         "attempts": link.attempts,
         "remote_id": link.remote_id,
         "intent": link.intent,
-        "warnings": list(link.warnings or []),
+        "warnings": [*(link.snapshot_warnings or []), *(link.warnings or [])],
         "manual": dict(link.details or {}),
         "updated_at": link.updated_at.isoformat() if link.updated_at else None,
     }
@@ -180,7 +192,7 @@ def failures(
                         "started_at": a.started_at.isoformat(),
                         "outcome": a.outcome,
                         "http_status": a.http_status,
-                        "error": a.error,
+                        "error": _shown(a.error),
                     }
                     for a in attempts_of(session, entry["kind"], entry["key"], limit=5)
                 ]

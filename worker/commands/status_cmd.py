@@ -35,7 +35,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def gather_status(sessions: Any) -> dict[str, Any]:
     """The status as plain JSON-ready values (what ``--json`` prints)."""
-    from ledger import all_cursors, counts_by_kind_and_status, last_poll_cycles
+    from ledger import all_cursors, counts_by_kind_and_status, last_poll_cycles, one_line
 
     with sessions() as session:
         counts = counts_by_kind_and_status(session)
@@ -59,7 +59,8 @@ def gather_status(sessions: Any) -> dict[str, Any]:
                 "seen": poll.seen,
                 "changed": poll.changed,
                 "enqueued": poll.enqueued,
-                "error": poll.error,
+                # One line without SQL, also for an error stored before the poll kept it so.
+                "error": None if poll.error is None else one_line(poll.error),
             },
         }
     return result

@@ -114,13 +114,19 @@ WHAT_NEXT = {
 
 def print_report(report: OnceReport, *, timeout: float) -> None:
     """The polls, this run's entities by kind and status, then every unsettled row."""
+    from ledger import without_sql
+
     for poll_kind, poll in report.polls.items():
         if poll.get("skipped"):
             typer.echo(f"poll {poll_kind}: skipped (another poll of {poll_kind} is running)")
         else:
+            # A record the ledger could not store as it is does not stop a poll: say how many.
+            poisoned = "".join(
+                f", {what} {poll[what]}" for what in ("failed", "unstored") if poll.get(what)
+            )
             typer.echo(
                 f"poll {poll_kind}: seen {poll['seen']}, changed {poll['changed']}, "
-                f"enqueued {poll['enqueued'] + poll['requeued']}"
+                f"enqueued {poll['enqueued'] + poll['requeued']}{poisoned}"
             )
     counts = report.counts()
     typer.echo(f"{'kind':<10} {'status':<10} {'count':>7}")
@@ -136,7 +142,7 @@ def print_report(report: OnceReport, *, timeout: float) -> None:
     for status, rows in grouped.items():
         typer.echo(f"{status} {len(rows)}: {WHAT_NEXT.get(status, '')}")
         for row in rows[:SHOWN_PER_STATUS]:
-            typer.echo(f"  {row.kind} {row.key}: {row.error or '-'}")
+            typer.echo(f"  {row.kind} {row.key}: {without_sql(row.error or '-')}")
         if len(rows) > SHOWN_PER_STATUS:
             more = len(rows) - SHOWN_PER_STATUS
             typer.echo(f"  ... and {more} more (rbsync failures --status {status})")
