@@ -34,6 +34,8 @@ from ledger import (
     claim_many,
     get_link,
     index_is_fresh,
+    key_problem,
+    ledger_key,
     record_intents,
     start_attempt,
     start_attempts,
@@ -67,6 +69,8 @@ def sync_entity(
     runs for (as a dependency), which the soft time limit ends.
     """
     handler = _handler(kind)
+    if key_problem(key) is not None:
+        return _unkeyable(runtime, kind, key)
     max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
     # One transaction: the claim, its attempt row, and what the ledger knows of the remote id
     # (a plain connection: this runs for every entity).
@@ -265,6 +269,23 @@ def _send_planned(
             run.release(f"create not sent, an API looks unavailable ({budget.unavailable})")
         else:
             run.send_planned()
+
+
+def _unkeyable(runtime: Runtime, kind: str, key: str) -> SyncResult:
+    """A key the ledger cannot hold as it is (an item number over its column): the record can
+    never be synced, and the poll keeps it as a ``failed`` row under a shortened key
+    (``ledger.ledger_key``). A sync naming the full key answers with that row's reason."""
+    short = ledger_key(key)
+    with runtime.sessions() as session:
+        row = get_link(session, kind, short)
+    reason = row.last_error if row is not None and row.last_error else None
+    return SyncResult(
+        kind,
+        short,
+        Outcome.FAILED,
+        Status.FAILED.value,
+        error=reason or f"{kind} {short}: {key_problem(key)}",
+    )
 
 
 def _read_ahead(

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from ledger import EntityLink, get_cursor, get_link, last_poll_cycle, upgrade
 from ledger.models import KEY_LENGTH
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from tasks.pipeline import sync_entity
 from tasks.poll import PollReport, poll_kind
 from wiring.runtime import Runtime, build_runtime
 from wiring.settings import Settings
@@ -168,6 +169,10 @@ def test_a_nul_character_is_cleaned_and_an_overlong_item_number_fails_alone(
     assert (again.changed, again.enqueued, again.failed) == (0, 0, 0)
     _done(runtime, again)
     assert _products(runtime)[long_key].status == "failed"
+    # A sync that names the full number (a manual enqueue, an invoice line) says why, too.
+    named = sync_entity(runtime, "product", LONG_NUMBER, "by-hand")
+    assert (named.status, named.outcome, named.key) == ("failed", "failed", long_key)
+    assert named.error == long_row.last_error
 
 
 def test_a_record_the_database_refuses_fails_alone(
