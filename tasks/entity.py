@@ -99,7 +99,14 @@ class EntityRun(Recorder):
             self._ensure,
             written=held if adopting else link.written,
         )
-        if remote_id is not None and link.written is None and isinstance(mapped, MappedRecord):
+        if (
+            remote_id is not None
+            and link.written is None
+            and isinstance(mapped, MappedRecord)
+            and (in_doubt or not handler.create_only)
+        ):
+            # (A create-only record that exists and is not our own create in doubt is left
+            # alone by decide() below: skipped, "exists; create-only".)
             return self._adopt(mapped, remote_id, held)
         decision = decide(
             mapped,

@@ -84,7 +84,7 @@ def test_a_new_ledger_against_a_full_poweroffice_go_writes_only_what_differs(
     settings: Settings,
     tmp_path: Path,
 ) -> None:
-    pipeline.poll("product", "bom", "customer")
+    pipeline.poll("product", "bom", "customer", "supplier")
     pipeline.drain()
     products = _products(poweroffice_emulator)
     assert len(products) == 52
@@ -94,7 +94,7 @@ def test_a_new_ledger_against_a_full_poweroffice_go_writes_only_what_differs(
     try:
         poweroffice_emulator.reset_counters()
         fresh = Pipeline(second, batch_size=50)
-        fresh.poll("product", "bom", "customer")
+        fresh.poll("product", "bom", "customer", "supplier")
         results = fresh.drain()
     finally:
         second.close()
@@ -109,7 +109,13 @@ def test_a_new_ledger_against_a_full_poweroffice_go_writes_only_what_differs(
     by_outcome: dict[str, int] = {}
     for result in results:
         by_outcome[result.outcome] = by_outcome.get(result.outcome, 0) + 1
-    assert by_outcome == {"linked": 52 + 8 - 1, "updated": 1}
+    # Suppliers are create-only: existing ones are left alone (not ours as far as this ledger
+    # knows), and the one without a VAT number is skipped as always (R-SUP-10, R-SUP-11).
+    assert by_outcome == {"linked": 52 + 8 - 1, "updated": 1, "skipped": 5}
+    assert {r.error for r in results if r.outcome == "skipped"} == {
+        "exists; create-only",
+        "no VAT number",
+    }
     assert _products(poweroffice_emulator)["10002"]["UnitPrice"] == 4321.0
 
 
