@@ -9,7 +9,9 @@ Redis logical database (claimed with a lock key in db 0). Point them elsewhere w
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -58,6 +60,10 @@ def redis_server_url() -> str:
     return os.environ.get("RBSYNC_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL).rstrip("/")
 
 
+CLAIM_SECONDS = 600
+"""How long a test session's claim on a Redis database lasts unless renewed."""
+
+
 @pytest.fixture(scope="session")
 def _redis_db_number(redis_server_url: str) -> Iterator[int]:
     """Claim a free Redis logical database (1..15) for this test session."""
@@ -66,13 +72,27 @@ def _redis_db_number(redis_server_url: str) -> Iterator[int]:
     lock_client = redis.Redis.from_url(f"{redis_server_url}/0")
     token = uuid.uuid4().hex
     for number in range(1, 16):
-        if lock_client.set(f"rbsync:test:db:{number}", token, nx=True, ex=3600):
+        if lock_client.set(f"rbsync:test:db:{number}", token, nx=True, ex=CLAIM_SECONDS):
             break
     else:  # pragma: no cover - only when 15 test sessions run at once
         pytest.fail("no free Redis database for the tests (15 sessions at once?)")
+    # The claim expires (a crashed session frees it), so it is renewed while this session
+    # runs: a session longer than the expiry would otherwise share its database with the next.
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(CLAIM_SECONDS / 3):
+            with contextlib.suppress(redis.RedisError):
+                if lock_client.get(f"rbsync:test:db:{number}") == token.encode():
+                    lock_client.expire(f"rbsync:test:db:{number}", CLAIM_SECONDS)
+
+    renewer = threading.Thread(target=renew, name="redis-db-claim", daemon=True)
+    renewer.start()
     try:
         yield number
     finally:
+        stop.set()
+        renewer.join(5)
         if lock_client.get(f"rbsync:test:db:{number}") == token.encode():
             lock_client.delete(f"rbsync:test:db:{number}")
         lock_client.close()
