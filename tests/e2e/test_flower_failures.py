@@ -101,11 +101,18 @@ def test_the_failed_tab_lists_exactly_the_entities_that_need_a_human(
         running_process(worker, env=env, log_path=tmp_path / "worker.log", cwd=tmp_path),
         httpx.Client(base_url=flower.base_url, auth=(USER, PASSWORD), timeout=10.0) as client,
     ):
-        # Flower must be receiving events before the worker runs the tasks.
+        # Flower must be receiving events before the worker runs the tasks. Events published
+        # before its receiver bound are lost, so the probe's are published again until seen.
         probe = send_task_events(capp, name="rbsync.poll", args="('product',)", state="SUCCESS")
-        _wait_for(
-            "Flower's event receiver", lambda: client.get(f"/api/task/info/{probe}").is_success
-        )
+
+        def receiving() -> bool:
+            if client.get(f"/api/task/info/{probe}").is_success:
+                return True
+            events = {"name": "rbsync.poll", "args": "('product',)", "state": "SUCCESS"}
+            send_task_events(capp, task_id=probe, **events)
+            return False
+
+        _wait_for("Flower's event receiver", receiving)
 
         capp.send_task("rbsync.sync_batch", args=["customer", CUSTOMERS], queue=DEFAULT_QUEUE)
         capp.send_task("rbsync.sync", args=["product", "NOPE-999"], queue=DEFAULT_QUEUE)
