@@ -24,6 +24,8 @@ from sandbox.server import RunningServer, serve_in_thread
 from sandbox.testing_rackbeat import RackbeatEmulatorHandle, rackbeat_emulator, rackbeat_server
 
 __all__ = [
+    "SEEDED_CREATES",
+    "SEEDED_SYNC",
     "PowerOfficeEmulatorHandle",
     "RackbeatEmulatorHandle",
     "poweroffice_emulator",
@@ -31,6 +33,27 @@ __all__ = [
     "rackbeat_emulator",
     "rackbeat_server",
 ]
+
+SEEDED_SYNC: dict[str, dict[str, int]] = {
+    "product": {"synced": 50},
+    "bom": {"synced": 2},
+    "customer": {"synced": 8},
+    "invoice": {"synced": 5},
+    "supplier": {"synced": 4, "skipped": 1},
+}
+"""The ledger, by kind and status, after a full sync of the emulators' default dataset (seed 1,
+scale 50): every entity synced but the supplier without a VAT number (R-SUP-10)."""
+
+SEEDED_CREATES: dict[str, int] = {
+    "Products": 52,
+    "ProductGroups": 9,
+    "Customers": 8,
+    "SalesOrders": 5,
+    "Suppliers": 4,
+    "ContactGroups": 1,
+}
+"""What that sync creates in the PowerOffice Go emulator, per resource (products and BOMs are
+both ``Products``)."""
 
 
 class PowerOfficeEmulatorHandle(AdminHandle):

@@ -25,7 +25,12 @@ import sqlalchemy as sa
 
 from kinds import registry
 from ledger import Attempt, EntityLink, counts_by_kind_and_status, make_engine, make_session_factory
-from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from sandbox.testing import (
+    SEEDED_CREATES,
+    SEEDED_SYNC,
+    PowerOfficeEmulatorHandle,
+    RackbeatEmulatorHandle,
+)
 from wiring.settings import Settings
 from worker.app import create_app
 
@@ -33,21 +38,6 @@ BIN = Path(sys.executable).parent
 CELERY = str(BIN / "celery")
 RBSYNC = str(BIN / "rbsync")
 KINDS = tuple(registry.names())
-SEEDED = {
-    "product": {"synced": 50},
-    "bom": {"synced": 2},
-    "customer": {"synced": 8},
-    "invoice": {"synced": 5},
-    "supplier": {"synced": 4, "skipped": 1},
-}
-SEEDED_CREATES = {
-    "Products": 52,
-    "ProductGroups": 9,
-    "Customers": 8,
-    "SalesOrders": 5,
-    "Suppliers": 4,
-    "ContactGroups": 1,
-}
 FINAL = ("synced", "skipped", "failed", "dead")
 READY_SECONDS = 60.0
 SETTLE_SECONDS = 150.0
@@ -287,7 +277,7 @@ def _sync_change_and_idle(
     with deployment.worker("e2e"):
         deployment.poll()
         wait_for("the seeded dataset to settle", lambda: deployment.settled(70))
-        assert deployment.counts() == SEEDED
+        assert deployment.counts() == SEEDED_SYNC
         assert creates(poweroffice) == SEEDED_CREATES
         assert_no_duplicates(poweroffice)
         # The poll fanned its keys out in batches (rbsync.sync_batch): a task id or two for the
@@ -406,7 +396,7 @@ def test_faults_end_settled_without_duplicates(
         except pytest.fail.Exception:
             print(production.diagnose())
             raise
-    assert production.counts() == SEEDED, production.diagnose()
+    assert production.counts() == SEEDED_SYNC, production.diagnose()
     assert creates(poweroffice_emulator) == SEEDED_CREATES
     assert_no_duplicates(poweroffice_emulator)
 

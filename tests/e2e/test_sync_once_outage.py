@@ -20,24 +20,14 @@ from pathlib import Path
 import pytest
 
 from ledger import counts_by_kind_and_status, make_engine, make_session_factory
-from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from sandbox.testing import (
+    SEEDED_CREATES,
+    SEEDED_SYNC,
+    PowerOfficeEmulatorHandle,
+    RackbeatEmulatorHandle,
+)
 
 RBSYNC = str(Path(sys.executable).with_name("rbsync"))
-SEEDED = {
-    "bom": {"synced": 2},
-    "customer": {"synced": 8},
-    "invoice": {"synced": 5},
-    "product": {"synced": 50},
-    "supplier": {"skipped": 1, "synced": 4},
-}
-SEEDED_CREATES = {
-    "Products": 52,
-    "ProductGroups": 9,
-    "Customers": 8,
-    "SalesOrders": 5,
-    "Suppliers": 4,
-    "ContactGroups": 1,
-}
 WRITES_DOWN = [
     {"route": "POST /v2/*", "error_rate": 1.0, "status": 503},
     {"route": "PATCH /v2/*", "error_rate": 1.0, "status": 503},
@@ -122,7 +112,7 @@ def test_an_outage_leaves_rows_pending_and_named_then_one_run_settles_everything
     second, second_seconds = _sync_once(env, tmp_path)
 
     assert second.returncode == 0, second.stdout + second.stderr
-    assert _ledger_counts(tmp_path / "data") == SEEDED
+    assert _ledger_counts(tmp_path / "data") == SEEDED_SYNC
     assert "not settled" not in second.stdout
     resources = poweroffice_emulator.state()["resources"]
     assert {name: len(resources[name]) for name in SEEDED_CREATES} == SEEDED_CREATES

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from celery.exceptions import SoftTimeLimitExceeded
-from test_pipeline import SEEDED, SEEDED_WRITES, po_requests
+from test_pipeline import SEEDED_WRITES, po_requests
 
 from ledger import (
     Attempt,
@@ -25,7 +25,7 @@ from ledger import (
     get_link,
     store_snapshots,
 )
-from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from sandbox.testing import SEEDED_SYNC, PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.pipeline import Outcome, sync_entities
 from wiring.runtime import Runtime
 
@@ -57,7 +57,7 @@ def test_seeded_dataset_syncs_in_batches_by_the_rules(
 ) -> None:
     batched.run()
     with batched.runtime.sessions() as session:
-        assert counts_by_kind_and_status(session) == SEEDED
+        assert counts_by_kind_and_status(session) == SEEDED_SYNC
     assert writes(poweroffice_emulator) == SEEDED_WRITES
     # One POST per record: no lookup was needed (the bulk indexes vouched for absences).
     requests = po_requests(poweroffice_emulator)
@@ -75,7 +75,7 @@ def test_seeded_dataset_syncs_in_batches_by_the_rules(
     # Every entity has exactly one attempt row, opened and closed.
     with batched.runtime.sessions() as session:
         attempts = session.scalars(sa.select(Attempt)).all()
-    assert len(attempts) == sum(sum(c.values()) for c in SEEDED.values())
+    assert len(attempts) == sum(sum(c.values()) for c in SEEDED_SYNC.values())
     assert all(a.finished_at is not None and a.outcome for a in attempts)
 
 
@@ -412,5 +412,5 @@ def test_the_soft_time_limit_in_a_dependency_stops_the_whole_batch(
     batched.drain()
     with runtime.sessions() as session:
         counts = counts_by_kind_and_status(session)
-    assert counts["invoice"] == SEEDED["invoice"]
+    assert counts["invoice"] == SEEDED_SYNC["invoice"]
     assert poweroffice_emulator.counters()["duplicates_refused"] == 0

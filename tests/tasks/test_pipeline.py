@@ -20,16 +20,7 @@ from ledger import (
     ensure_link,
     get_link,
 )
-from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
-
-SEEDED = {
-    "product": {"synced": 50},
-    "bom": {"synced": 2},
-    "customer": {"synced": 8},
-    "invoice": {"synced": 5},
-    "supplier": {"synced": 4, "skipped": 1},
-}
-
+from sandbox.testing import SEEDED_SYNC, PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 
 SEEDED_WRITES = {
     "Products": (52, 0, 0),
@@ -60,7 +51,7 @@ def test_seeded_dataset_syncs_by_the_rules(
     pipeline: Any, poweroffice_emulator: PowerOfficeEmulatorHandle
 ) -> None:
     pipeline.run()
-    assert ledger_counts(pipeline) == SEEDED
+    assert ledger_counts(pipeline) == SEEDED_SYNC
     w = writes(poweroffice_emulator)
     assert {
         k: (v["created"], v["updated"], v["duplicates_refused"]) for k, v in w.items()

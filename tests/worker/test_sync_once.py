@@ -8,19 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from sandbox.testing import SEEDED_SYNC, PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from wiring.settings import Settings
 from worker.inprocess import run_once
 
 RBSYNC = str(Path(sys.executable).parent / "rbsync")
-
-SEEDED = {
-    "bom": {"synced": 2},
-    "customer": {"synced": 8},
-    "invoice": {"synced": 5},
-    "product": {"synced": 50},
-    "supplier": {"skipped": 1, "synced": 4},
-}
 
 
 def _env(rb: RackbeatEmulatorHandle, po: PowerOfficeEmulatorHandle, tmp: Path) -> dict[str, str]:
@@ -65,7 +57,7 @@ def test_run_once_syncs_everything_then_an_unchanged_run_sends_nothing(
     settings = _settings(rackbeat_emulator, poweroffice_emulator, tmp_path)
     first = run_once(settings, timeout=240)
     assert (first.ok, first.errors, first.timed_out) == (True, [], False)
-    assert first.counts() == SEEDED
+    assert first.counts() == SEEDED_SYNC
     assert sorted(first.polls) == ["bom", "customer", "invoice", "product", "supplier"]
     products = poweroffice_emulator.state()["resources"]["Products"]
     assert len(products) == len({p["Code"] for p in products}) == 52
