@@ -8,6 +8,7 @@ connection its children would inherit.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Mapping
@@ -78,9 +79,9 @@ class Runtime:
     """Ids of shared dependencies (product groups, contact group, payment terms) this process
     already resolved: they never change once created, so no ledger read per record."""
 
-    @property
+    @functools.cached_property
     def options(self) -> KindOptions:
-        """The plain values the entity kinds' rules need."""
+        """The plain values the entity kinds' rules need (built once: read per entity)."""
         return KindOptions(
             employee_map=dict(self.settings.employee_map),
             supplier_contact_group_name=self.settings.supplier_contact_group_name,

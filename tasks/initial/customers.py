@@ -78,7 +78,7 @@ def _link_customer(
     engine: Engine, customer: Customer, record: RackbeatCustomer, outcome: str
 ) -> ItemOutcome:
     snapshot = snapshot_of(record)
-    number_from_rackbeat = engine.runtime.settings.customer_number_from_rackbeat
+    number_from_rackbeat = engine.runtime.options.customer_number_from_rackbeat
     mapped = mapped_or_reason(
         lambda: map_customer(
             parse_customer(snapshot.snapshot), number_from_rackbeat=number_from_rackbeat
