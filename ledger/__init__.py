@@ -19,6 +19,7 @@ from ledger.claims import (
     finish_many,
     record_intent,
     record_intents,
+    renew_leases,
     start_attempt,
     start_attempts,
 )
@@ -74,7 +75,6 @@ from ledger.reports import (
     links_of,
     reset_for_retry,
     rows_for_retry,
-    stale_work,
 )
 from ledger.snapshots import (
     SnapshotRecord,
@@ -91,6 +91,7 @@ from ledger.snapshots import (
     store_snapshots,
     store_snapshots_isolated,
 )
+from ledger.sweep import Overdue, mark_due, mark_sent, overdue_work
 from ledger.types import utcnow
 
 __all__ = [
@@ -108,6 +109,7 @@ __all__ = [
     "InitialItemStatus",
     "InitialSyncItem",
     "LedgerProbeStore",
+    "Overdue",
     "PollCycle",
     "ProbeAnswer",
     "RemoteLink",
@@ -154,8 +156,11 @@ __all__ = [
     "load_index",
     "make_engine",
     "make_session_factory",
+    "mark_due",
     "mark_enqueued",
+    "mark_sent",
     "one_line",
+    "overdue_work",
     "put_probe_answer",
     "put_remote_id",
     "record_initial_intent",
@@ -164,10 +169,10 @@ __all__ = [
     "record_intents",
     "remote_id",
     "remote_ids",
+    "renew_leases",
     "reset_for_retry",
     "rows_for_retry",
     "set_cursor",
-    "stale_work",
     "start_attempt",
     "start_attempts",
     "start_poll_cycle",

@@ -1,10 +1,15 @@
 """Claiming an entity for one worker, recording intent, attempts and outcomes.
 
 The claim is one conditional UPDATE: it succeeds only when the row is not ``in_flight``, or is
-held by the same task id (a redelivered message after its worker died), or its claim is older
-than ``stale_after`` (a holder that vanished without its message coming back). On PostgreSQL
-the row lock serialises concurrent claims; on SQLite ``BEGIN IMMEDIATE`` does. So two workers
-never hold the same row.
+held by the same task id (a redelivered message after its worker died), or its holder's
+**lease** ran out (``lease_until`` passed: the holder's heartbeat stopped renewing it, so the
+holder is dead, frozen or cut off from the ledger). On PostgreSQL the row lock serialises
+concurrent claims; on SQLite ``BEGIN IMMEDIATE`` does. So two workers never hold the same row.
+
+A claim lasts ``lease``; :func:`renew_leases` (the holder's heartbeat, ``wiring.heartbeat``)
+pushes it on while the holder works. A takeover never writes twice: a create's intent is
+committed before its request, so the next holder looks the record up before creating again,
+and a holder stops writing once it cannot prove its lease (``tasks.leases``).
 
 These functions run several times per entity and attempt, so their statements are built once,
 at import, with bound parameters: SQLAlchemy then skips building and cache-keying them on
@@ -39,6 +44,7 @@ __all__ = [
     "finish_many",
     "record_intent",
     "record_intents",
+    "renew_leases",
     "start_attempt",
     "start_attempts",
 ]
@@ -72,13 +78,16 @@ def _claim(which: sa.ColumnElement[bool]) -> sa.Update:
             sa.or_(
                 _c.status != Status.IN_FLIGHT.value,
                 _c.claim_token == _B("p_token"),
-                _c.claimed_at < _B("p_stale_before", type_=UTCDateTime()),
+                _c.lease_until < _B("p_now", type_=UTCDateTime()),
+                _c.lease_until.is_(None),
             ),
         )
         .values(
             status=Status.IN_FLIGHT.value,
             claim_token=_B("p_token"),
             claimed_at=_B("p_now", type_=UTCDateTime()),
+            lease_until=_B("p_lease_until", type_=UTCDateTime()),
+            due_at=None,  # the message was consumed: nothing is due until one is sent
             claimed_version=_c.snapshot_version,
             attempts=_c.attempts + 1,
             updated_at=_B("p_now", type_=UTCDateTime()),
@@ -89,6 +98,15 @@ def _claim(which: sa.ColumnElement[bool]) -> sa.Update:
 
 _CLAIM = _claim(_c.key == _B("p_key"))
 _CLAIM_MANY = _claim(_c.key.in_(_B("p_keys", expanding=True)))
+
+_RENEW_LEASES = (
+    sa.update(LINKS)
+    .where(
+        _c.claim_token.in_(_B("p_tokens", expanding=True)),
+        _c.status == Status.IN_FLIGHT.value,
+    )
+    .values(lease_until=_B("p_lease_until", type_=UTCDateTime()))
+)
 
 _CLAIM_CURRENT_VERSION = (
     sa.update(LINKS)
@@ -116,6 +134,7 @@ _FINISH_MANY = (
     )
     .values(
         claim_token=None,
+        lease_until=None,
         last_error=_B("p_error", type_=sa.Text()),
         updated_at=_B("p_now", type_=UTCDateTime()),
         remote_id=sa.func.coalesce(_B("p_remote_id", type_=sa.String()), _c.remote_id),
@@ -186,10 +205,11 @@ def claim(
     key: str,
     token: str,
     *,
-    stale_after: timedelta,
+    lease: timedelta,
     now: datetime | None = None,
 ) -> EntityLink | None:
-    """Take (kind, key) for ``token`` (a task id); the claimed row, or None when held.
+    """Take (kind, key) for ``token`` (a task id) for ``lease``; the claimed row, or None when
+    another holder's lease runs.
 
     The row comes back as a detached ``EntityLink`` built from the UPDATE's RETURNING.
     """
@@ -201,7 +221,7 @@ def claim(
             "p_key": key,
             "p_token": token,
             "p_now": now,
-            "p_stale_before": now - stale_after,
+            "p_lease_until": now + lease,
         },
     ).one_or_none()
     return None if row is None else EntityLink(**row._asdict())
@@ -213,7 +233,7 @@ def claim_many(
     keys: Sequence[str],
     token: str,
     *,
-    stale_after: timedelta,
+    lease: timedelta,
     now: datetime | None = None,
 ) -> list[EntityLink]:
     """:func:`claim` for many keys of one kind in one statement: the rows taken for ``token``.
@@ -230,10 +250,26 @@ def claim_many(
             "p_keys": list(keys),
             "p_token": token,
             "p_now": now,
-            "p_stale_before": now - stale_after,
+            "p_lease_until": now + lease,
         },
     ).all()
     return [EntityLink(**row._asdict()) for row in rows]
+
+
+def renew_leases(
+    executor: Executor, tokens: Sequence[str], *, lease: timedelta, now: datetime | None = None
+) -> int:
+    """Push the lease of every row ``tokens`` hold to ``now + lease``; how many rows.
+
+    A row another holder took over meanwhile has its token, so it is never renewed here.
+    """
+    if not tokens:
+        return 0
+    result = executor.execute(
+        _RENEW_LEASES,
+        {"p_tokens": list(tokens), "p_lease_until": (now or utcnow()) + lease},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def claim_current_version(executor: Executor, link_id: int, token: str) -> None:

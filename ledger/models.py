@@ -90,6 +90,12 @@ class EntityLink(Base):
     __table_args__ = (
         sa.UniqueConstraint("kind", "key"),
         sa.Index(None, "kind", "status"),
+        # The sweep's two questions, asked every few seconds: whose lease ran out, and which
+        # waiting rows are past due (ledger.sweep).
+        sa.Index(None, "status", "lease_until"),
+        sa.Index(None, "status", "due_at"),
+        # The heartbeat renews a holder's leases by its token.
+        sa.Index(None, "claim_token"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -128,7 +134,13 @@ class EntityLink(Base):
 
     claim_token: Mapped[str | None] = mapped_column(sa.String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """An ``in_flight`` row's claim ends here unless its holder's heartbeat renews it; after
+    that, another worker may take the row over (``ledger.claims``, ``ledger.sweep``)."""
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the message last sent for a waiting row should run: its enqueue time, or the end of
+    its retry countdown. A ``pending``/``unknown`` row long past due lost its message."""
     synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -35,18 +35,14 @@ class Unsettled:
 
 
 def work_to_drive(
-    session: Session,
-    kinds: Collection[str],
-    *,
-    claim_older_than: timedelta,
-    now: datetime | None = None,
+    session: Session, kinds: Collection[str], *, now: datetime | None = None
 ) -> list[tuple[str, str]]:
     """(kind, key) of the rows of ``kinds`` that a run can drive now, in id order.
 
     ``pending`` and ``unknown`` rows, whether or not a message was ever sent for them (a run
-    that stopped before sending leaves them so), and ``in_flight`` rows whose claim is older
-    than ``claim_older_than`` (their holder is gone). Rows held by a live worker are not taken:
-    they stay unsettled and are reported as such.
+    that stopped before sending leaves them so), and ``in_flight`` rows whose lease ran out
+    (their holder is gone). Rows held by a live worker are not taken: they stay unsettled and
+    are reported as such.
     """
     now = now or utcnow()
     stmt = (
@@ -57,7 +53,7 @@ def work_to_drive(
                 EntityLink.status.in_([Status.PENDING.value, Status.UNKNOWN.value]),
                 sa.and_(
                     EntityLink.status == Status.IN_FLIGHT.value,
-                    EntityLink.claimed_at < now - claim_older_than,
+                    sa.or_(EntityLink.lease_until < now, EntityLink.lease_until.is_(None)),
                 ),
             ),
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,7 +18,6 @@ __all__ = [
     "links_of",
     "reset_for_retry",
     "rows_for_retry",
-    "stale_work",
     "status_counts",
 ]
 
@@ -106,57 +105,11 @@ def reset_for_retry(
     rows = session.execute(
         sa.update(EntityLink)
         .where(*_retry_filter(kind, key, keys))
-        .values(status=Status.PENDING, attempts=0, enqueued_at=now, updated_at=now)
+        .values(status=Status.PENDING, attempts=0, enqueued_at=now, due_at=now, updated_at=now)
         .returning(EntityLink.kind, EntityLink.key)
         .execution_options(synchronize_session=False)
     )
     return sorted((row.kind, row.key) for row in rows)
-
-
-def stale_work(
-    session: Session,
-    *,
-    pending_older_than: timedelta,
-    claim_older_than: timedelta,
-    kind: str | None = None,
-    now: datetime | None = None,
-    limit: int = 10_000,
-) -> list[tuple[str, str]]:
-    """(kind, key) of work whose message may have been lost, marked re-enqueued.
-
-    Pending or unknown rows enqueued longer than ``pending_older_than`` ago (or never), and
-    in-flight rows whose claim is older than ``claim_older_than`` (their holder died and its
-    message did not come back). This is the drain of the transactional outbox: a lost Celery
-    message only delays work.
-    """
-    now = now or utcnow()
-    waiting = sa.and_(
-        EntityLink.status.in_([Status.PENDING.value, Status.UNKNOWN.value]),
-        sa.or_(
-            EntityLink.enqueued_at.is_(None),
-            EntityLink.enqueued_at < now - pending_older_than,
-        ),
-    )
-    abandoned = sa.and_(
-        EntityLink.status == Status.IN_FLIGHT,
-        EntityLink.claimed_at < now - claim_older_than,
-        sa.or_(
-            EntityLink.enqueued_at.is_(None),
-            EntityLink.enqueued_at < now - claim_older_than,
-        ),
-    )
-    stmt = sa.select(EntityLink.id, EntityLink.kind, EntityLink.key).where(
-        sa.or_(waiting, abandoned)
-    )
-    if kind is not None:
-        stmt = stmt.where(EntityLink.kind == kind)
-    rows = session.execute(stmt.order_by(EntityLink.id).limit(limit)).all()
-    if rows:
-        session.execute(
-            sa.update(EntityLink),
-            [{"id": link_id, "enqueued_at": now} for link_id, _, _ in rows],
-        )
-    return [(k, v) for _, k, v in rows]
 
 
 def attempts_of(session: Session, kind: str, key: str, *, limit: int = 50) -> list[Attempt]:

@@ -204,7 +204,7 @@ def store_snapshots(
     version when it finishes and hands the row back to pending). Unchanged rows only get the
     newer ``updated_at``. The caller commits, *then* enqueues the returned keys, *then* marks
     them with :func:`mark_enqueued`: a crash in between leaves ``enqueued_at`` empty, and the
-    next poll's sweep (``ledger.reports.stale_work``) enqueues them.
+    sweep (``ledger.sweep``) sends them.
 
     Characters the ledger cannot hold are cleaned out of the snapshot (:func:`clean_snapshot`,
     named in ``snapshot_warnings``). A record with a ``refusal`` or a key the ledger cannot hold
@@ -339,6 +339,7 @@ def _store(
             "snapshot_version": version + 1,
             # The outbox flag: set by mark_enqueued only once the message is published.
             "enqueued_at": None,
+            "due_at": None,
             "updated_at": now,
         }
         if prepared.refusal is not None:
@@ -381,6 +382,7 @@ def _mark_failed(session: Session, kind: str, key: str, reason: str, now: dateti
             last_error=reason,
             snapshot_hash=None,
             enqueued_at=None,
+            due_at=None,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
@@ -466,7 +468,7 @@ def mark_enqueued(
         session.execute(
             sa.update(EntityLink)
             .where(EntityLink.kind == kind, EntityLink.key.in_(wanted[start : start + 500]))
-            .values(enqueued_at=now)
+            .values(enqueued_at=now, due_at=now)
             .execution_options(synchronize_session=False)
         )
 

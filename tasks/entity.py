@@ -24,6 +24,7 @@ from ledger import (
     store_snapshots,
 )
 from mapping import Create, MappedRecord, Skip, Update, decide, held_view
+from tasks.leases import ensure_held
 from tasks.outcome import PLANNED, Outcome, RetryLaterError, SyncResult
 from tasks.recording import Recorder
 from tasks.snapshot import fetch_snapshot
@@ -178,8 +179,14 @@ class EntityRun(Recorder):
                 record_intent(conn, self.link.id, self.token, decision.reference)
             self.intent_recorded = True
 
+        def create() -> str:
+            ensure_held(self.runtime, self.lease, f"{self.kind} {self.key}: create")
+            return self.handler.create(self.runtime, decision)
+
+        if record:  # before the intent: a create refused here is not in doubt
+            ensure_held(self.runtime, self.lease, f"{self.kind} {self.key}: create")
         remote_id = create_once(
-            create=lambda: self.handler.create(self.runtime, decision),
+            create=create,
             lookup=lambda: self.handler.find(self.runtime, self.link, decision.reference),
             record_intent=intent if record else None,
             look_first=False,
@@ -196,6 +203,7 @@ class EntityRun(Recorder):
 
     def _update(self, decision: Update, remote_id: str | None) -> SyncResult:
         assert remote_id is not None
+        ensure_held(self.runtime, self.lease, f"{self.kind} {self.key}: update")
         try:
             self.handler.update(self.runtime, remote_id, decision)
         except (AmbiguousWriteError, RetriableError) as exc:

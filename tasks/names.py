@@ -10,6 +10,7 @@ __all__ = [
     "INITIAL_SYNC_TASK",
     "POLL_TASK",
     "RETRY_TASK",
+    "SWEEP_TASK",
     "SYNC_BATCH_TASK",
     "SYNC_TASK",
 ]
@@ -20,6 +21,8 @@ SYNC_TASK = "rbsync.sync"
 """``rbsync.sync(kind, key)``: one entity."""
 SYNC_BATCH_TASK = "rbsync.sync_batch"
 """``rbsync.sync_batch(kind, keys)``: many entities of one kind, a poll's fan-out."""
+SWEEP_TASK = "rbsync.sweep"
+"""``rbsync.sweep()``: send again the rows whose lease ran out or whose message was lost."""
 RETRY_TASK = "rbsync.retry"
 """``rbsync.retry(kind=None, key=None, keys=None)``: re-drive failed, dead and unknown rows."""
 INITIAL_SYNC_TASK = "rbsync.initial_sync"

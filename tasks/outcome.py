@@ -15,6 +15,7 @@ from clients import RetriableError
 from clients.ratelimit import SlotUnavailableError
 from kinds.errors import DependencyPendingError, LockTimeoutError
 from ledger import Finish, RowOutcome, Status, end_attempts, finish_many, record_intents
+from tasks.leases import LeaseLostError
 from wiring.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ RETRIABLE = (
     SlotUnavailableError,
     SoftTimeLimitExceeded,
     OperationalError,
+    LeaseLostError,
 )
 """Errors after which the same sync may simply run again later."""
 

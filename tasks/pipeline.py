@@ -44,8 +44,10 @@ from ledger import (
 from tasks.budget import SEND_GRACE, Budget, late
 from tasks.dependencies import DEPENDENCY_WAIT_SECONDS, resolve_dependencies
 from tasks.entity import EntityRun
+from tasks.leases import holding_claims, not_proven, proven
 from tasks.outcome import PLANNED, BookedOutcome, Outcome, SyncResult, write_outcomes
 from tasks.snapshot import fetch_snapshot
+from wiring.heartbeat import Holding
 from wiring.runtime import Runtime
 
 __all__ = ["Budget", "Outcome", "SyncResult", "sync_entities", "sync_entity"]
@@ -68,14 +70,30 @@ def sync_entity(
     turns a retriable outcome into ``dead``; ``budget`` is the time of the batch this sync
     runs for (as a dependency), which the soft time limit ends.
     """
-    handler = _handler(kind)
     if key_problem(key) is not None:
         return _unkeyable(runtime, kind, key)
+    with holding_claims(runtime, token) as lease:
+        return _sync_entity(
+            runtime, kind, key, token, final_attempt=final_attempt, budget=budget, lease=lease
+        )
+
+
+def _sync_entity(
+    runtime: Runtime,
+    kind: str,
+    key: str,
+    token: str,
+    *,
+    final_attempt: bool,
+    budget: Budget | None,
+    lease: Holding,
+) -> SyncResult:
+    handler = _handler(kind)
     max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
     # One transaction: the claim, its attempt row, and what the ledger knows of the remote id
     # (a plain connection: this runs for every entity).
     with runtime.engine.begin() as conn:
-        link = claim(conn, kind, key, token, stale_after=runtime.stale_claim_after)
+        link = claim(conn, kind, key, token, lease=runtime.lease)
         if link is not None:
             attempt_id = start_attempt(conn, link.id, token)
             known = link.remote_id or handler.known(conn, [key]).get(key)
@@ -94,7 +112,7 @@ def sync_entity(
             )
         with runtime.sessions.begin() as session:
             store_snapshots(session, kind, [fetched])
-            link = claim(session, kind, key, token, stale_after=runtime.stale_claim_after)
+            link = claim(session, kind, key, token, lease=runtime.lease)
             if link is None:
                 return SyncResult(kind, key, Outcome.BUSY, Status.IN_FLIGHT.value)
             attempt_id = start_attempt(session, link.id, token)
@@ -111,6 +129,7 @@ def sync_entity(
         fresh=fresh,
         budget=budget,
         nested=sync_entity,
+        lease=lease,
     )
     return run.run()
 
@@ -169,11 +188,35 @@ def _sync_batch(
     budget: Budget,
     dependencies: list[SyncResult] | None,
 ) -> list[SyncResult]:
+    with holding_claims(runtime, token) as lease:
+        return _sync_claimed_batch(
+            runtime,
+            kind,
+            keys,
+            token,
+            final_attempt=final_attempt,
+            budget=budget,
+            dependencies=dependencies,
+            lease=lease,
+        )
+
+
+def _sync_claimed_batch(
+    runtime: Runtime,
+    kind: str,
+    keys: Sequence[str],
+    token: str,
+    *,
+    final_attempt: bool,
+    budget: Budget,
+    dependencies: list[SyncResult] | None,
+    lease: Holding,
+) -> list[SyncResult]:
     handler = _handler(kind)
     wanted = list(dict.fromkeys(str(key) for key in keys))
     max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
     with runtime.engine.begin() as conn:
-        links = claim_many(conn, kind, wanted, token, stale_after=runtime.stale_claim_after)
+        links = claim_many(conn, kind, wanted, token, lease=runtime.lease)
         attempts = start_attempts(conn, [link.id for link in links], token)
         known = handler.known(conn, [link.key for link in links if link.remote_id is None])
         fresh = bool(links) and index_is_fresh(conn, handler.namespace, max_age=max_age)
@@ -214,6 +257,7 @@ def _sync_batch(
             nested=sync_entity,
             held=held.get(link.key) if held is not None else None,
             held_read=held is not None,
+            lease=lease,
         )
         for link in links
     ]
@@ -267,6 +311,8 @@ def _send_planned(
             run.release(late(budget, "create not sent"))
         elif budget.unavailable is not None:
             run.release(f"create not sent, an API looks unavailable ({budget.unavailable})")
+        elif not proven(runtime, run.lease):
+            run.release(not_proven(f"{run.kind} {run.key}: create"))
         else:
             run.send_planned()
 

@@ -15,10 +15,13 @@ The rules (``docs/pipeline.md``, "Cursor rules"):
   ``updated_at`` (the client's order), else once at the end. A poll cut off mid-way (crash, time
   limit) keeps the progress of its committed batches, and the next poll reads on from there
   (nothing lost; a re-read record with unchanged content is not enqueued again).
-- Before the first enqueue, stale bulk indexes are reloaded (``kinds.links``), and rows whose
-  messages were lost (pending too long, or held by a vanished worker) are enqueued again.
-- One poll per kind at a time, across every process (a shared lock): a second beat started by
-  mistake only makes the second poll skip.
+- Before the first enqueue, stale bulk indexes are reloaded (``kinds.links``). Rows whose
+  messages were lost are not the poll's business: the sweep (``tasks.sweep``) sends them
+  every few seconds.
+- One poll per kind at a time, across every process (a shared lock, a lease renewed by the
+  heartbeat while the poll runs, so a killed poll frees it within one lease): a second beat
+  started by mistake only makes the second poll skip. A scheduled poll of a kind polled less
+  than half a period ago skips too (messages that piled up while no worker ran).
 - A record the ledger cannot store never stops the poll (``ledger.store_snapshots_isolated``):
   it becomes a ``failed`` row with its reason, counted in ``failed`` (or, when not even that
   row can be written, logged with its key and counted in ``unstored``), and the poll goes on;
@@ -49,9 +52,9 @@ from ledger import (
     finish_poll_cycle,
     get_cursor,
     held_versions,
+    last_poll_cycle,
     mark_enqueued,
     set_cursor,
-    stale_work,
     start_poll_cycle,
     store_snapshots_isolated,
     utcnow,
@@ -62,7 +65,7 @@ from tasks.names import POLL_TASK
 from tasks.snapshot import snapshot_of
 from wiring.runtime import Runtime
 
-__all__ = ["POLL_BATCH_SIZE", "PollReport", "poll", "poll_kind"]
+__all__ = ["POLL_BATCH_SIZE", "LockLostError", "PollReport", "poll", "poll_kind", "polled_recently"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,6 @@ class PollReport:
     seen: int = 0
     changed: int = 0
     enqueued: int = 0
-    requeued: int = 0
     failed: int = 0
     """Records stored as ``failed`` rows (they cannot sync as they are; ``rbsync failures``)."""
     unstored: int = 0
@@ -149,15 +151,35 @@ def poll_kind(
     """Poll ``kind`` once (see the module docstring); a held lock makes it skip."""
     registry.get(kind)  # an unknown kind fails here, before any lock or request
     settings = runtime.settings
-    # The lock outlives the poll's hard time limit, so a poll killed by it frees it too.
-    lock = runtime.locks(f"poll:{kind}", settings.poll_time_limit_seconds + 5)
+    # A lease: the heartbeat extends it while this poll runs; a poll that dies frees it soon.
+    lock = runtime.locks(f"poll:{kind}", settings.lease_seconds)
     if not lock.acquire():
         log.info("poll of %s skipped: another poll of it is running", kind)
         return PollReport(kind, skipped=True)
+
+    def renew() -> None:
+        if not lock.extend():
+            raise LockLostError(f"poll:{kind}")
+
     try:
-        return _poll(runtime, kind, enqueue, now=now, batch_size=batch_size)
+        with runtime.heartbeat.hold(f"poll:{kind}", renew):
+            return _poll(runtime, kind, enqueue, now=now, batch_size=batch_size)
     finally:
         lock.release()
+
+
+class LockLostError(Exception):
+    """A poll's lock expired before its heartbeat could extend it."""
+
+
+def polled_recently(runtime: Runtime, kind: str, *, now: datetime | None = None) -> float | None:
+    """Seconds since the last poll of ``kind`` started, when less than half a poll period."""
+    with runtime.sessions() as session:
+        last = last_poll_cycle(session, kind)
+    if last is None:
+        return None
+    age = ((now or utcnow()) - last.started_at).total_seconds()
+    return age if 0 <= age < runtime.settings.poll_interval_seconds / 2 else None
 
 
 def _poll(
@@ -173,7 +195,7 @@ def _poll(
     with runtime.sessions.begin() as session:
         cursor = get_cursor(session, kind)
         cycle_id = start_poll_cycle(session, kind, signpost=signpost, cursor_from=cursor)
-    seen = changed = enqueued = requeued = failed = unstored = 0
+    seen = changed = enqueued = failed = unstored = 0
     indexes_ready = False
 
     def send(keys: list[str]) -> int:
@@ -190,15 +212,6 @@ def _poll(
         return sent
 
     try:
-        with runtime.sessions.begin() as session:
-            lost = stale_work(
-                session,
-                kind=kind,
-                pending_older_than=timedelta(seconds=settings.requeue_after_seconds),
-                claim_older_than=runtime.stale_claim_after,
-                now=signpost,
-            )
-        requeued = send([key for _, key in lost])
         since = (
             None if cursor is None else cursor - timedelta(seconds=settings.poll_overlap_seconds)
         )
@@ -227,7 +240,7 @@ def _poll(
                 status="done",
                 seen=seen,
                 changed=changed,
-                enqueued=enqueued + requeued,
+                enqueued=enqueued,
                 cursor_to=cursor_to,
             )
     except Exception as exc:
@@ -238,7 +251,7 @@ def _poll(
                 status="failed",
                 seen=seen,
                 changed=changed,
-                enqueued=enqueued + requeued,
+                enqueued=enqueued,
                 cursor_to=cursor,
                 # One line, never the SQL: `rbsync status` prints it (ledger.errors).
                 error=describe_error(exc),
@@ -249,7 +262,6 @@ def _poll(
         seen=seen,
         changed=changed,
         enqueued=enqueued,
-        requeued=requeued,
         failed=failed,
         unstored=unstored,
         cursor_from=cursor,
@@ -292,10 +304,16 @@ def _changed(runtime: Runtime, kind: str, since: datetime | None) -> Iterator[An
 
 
 @shared_task(bind=True, base=PipelineTask, name=POLL_TASK, ignore_result=True)
-def poll(self: PipelineTask, kind: str) -> dict[str, Any]:
-    """Poll ``kind`` and enqueue a sync per changed record (beat sends one per period)."""
+def poll(self: PipelineTask, kind: str, scheduled: bool = False) -> dict[str, Any]:
+    """Poll ``kind`` and enqueue a sync per changed record (beat sends one per period,
+    ``scheduled``: skipped when the kind was polled less than half a period ago)."""
     app = self.app
     settings = self.runtime.settings
+    if scheduled and not self.request.retries:
+        age = polled_recently(self.runtime, kind)
+        if age is not None:
+            log.info("poll of %s skipped: polled %.0f s ago", kind, age)
+            return PollReport(kind, skipped=True).to_json()
 
     def enqueue(kind_: str, keys: list[str]) -> int:
         return enqueue_sync(app, kind_, keys, batch_size=settings.sync_batch_size)

@@ -35,6 +35,7 @@ from tasks.outcome import (
     warning_json,
     write_outcomes,
 )
+from wiring.heartbeat import Holding
 from wiring.runtime import Runtime
 
 __all__ = ["Recorder"]
@@ -78,6 +79,8 @@ class Recorder:
     """A PATCH of this attempt ended without an answer: PowerOffice Go may hold it or not."""
     held_read: bool = False
     """Whether :attr:`held` was read ahead (None then means: PowerOffice Go has no such body)."""
+    lease: Holding | None = None
+    """The heartbeat's hold on the claim: proved before each write (``tasks.leases``)."""
 
     @property
     def kind(self) -> str:

@@ -19,16 +19,20 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
+from ledger import describe_error, mark_due, utcnow
 from tasks.base import PipelineTask, backoff
 from tasks.enqueue import enqueue_sync
 from tasks.errors import TASK_FAILURES, BatchFailedError, EntityFailedError, NotInRackbeatError
 from tasks.names import SYNC_BATCH_TASK, SYNC_TASK
 from tasks.pipeline import Outcome, SyncResult, sync_entities, sync_entity
+from wiring.runtime import Runtime
 from wiring.settings import Settings
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "failure_of",
     "free_attempt",
     "hands_on",
+    "record_due",
     "sync",
     "sync_batch",
 ]
@@ -97,10 +102,12 @@ def sync(self: PipelineTask, kind: str, key: str, waited: int = 0) -> dict[str, 
     if result.reopened and hands_on(self):
         # New content arrived while we held the row: the poll's message found it busy.
         enqueue_sync(self.app, kind, [str(key)])
+        record_due(runtime, {kind: {str(key): 0.0}})
     if result.retry and hands_on(self):
         waited += free_attempt(settings, result, waited)
         countdown = backoff(settings, retries, at_least=result.retry_after)
         log.info("%s %s: %s; retry %d in %.1f s", kind, key, result.error, retries + 1, countdown)
+        record_due(runtime, {kind: {str(key): countdown}})
         raise self.retry(
             args=(kind, key), kwargs={"waited": waited}, countdown=countdown, max_retries=None
         )
@@ -184,10 +191,14 @@ def _ledger_unavailable(task: PipelineTask, exc: OperationalError) -> BaseExcept
 def hand_on(task: PipelineTask, results: list[SyncResult]) -> None:
     """One ``rbsync.sync`` per entity that needs another attempt, as its second attempt."""
     settings = task.runtime.settings
+    due: dict[str, dict[str, float]] = {}
     with task.app.producer_or_acquire() as producer:
         for result in results:
+            if result.retry or result.reopened:
+                due.setdefault(result.kind, {})[result.key] = 0.0
             if result.retry:
                 countdown = backoff(settings, 0, at_least=result.retry_after)
+                due[result.kind][result.key] = countdown
                 log.info(
                     "%s %s: %s; retry 1 in %.1f s", result.kind, result.key, result.error, countdown
                 )
@@ -201,6 +212,25 @@ def hand_on(task: PipelineTask, results: list[SyncResult]) -> None:
                 )
             elif result.reopened:
                 task.app.send_task(SYNC_TASK, args=[result.kind, result.key], producer=producer)
+    record_due(task.runtime, due)
+
+
+def record_due(runtime: Runtime, due: Mapping[str, Mapping[str, float]]) -> None:
+    """Record when each sent message (kind -> key -> countdown in seconds) should run, so
+    that the sweep (``tasks.sweep``) knows a row past due lost its message. Best effort: a
+    ledger that cannot be reached only makes the sweep send it again later."""
+    now = utcnow()
+    try:
+        with runtime.sessions.begin() as session:
+            for kind, countdowns in due.items():
+                mark_due(
+                    session,
+                    kind,
+                    {key: now + timedelta(seconds=c) for key, c in countdowns.items()},
+                    now=now,
+                )
+    except OperationalError as exc:
+        log.warning("when the retries are due was not recorded: %s", describe_error(exc))
 
 
 def summary(kind: str, results: list[SyncResult]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Named, expiring locks shared by every process: one poll per kind at a time.
 
 - :class:`RedisLock`: ``SET NX PX`` with a random token, released by a compare-and-delete
-  script, so a holder whose lock expired never deletes its successor's (production).
+  script, so a holder whose lock expired never deletes its successor's (production). It is a
+  lease: the holder's heartbeat (``wiring.heartbeat``) extends it while the holder works, so a
+  holder that dies frees it within one lease, however long a live one needs it.
 - :class:`FileLock`: ``flock`` on a file under the data directory; the kernel drops it when
   the holder dies (embedded mode: every process runs on this one machine).
 
@@ -26,6 +28,13 @@ __all__ = ["FileLock", "Lock", "LockFactory", "RedisLock", "file_locks", "held",
 
 KEY_PREFIX = "rbsync:lock:"
 
+_EXTEND_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
 _RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -45,6 +54,10 @@ class Lock(Protocol):
         """Let the lock go (a no-op when not held)."""
         ...
 
+    def extend(self) -> bool:
+        """Make a held lock last its whole time-to-live again; False when it was lost."""
+        ...
+
 
 class LockFactory(Protocol):
     """Makes the lock called ``name`` that expires ``ttl`` seconds after it is taken."""
@@ -61,6 +74,7 @@ class RedisLock:
         self._ttl_ms = max(1, round(ttl * 1000))
         self._token = uuid.uuid4().hex
         self._release = client.register_script(_RELEASE_LUA)
+        self._extend = client.register_script(_EXTEND_LUA)
         self._held = False
 
     def acquire(self) -> bool:
@@ -71,6 +85,11 @@ class RedisLock:
         if self._held:
             self._release(keys=[self._key], args=[self._token])
             self._held = False
+
+    def extend(self) -> bool:
+        if not self._held:
+            return False
+        return bool(self._extend(keys=[self._key], args=[self._token, self._ttl_ms]))
 
 
 class FileLock:
@@ -100,6 +119,9 @@ class FileLock:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+    def extend(self) -> bool:
+        return self._file is not None  # held until released or the process dies
 
 
 def redis_locks(client: redis.Redis) -> LockFactory:

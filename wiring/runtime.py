@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger import current_revision, head_revision, make_engine, make_session_factory, upgrade
+from wiring.heartbeat import Heartbeat
 from wiring.locks import LockFactory, file_locks, redis_locks
 from wiring.settings import Settings
 
@@ -89,9 +90,16 @@ class Runtime:
         )
 
     @property
-    def stale_claim_after(self) -> timedelta:
-        """A claim older than this belongs to a holder that is surely gone (2x the time limit)."""
-        return timedelta(seconds=2 * self.settings.task_time_limit_seconds)
+    def lease(self) -> timedelta:
+        """How long a claim or a poll lock lasts unless its holder's heartbeat renews it."""
+        return timedelta(seconds=self.settings.lease_seconds)
+
+    @functools.cached_property
+    def heartbeat(self) -> Heartbeat:
+        """This process's heartbeat, renewing the leases it holds (``wiring.heartbeat``)."""
+        heartbeat = Heartbeat(self.settings.lease_seconds)
+        self._stack.callback(heartbeat.stop)
+        return heartbeat
 
     @property
     def rackbeat(self) -> RackbeatClient:

@@ -151,8 +151,15 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = Field(600.0, gt=0)
     """Longest Celery retry countdown (exponential backoff with full jitter, capped here)."""
     worker_soft_shutdown_seconds: float = Field(30.0, ge=0)
+    lease_seconds: float = Field(30.0, ge=3)
+    """A worker's claim on a row, and a poll's lock, last this long unless its heartbeat renews
+    them (every third of it): a worker that died frees its rows within one lease."""
+    sweep_interval_seconds: float = Field(15.0, gt=0)
+    """How often beat sends ``rbsync.sweep``, which re-sends the rows whose lease ran out and
+    the waiting rows whose message was lost."""
     requeue_after_seconds: float = Field(600.0, gt=0)
-    """A pending row not picked up this long after its enqueue is enqueued again by a poll."""
+    """A waiting row this long past due is sent again by the sweep even while the sync queue
+    is busy (with an idle queue: one lease past due; before a broker restart: at once)."""
     link_index_max_age_seconds: float = Field(3600.0, gt=0)
     """Bulk indexes of PowerOffice Go ids older than this are reloaded before a poll writes."""
     task_events: bool = True

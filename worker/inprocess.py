@@ -226,7 +226,7 @@ def _work(app: Celery, kinds: list[str]) -> list[tuple[str, str]]:
 
     runtime = runtime_for(app)
     with runtime.sessions() as session:
-        return work_to_drive(session, kinds, claim_older_than=runtime.stale_claim_after)
+        return work_to_drive(session, kinds)
 
 
 def _send(app: Celery, work: list[tuple[str, str]], batch_size: int) -> None:

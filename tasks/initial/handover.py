@@ -123,9 +123,7 @@ def _write_link(
 ) -> bool:
     """The entity link exactly as the pipeline leaves a synced row; False when held."""
     store_snapshots(session, kind, [snapshot])
-    held = claim(
-        session, kind, snapshot.key, engine.token, stale_after=engine.runtime.stale_claim_after
-    )
+    held = claim(session, kind, snapshot.key, engine.token, lease=engine.runtime.lease)
     if held is None:
         return False
     attempt = start_attempt(session, held.id, engine.token)

@@ -131,6 +131,35 @@ class Deployment:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=10)
 
+    @contextmanager
+    def beat(self, name: str) -> Iterator[subprocess.Popen[bytes]]:
+        """A real beat process until the block ends."""
+        log_path = self.workdir / f"{name}.log"
+        self.logs.append(log_path)
+        command = [
+            CELERY, "-A", "worker.app", "beat", "--loglevel=INFO",
+            f"--schedule={self.workdir / name}.schedule",
+        ]  # fmt: skip
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                env=self.env,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+
     def poll(self, *kinds: str) -> None:
         with self.app.producer_or_acquire() as producer:
             for kind in kinds or KINDS:
@@ -437,6 +466,54 @@ def test_worker_sigkilled_mid_create_and_restarted(
             sa.select(sa.func.count()).select_from(EntityLink).where(EntityLink.attempts > 1)
         )
     assert retried >= 1  # at least one create was cut off by the kill and run again
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_killed_workers_rows_are_swept_back_within_a_lease(
+    production: Deployment,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    """Issue 13: no waiting for the broker's visibility timeout (600 s here) or a poll (an hour
+    here): the killed worker's leases run out (3 s) and beat's sweep (every second) sends its
+    rows again, and its lost countdowns and prefetched messages with them."""
+    production.env |= {
+        "RBSYNC_VISIBILITY_TIMEOUT_SECONDS": "600",
+        "RBSYNC_POLL_INTERVAL_SECONDS": "3600",
+        "RBSYNC_LEASE_SECONDS": "3",
+        "RBSYNC_SWEEP_INTERVAL_SECONDS": "1",
+    }
+    poweroffice_emulator.set_faults([{"route": "POST /v2/Products", "latency_ms": 1500}])
+
+    def creates_in_flight() -> int:
+        with production.sessions() as s:
+            return int(
+                s.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(EntityLink)
+                    .where(EntityLink.status == "in_flight", EntityLink.intent.is_not(None))
+                )
+                or 0
+            )
+
+    with production.worker("doomed") as doomed:
+        production.poll("product")
+        wait_for("a product create in flight", lambda: creates_in_flight() > 0, 60)
+        os.killpg(doomed.pid, signal.SIGKILL)
+        assert doomed.wait(timeout=10) == -signal.SIGKILL
+    held_at_kill = creates_in_flight()
+    assert held_at_kill > 0  # the fault was injected: rows were held by the killed worker
+    poweroffice_emulator.clear_faults()
+    killed_at = time.monotonic()
+    with production.worker("survivor"), production.beat("beat"):
+        wait_for("the products to settle after the kill", lambda: production.settled(50), 90)
+    print(f"settled {time.monotonic() - killed_at:.1f} s after the kill")
+    assert production.counts() == {"product": {"synced": 50}}
+    assert creates(poweroffice_emulator)["Products"] == 50
+    assert_no_duplicates(poweroffice_emulator)
+    logs = b"".join(path.read_bytes() for path in production.logs)
+    assert b"sweep: sent again" in logs  # the sweep, not a redelivery or a poll, brought them
 
 
 @pytest.mark.postgres

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger import (
-    EntityLink,
     SnapshotRecord,
     Status,
     all_cursors,
@@ -22,13 +21,17 @@ from ledger import (
     last_poll_cycle,
     last_poll_cycles,
     load_index,
+    mark_due,
+    mark_enqueued,
+    mark_sent,
+    overdue_work,
     put_remote_id,
     remote_id,
     remote_ids,
+    renew_leases,
     reset_for_retry,
     rows_for_retry,
     set_cursor,
-    stale_work,
     start_poll_cycle,
     store_snapshots,
 )
@@ -111,11 +114,11 @@ def _seed_statuses(sessions: sessionmaker[Session]) -> None:
     }
     for key, status in outcomes.items():
         with sessions.begin() as s:
-            row = claim(s, "product", key, "t", stale_after=timedelta(minutes=5))
+            row = claim(s, "product", key, "t", lease=timedelta(minutes=5))
             assert row is not None
             finish(s, row.id, "t", status, error=None if status == Status.SYNCED else "why")
     with sessions.begin() as s:
-        row = claim(s, "supplier", "9", "t", stale_after=timedelta(minutes=5))
+        row = claim(s, "supplier", "9", "t", lease=timedelta(minutes=5))
         assert row is not None
         finish(s, row.id, "t", Status.SKIPPED, error="no VAT number")
 
@@ -143,48 +146,61 @@ def test_counts_failures_and_retry(sessions: sessionmaker[Session]) -> None:
         assert rows_for_retry(s) == []
 
 
-def test_stale_work_finds_lost_messages_and_dead_holders(sessions: sessionmaker[Session]) -> None:
+def test_the_sweep_finds_expired_leases_lost_messages_and_messages_lost_with_the_broker(
+    sessions: sessionmaker[Session],
+) -> None:
+    lease = timedelta(seconds=30)
     with sessions.begin() as s:
         store_snapshots(
             s,
             "product",
-            [SnapshotRecord(k, {"n": k}, T0) for k in ("fresh", "old", "held")],
+            [SnapshotRecord(k, {"n": k}, T0) for k in ("due", "late", "held", "dead", "never")],
             now=T0,
         )
-        s.execute(
-            sa.update(EntityLink)
-            .where(EntityLink.key == "fresh")
-            .values(enqueued_at=T0 + timedelta(minutes=9))
-        )
-        held = claim(s, "product", "held", "t", stale_after=timedelta(minutes=5), now=T0)
-        assert held is not None
-    later = T0 + timedelta(minutes=10)
+        mark_enqueued(s, "product", ["due", "late", "held", "dead"], now=T0)
+        # "due" waits for a retry countdown that ends in 10 minutes.
+        mark_due(s, "product", {"due": T0 + timedelta(minutes=10)}, now=T0)
+        assert claim(s, "product", "held", "live", lease=lease, now=T0) is not None
+        assert claim(s, "product", "dead", "gone", lease=lease, now=T0) is not None
+    one_minute = T0 + timedelta(minutes=1)
     with sessions.begin() as s:
-        found = stale_work(
-            s,
-            pending_older_than=timedelta(minutes=5),
-            claim_older_than=timedelta(minutes=30),
-            now=later,
-        )
-        assert found == [("product", "old")]
+        # The live holder's heartbeat renewed its lease; the dead one's ran out.
+        assert renew_leases(s, ["live"], lease=lease, now=one_minute) == 1
+
+    def found(now: datetime, *, grace: timedelta, started: datetime | None = None) -> set[Any]:
+        with sessions() as s:
+            rows = overdue_work(s, lost_before=now - grace, broker_started=started, now=now)
+        return {(row.key, row.why) for row in rows}
+
+    # A busy queue: only the expired lease is sent at once; the rest may still be queued.
+    assert found(one_minute, grace=timedelta(minutes=10)) == {("dead", "expired")}
+    # An idle queue: rows past due by the grace lost their message; "due" is not due yet.
+    assert found(one_minute, grace=lease) == {
+        ("dead", "expired"),
+        ("late", "lost"),
+        ("never", "lost"),
+    }
+    # The broker restarted after the rows were sent: every waiting row sent before is lost.
+    assert found(one_minute, grace=timedelta(minutes=10), started=T0 + timedelta(seconds=1)) == {
+        ("dead", "expired"),
+        ("due", "broker_restarted"),
+        ("late", "broker_restarted"),
+    }
     with sessions.begin() as s:
-        # marked re-enqueued: not found again at once
-        assert (
-            stale_work(
-                s,
-                pending_older_than=timedelta(minutes=5),
-                claim_older_than=timedelta(minutes=30),
-                now=later,
-            )
-            == []
-        )
+        ids = [row.id for row in overdue_work(s, lost_before=one_minute - lease, now=one_minute)]
+        mark_sent(s, ids, now=one_minute)
+    # Sent again: not again until that message is overdue in turn.
+    assert found(one_minute + timedelta(seconds=10), grace=lease) == set()
     with sessions.begin() as s:
-        much_later = T0 + timedelta(hours=1)
-        assert sorted(
-            stale_work(
-                s,
-                pending_older_than=timedelta(minutes=5),
-                claim_older_than=timedelta(minutes=30),
-                now=much_later,
-            )
-        ) == [("product", "fresh"), ("product", "held"), ("product", "old")]
+        renew_leases(s, ["live"], lease=lease, now=one_minute + timedelta(minutes=2))
+    assert found(one_minute + timedelta(minutes=2), grace=lease) == {
+        ("dead", "expired"),
+        ("late", "lost"),
+        ("never", "lost"),
+    }
+    # The claim of a new message clears what was due, and takes the expired row over.
+    with sessions.begin() as s:
+        taken = claim(s, "product", "dead", "new", lease=lease, now=one_minute)
+        assert taken is not None
+        assert taken.due_at is None
+        assert claim(s, "product", "held", "thief", lease=lease, now=one_minute) is None

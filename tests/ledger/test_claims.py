@@ -17,6 +17,7 @@ from ledger import (
     finish,
     get_link,
     record_intent,
+    renew_leases,
     start_attempt,
     store_snapshots,
 )
@@ -35,7 +36,7 @@ def seed(sessions: sessionmaker[Session], *keys: str, name: str = "x") -> None:
 def test_claim_takes_a_pending_row_once(sessions: sessionmaker[Session]) -> None:
     seed(sessions, "A")
     with sessions.begin() as s:
-        row = claim(s, "product", "A", "t1", stale_after=LEASE, now=T0)
+        row = claim(s, "product", "A", "t1", lease=LEASE, now=T0)
         assert row is not None
         assert (row.status, row.claim_token, row.attempts, row.claimed_version) == (
             Status.IN_FLIGHT,
@@ -44,15 +45,15 @@ def test_claim_takes_a_pending_row_once(sessions: sessionmaker[Session]) -> None
             1,
         )
     with sessions.begin() as s:
-        assert claim(s, "product", "A", "t2", stale_after=LEASE, now=T0) is None
+        assert claim(s, "product", "A", "t2", lease=LEASE, now=T0) is None
 
 
 def test_the_same_task_id_reclaims_after_its_worker_died(sessions: sessionmaker[Session]) -> None:
     seed(sessions, "A")
     with sessions.begin() as s:
-        assert claim(s, "product", "A", "t1", stale_after=LEASE, now=T0) is not None
+        assert claim(s, "product", "A", "t1", lease=LEASE, now=T0) is not None
     with sessions.begin() as s:
-        again = claim(s, "product", "A", "t1", stale_after=LEASE, now=T0 + timedelta(seconds=1))
+        again = claim(s, "product", "A", "t1", lease=LEASE, now=T0 + timedelta(seconds=1))
         assert again is not None
         assert again.attempts == 2
 
@@ -60,25 +61,25 @@ def test_the_same_task_id_reclaims_after_its_worker_died(sessions: sessionmaker[
 def test_a_stale_claim_can_be_taken_over(sessions: sessionmaker[Session]) -> None:
     seed(sessions, "A")
     with sessions.begin() as s:
-        assert claim(s, "product", "A", "t1", stale_after=LEASE, now=T0) is not None
+        assert claim(s, "product", "A", "t1", lease=LEASE, now=T0) is not None
     with sessions.begin() as s:
-        assert claim(s, "product", "A", "t2", stale_after=LEASE, now=T0 + LEASE) is None
+        assert claim(s, "product", "A", "t2", lease=LEASE, now=T0 + LEASE) is None
     with sessions.begin() as s:
         later = T0 + LEASE + timedelta(seconds=1)
-        row = claim(s, "product", "A", "t2", stale_after=LEASE, now=later)
+        row = claim(s, "product", "A", "t2", lease=LEASE, now=later)
         assert row is not None
         assert row.claim_token == "t2"
 
 
 def test_claim_of_an_unknown_key_is_none(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
-        assert claim(s, "product", "nope", "t1", stale_after=LEASE) is None
+        assert claim(s, "product", "nope", "t1", lease=LEASE) is None
 
 
 def test_finish_writes_the_outcome_and_releases(sessions: sessionmaker[Session]) -> None:
     seed(sessions, "A")
     with sessions.begin() as s:
-        row = claim(s, "product", "A", "t1", stale_after=LEASE)
+        row = claim(s, "product", "A", "t1", lease=LEASE)
         assert row is not None
         link_id = row.id
         record_intent(s, link_id, "t1", "A")
@@ -114,7 +115,7 @@ def test_finish_writes_the_outcome_and_releases(sessions: sessionmaker[Session])
 def test_finish_reopens_when_content_changed_while_held(sessions: sessionmaker[Session]) -> None:
     seed(sessions, "A")
     with sessions.begin() as s:
-        row = claim(s, "product", "A", "t1", stale_after=LEASE)
+        row = claim(s, "product", "A", "t1", lease=LEASE)
         assert row is not None
         link_id = row.id
     seed(sessions, "A", name="changed meanwhile")
@@ -130,7 +131,7 @@ def test_finish_reopens_when_content_changed_while_held(sessions: sessionmaker[S
 def test_unknown_is_kept_even_when_content_changed(sessions: sessionmaker[Session]) -> None:
     seed(sessions, "A")
     with sessions.begin() as s:
-        row = claim(s, "product", "A", "t1", stale_after=LEASE)
+        row = claim(s, "product", "A", "t1", lease=LEASE)
         assert row is not None
         link_id = row.id
     seed(sessions, "A", name="changed meanwhile")
@@ -145,12 +146,12 @@ def test_finish_by_a_holder_that_lost_its_claim_is_refused(
 ) -> None:
     seed(sessions, "A")
     with sessions.begin() as s:
-        row = claim(s, "product", "A", "t1", stale_after=LEASE, now=T0)
+        row = claim(s, "product", "A", "t1", lease=LEASE, now=T0)
         assert row is not None
         link_id = row.id
     with sessions.begin() as s:
         later = T0 + LEASE * 2
-        assert claim(s, "product", "A", "t2", stale_after=LEASE, now=later) is not None
+        assert claim(s, "product", "A", "t2", lease=LEASE, now=later) is not None
     with sessions.begin() as s:
         assert finish(s, link_id, "t1", Status.SYNCED) is None
         with pytest.raises(LookupError, match="not held by 't1'"):
@@ -165,7 +166,7 @@ def test_finish_refuses_in_flight_as_an_outcome(sessions: sessionmaker[Session])
 def test_attempt_rows_record_history(sessions: sessionmaker[Session]) -> None:
     seed(sessions, "A")
     with sessions.begin() as s:
-        row = claim(s, "product", "A", "t1", stale_after=LEASE)
+        row = claim(s, "product", "A", "t1", lease=LEASE)
         assert row is not None
         first = start_attempt(s, row.id, "t1", now=T0)
         end_attempt(s, first, "unknown", http_status=503, error="503 Service Unavailable")
@@ -192,7 +193,7 @@ def test_concurrent_claims_never_share_a_row(sessions: sessionmaker[Session]) ->
             start.wait(timeout=30)
             for key in keys:
                 with sessions.begin() as s:
-                    if claim(s, "product", key, token, stale_after=LEASE) is not None:
+                    if claim(s, "product", key, token, lease=LEASE) is not None:
                         won[key].append(token)
         except BaseException as exc:  # pragma: no cover - surfaced below
             errors.append(exc)
@@ -220,11 +221,9 @@ def test_many_rows_are_claimed_opened_and_finished_in_a_few_round_trips(
 
     seed(sessions, "A", "B", "C", "D")
     with sessions.begin() as s:
-        assert claim(s, "product", "D", "other", stale_after=LEASE, now=T0) is not None
+        assert claim(s, "product", "D", "other", lease=LEASE, now=T0) is not None
     with sessions.begin() as s:
-        rows = claim_many(
-            s, "product", ["A", "B", "C", "D", "Z"], "batch", stale_after=LEASE, now=T0
-        )
+        rows = claim_many(s, "product", ["A", "B", "C", "D", "Z"], "batch", lease=LEASE, now=T0)
         # D is held by another worker and Z has no row: neither is taken.
         assert sorted(r.key for r in rows) == ["A", "B", "C"]
         ids = {r.key: r.id for r in rows}
@@ -236,7 +235,7 @@ def test_many_rows_are_claimed_opened_and_finished_in_a_few_round_trips(
     # New content for B arrives while the batch holds it; C's claim is taken over meanwhile.
     seed(sessions, "B", name="renamed")
     with sessions.begin() as s:
-        assert claim(s, "product", "C", "thief", stale_after=timedelta(0), now=T0 + LEASE)
+        assert claim(s, "product", "C", "thief", lease=LEASE, now=T0 + LEASE + timedelta(seconds=1))
     with sessions.begin() as s:
         done = finish_many(
             s,
@@ -262,3 +261,23 @@ def test_many_rows_are_claimed_opened_and_finished_in_a_few_round_trips(
         assert (c.status, c.claim_token, c.last_error) == ("in_flight", "thief", None)
         (attempt,) = attempts_of(s, "product", "A")
         assert (attempt.task_id, attempt.outcome) == ("batch", "created")
+
+
+def test_a_renewed_lease_is_never_taken_over(sessions: sessionmaker[Session]) -> None:
+    seed(sessions, "A", "B")
+    with sessions.begin() as s:
+        assert claim(s, "product", "A", "t1", lease=LEASE, now=T0) is not None
+        assert claim(s, "product", "B", "t1", lease=LEASE, now=T0) is not None
+    beyond = T0 + LEASE + timedelta(seconds=1)
+    with sessions.begin() as s:
+        # The holder's heartbeat renews both rows; a token that holds nothing renews nothing.
+        assert renew_leases(s, ["t1"], lease=LEASE, now=T0 + LEASE / 2) == 2
+        assert renew_leases(s, ["nobody"], lease=LEASE, now=T0 + LEASE / 2) == 0
+    with sessions.begin() as s:
+        assert claim(s, "product", "A", "t2", lease=LEASE, now=beyond) is None
+    with sessions.begin() as s:
+        # Once the renewals stop, the lease runs out and the row may be taken over; the old
+        # holder can renew it no more.
+        later = T0 + LEASE * 2
+        assert claim(s, "product", "A", "t2", lease=LEASE, now=later) is not None
+        assert renew_leases(s, ["t1"], lease=LEASE, now=later) == 1  # only B is still its own

@@ -88,7 +88,7 @@ def test_changed_content_leaves_an_in_flight_row_to_its_holder(
     with sessions.begin() as s:
         store_snapshots(s, "product", [rec("A", "a")], now=T0)
     with sessions.begin() as s:
-        assert claim(s, "product", "A", "task-1", stale_after=timedelta(minutes=5)) is not None
+        assert claim(s, "product", "A", "task-1", lease=timedelta(minutes=5)) is not None
     with sessions.begin() as s:
         assert store_snapshots(s, "product", [rec("A", "a2", 1)], now=T0) == ["A"]
     with sessions() as s:

@@ -144,9 +144,7 @@ def test_a_key_held_by_another_worker_is_busy_and_left_alone(
 ) -> None:
     keys = polled(batched, "product")[:5]
     with runtime.sessions.begin() as session:
-        assert claim(
-            session, "product", keys[1], "other-worker", stale_after=runtime.stale_claim_after
-        )
+        assert claim(session, "product", keys[1], "other-worker", lease=runtime.lease)
     results = {r.key: r for r in sync_entities(runtime, "product", keys, "batch-1")}
     assert (results[keys[1]].outcome, results[keys[1]].status) == (Outcome.BUSY, "in_flight")
     held = link_of(runtime, "product", keys[1])
@@ -343,7 +341,7 @@ def test_an_invoice_batch_waits_for_a_customer_another_worker_is_syncing(
     # Another worker holds every customer; it finishes them a moment later.
     with runtime.sessions.begin() as session:
         for key in customers:
-            assert claim(session, "customer", key, "other", stale_after=runtime.stale_claim_after)
+            assert claim(session, "customer", key, "other", lease=runtime.lease)
 
     def other_worker_finishes() -> None:
         # The holder's own batch (its task id reclaims what it holds) creates them.

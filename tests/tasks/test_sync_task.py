@@ -71,7 +71,7 @@ def test_waiting_for_a_held_dependency_is_not_charged_to_the_retry_budget(
     customer = str(invoice.snapshot["customer"]["number"])
     # Another (live) worker holds the invoice's customer for the whole test.
     with runtime.sessions.begin() as session:
-        assert claim(session, "customer", customer, "other", stale_after=runtime.stale_claim_after)
+        assert claim(session, "customer", customer, "other", lease=runtime.lease)
     result = app.tasks["rbsync.sync"].apply(args=["invoice", invoice.key])
     # The entity is dead in the ledger, so its task is a FAILURE (Flower's Failed tab).
     assert result.state == "FAILURE"

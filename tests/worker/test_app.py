@@ -47,7 +47,10 @@ def test_production_config_is_json_late_ack_prefetch_one_with_ceilings(tmp_path:
     assert conf["worker_send_task_events"] is True
     assert conf["worker_cancel_long_running_tasks_on_connection_loss"] is True
     assert [q.name for q in conf["task_queues"]] == ["rbsync", "rbsync.poll"]
-    assert conf["task_routes"] == {"rbsync.poll": {"queue": "rbsync.poll"}}
+    assert conf["task_routes"] == {
+        "rbsync.poll": {"queue": "rbsync.poll"},
+        "rbsync.sweep": {"queue": "rbsync.poll"},
+    }
     # every countdown and the time limit stay far below the visibility timeout
     assert max(settings.retry_backoff_max_seconds, conf["task_time_limit"]) * 4 <= 3600.0
 
@@ -87,23 +90,34 @@ def test_a_countdown_near_the_visibility_timeout_is_refused(tmp_path: Path) -> N
         celery_config(settings)
 
 
-def test_beat_has_one_expiring_poll_per_kind(tmp_path: Path) -> None:
-    schedule = beat_schedule(make(data_dir=tmp_path, poll_interval_seconds=120))
+def test_beat_has_one_poll_per_kind_and_the_sweep(tmp_path: Path) -> None:
+    settings = make(data_dir=tmp_path, poll_interval_seconds=120, sweep_interval_seconds=7)
+    schedule = beat_schedule(settings)
+    # No expiry: a poll waiting behind a first push must run when a worker frees, not vanish.
     assert schedule == {
-        f"poll-{kind}": {
-            "task": "rbsync.poll",
-            "schedule": 120.0,
-            "args": (kind,),
-            "options": {"expires": 120.0},
-        }
-        for kind in ("product", "bom", "customer", "invoice", "supplier")
+        **{
+            f"poll-{kind}": {
+                "task": "rbsync.poll",
+                "schedule": 120.0,
+                "args": (kind,),
+                "kwargs": {"scheduled": True},
+            }
+            for kind in ("product", "bom", "customer", "invoice", "supplier")
+        },
+        "sweep": {"task": "rbsync.sweep", "schedule": 7.0},
     }
 
 
 def test_the_app_registers_the_task_names(tmp_path: Path) -> None:
     app = create_app(make(data_dir=tmp_path))
     app.loader.import_default_modules()
-    assert {"rbsync.poll", "rbsync.sync", "rbsync.retry", "rbsync.initial_sync"} <= set(app.tasks)
+    assert {
+        "rbsync.poll",
+        "rbsync.sync",
+        "rbsync.sweep",
+        "rbsync.retry",
+        "rbsync.initial_sync",
+    } <= set(app.tasks)
     assert app.tasks["rbsync.sync"].max_retries is None  # the budget is ours (settings)
 
 

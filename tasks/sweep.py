@@ -1,0 +1,148 @@
+"""``rbsync.sweep``: every few seconds, send again the work whose holder or message was lost.
+
+Beat sends it every ``RBSYNC_SWEEP_INTERVAL_SECONDS`` (15 s) on the poll queue. One sweep runs
+at a time (a lock, as for polls); each asks the ledger (``ledger.sweep``) for
+
+- rows ``in_flight`` whose lease ran out: their worker died (a SIGKILL, a hard time limit, a
+  pool child terminated when the broker connection dropped). Sent at once: the new message's
+  claim takes the row over, and the create protocol's intent makes it look before it writes;
+- waiting rows whose message was lost: past due by one lease while the sync queue is empty
+  (a countdown held by a killed worker, a prefetched message of a dead one), or by
+  ``RBSYNC_REQUEUE_AFTER_SECONDS`` while it is not (a long first push must not be doubled);
+- waiting rows sent before the broker last started (a Redis restart without persistence).
+
+So a killed worker's rows are back at work within a lease plus a sweep interval, not when the
+broker's visibility timeout (an hour) or the next poll of their kind comes round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from amqp.exceptions import ChannelError
+from celery import Celery, shared_task
+
+from ledger import mark_sent, overdue_work, utcnow
+from tasks.base import PipelineTask
+from tasks.enqueue import enqueue_sync
+from tasks.names import SWEEP_TASK
+from wiring.runtime import Runtime
+
+__all__ = ["SweepReport", "broker_facts", "sweep", "sweep_once"]
+
+log = logging.getLogger(__name__)
+
+SWEEP_LIMIT = 10_000
+"""Rows one sweep sends at most (the next sweep takes the rest)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepReport:
+    """What one sweep did."""
+
+    skipped: bool = False
+    expired: int = 0
+    lost: int = 0
+    broker_restarted: int = 0
+    queue_empty: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+BrokerFacts = Callable[[], tuple[bool | None, datetime | None]]
+"""``() -> (sync queue empty?, broker start time)``; None where the broker cannot say."""
+
+
+def sweep_once(
+    runtime: Runtime,
+    send: Callable[[str, list[str]], int],
+    facts: BrokerFacts,
+    *,
+    now: Callable[[], datetime] = utcnow,
+) -> SweepReport:
+    """One sweep (see the module doc); a sweep already running makes it skip."""
+    settings = runtime.settings
+    lock = runtime.locks("sweep", settings.lease_seconds)
+    if not lock.acquire():
+        return SweepReport(skipped=True)
+    try:
+        empty, started = facts()
+        moment = now()
+        grace = settings.lease_seconds if empty else settings.requeue_after_seconds
+        with runtime.sessions() as session:
+            rows = overdue_work(
+                session,
+                lost_before=moment - timedelta(seconds=grace),
+                broker_started=started,
+                now=moment,
+                limit=SWEEP_LIMIT,
+            )
+        by_kind: dict[str, list[str]] = {}
+        for row in rows:
+            by_kind.setdefault(row.kind, []).append(row.key)
+        for kind, keys in by_kind.items():
+            send(kind, keys)
+        with runtime.sessions.begin() as session:
+            mark_sent(session, [row.id for row in rows], now=moment)
+    finally:
+        lock.release()
+    counts = {why: sum(1 for row in rows if row.why == why) for why in ("expired", "lost")}
+    report = SweepReport(
+        expired=counts["expired"],
+        lost=counts["lost"],
+        broker_restarted=len(rows) - counts["expired"] - counts["lost"],
+        queue_empty=empty,
+    )
+    if rows:
+        log.warning(
+            "sweep: sent again %d rows whose lease ran out, %d whose message was lost, "
+            "%d sent before the broker restarted",
+            report.expired,
+            report.lost,
+            report.broker_restarted,
+        )
+    return report
+
+
+def broker_facts(app: Celery, queue: str) -> tuple[bool | None, datetime | None]:
+    """Whether ``queue`` holds no message, and when the broker (Redis) last started.
+
+    Either is None when the broker cannot say (the embedded broker keeps its messages in
+    files, which survive its restarts: no start time).
+    """
+    empty: bool | None = None
+    started: datetime | None = None
+    with app.connection_for_write() as conn:
+        channel: Any = conn.default_channel  # kombu's virtual channel (Redis, filesystem)
+        try:
+            declared = channel.queue_declare(queue=queue, passive=True)
+            empty = int(declared.message_count) == 0
+        except ChannelError:
+            empty = True  # never declared: no worker consumed it yet, and nothing is in it
+        except Exception as exc:
+            log.info("sweep: the depth of %s is unknown (%s)", queue, type(exc).__name__)
+        client = getattr(channel, "client", None)
+        info = getattr(client, "info", None)
+        if callable(info):
+            uptime = info("server").get("uptime_in_seconds")
+            if uptime is not None:
+                started = utcnow() - timedelta(seconds=int(uptime))
+    return empty, started
+
+
+@shared_task(bind=True, base=PipelineTask, name=SWEEP_TASK, ignore_result=True)
+def sweep(self: PipelineTask) -> dict[str, Any]:
+    """Send again the rows whose lease ran out or whose message was lost (beat: every 15 s)."""
+    app = self.app
+    settings = self.runtime.settings
+    queue = str(app.conf.task_default_queue)
+
+    def send(kind: str, keys: list[str]) -> int:
+        return enqueue_sync(app, kind, keys, batch_size=settings.sync_batch_size)
+
+    return sweep_once(self.runtime, send, lambda: broker_facts(app, queue)).to_json()
