@@ -108,6 +108,9 @@ class EntityLink(Base):
     """The Rackbeat record as last polled (the sync task maps this, never a second GET)."""
     snapshot_hash: Mapped[str | None] = mapped_column(sa.String(64))
     source_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    snapshot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the snapshot was read (the poll's start: at or before the read), so that a poll
+    can tell whether a later change within the same ``updated_at`` second may be missing."""
     snapshot_version: Mapped[int] = mapped_column(default=0)
     """Bumped whenever the snapshot's content changes."""
     snapshot_warnings: Mapped[list[Any]] = mapped_column(

@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -327,7 +327,9 @@ def _store(
         new_hash = content_hash(record.snapshot)
         if new_hash == old_hash:
             if record.updated_at is not None and record.updated_at != old_updated:
-                touches.append({"id": link_id, "source_updated_at": record.updated_at})
+                touches.append(
+                    {"id": link_id, "source_updated_at": record.updated_at, "snapshot_at": now}
+                )
             continue
         snapshot, warnings = clean_snapshot(record.snapshot)
         row = {
@@ -340,6 +342,7 @@ def _store(
             # The outbox flag: set by mark_enqueued only once the message is published.
             "enqueued_at": None,
             "due_at": None,
+            "snapshot_at": now,
             "updated_at": now,
         }
         if prepared.refusal is not None:
@@ -473,14 +476,27 @@ def mark_enqueued(
         )
 
 
+STAMP_RESOLUTION = timedelta(seconds=1)
+"""Rackbeat's ``updated_at`` has whole seconds."""
+
+
 def held_versions(session: Session, kind: str, since: datetime) -> dict[str, datetime]:
     """Key -> Rackbeat ``updated_at`` of the snapshots held for ``kind`` changed at or after
-    ``since``: what a poll's overlap window would read again (the client skips those)."""
+    ``since``: what a poll's overlap window would read again (the client skips those).
+
+    Only versions read after their ``updated_at`` second was over count: Rackbeat stamps whole
+    seconds, so a record read within the second it changed may change again in that second
+    under the same stamp; skipping it would keep the older content until its next change.
+    """
     rows = session.execute(
-        sa.select(EntityLink.key, EntityLink.source_updated_at).where(
+        sa.select(EntityLink.key, EntityLink.source_updated_at, EntityLink.snapshot_at).where(
             EntityLink.kind == kind,
             EntityLink.snapshot.is_not(None),
             EntityLink.source_updated_at >= since,
         )
     )
-    return {key: updated for key, updated in rows if updated is not None}
+    return {
+        key: updated
+        for key, updated, read in rows
+        if updated is not None and read is not None and read >= updated + STAMP_RESOLUTION
+    }

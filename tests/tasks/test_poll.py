@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -55,6 +56,33 @@ def test_equal_timestamps_at_the_boundary_are_not_lost(
     third = Collect()
     poll_kind(strict_runtime, "product", third)
     assert third.keys == ["10002"]
+
+
+def test_a_second_change_within_the_second_of_a_polled_one_is_not_lost(
+    strict_runtime: Runtime, rackbeat_emulator: RackbeatEmulatorHandle
+) -> None:
+    """Rackbeat stamps whole seconds: a record polled within the second it changed may change
+    again under the same stamp. The next poll must read it, not skip it as already held."""
+    moment = utcnow().replace(microsecond=0) + timedelta(days=1)
+    rackbeat_emulator.configure(frozen_time=moment.isoformat())
+    rackbeat_emulator.touch("products", "10001", name="first version")
+    first = Collect()
+    # The poll reads it within that second (the ledger's clock says so).
+    poll_kind(strict_runtime, "product", first, now=lambda: moment)
+    assert "10001" in first.keys
+    rackbeat_emulator.touch("products", "10001", name="second version, same second")
+    second = Collect()
+    poll_kind(strict_runtime, "product", second, now=lambda: moment + timedelta(seconds=5))
+    assert second.keys == ["10001"]
+    with strict_runtime.sessions() as s:
+        link = get_link(s, "product", "10001")
+    assert link is not None
+    assert link.snapshot is not None
+    assert link.snapshot["name"] == "second version, same second"
+    # Read after its second was over, it is held: an unchanged re-read costs nothing more.
+    third = Collect()
+    poll_kind(strict_runtime, "product", third, now=lambda: moment + timedelta(seconds=10))
+    assert third.keys == []
 
 
 def test_a_poll_with_no_changes_reads_the_list_alone(

@@ -6,6 +6,10 @@ within one lease (seconds), not ten minutes. ``due_at`` says when a waiting row'
 should run (its enqueue, or the end of its retry countdown); the sweep re-sends the message of
 a row long past due (lost with a killed worker or a restarted broker).
 
+``snapshot_at`` says when a snapshot was read: Rackbeat stamps ``updated_at`` in whole seconds,
+so a poll may skip a held version only if it was read after that second was over (a record
+changed twice within one second, the first version polled in between, kept its older content).
+
 Rows in flight during the upgrade get a lease of ten minutes from now, the old rule's bound:
 an old worker still running through the upgrade keeps its rows.
 
@@ -36,6 +40,7 @@ def upgrade() -> None:
     with op.batch_alter_table("entity_links") as batch:
         batch.add_column(sa.Column("lease_until", UTCDateTime(), nullable=True))
         batch.add_column(sa.Column("due_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("snapshot_at", UTCDateTime(), nullable=True))
     op.create_index("ix_entity_links_status_lease_until", "entity_links", ["status", "lease_until"])
     op.create_index("ix_entity_links_status_due_at", "entity_links", ["status", "due_at"])
     op.create_index("ix_entity_links_claim_token", "entity_links", ["claim_token"])
@@ -60,5 +65,6 @@ def downgrade() -> None:
     op.drop_index("ix_entity_links_status_due_at", table_name="entity_links")
     op.drop_index("ix_entity_links_status_lease_until", table_name="entity_links")
     with op.batch_alter_table("entity_links") as batch:
+        batch.drop_column("snapshot_at")
         batch.drop_column("due_at")
         batch.drop_column("lease_until")
