@@ -91,7 +91,7 @@ from ledger.snapshots import (
     store_snapshots,
     store_snapshots_isolated,
 )
-from ledger.sweep import Overdue, mark_due, mark_sent, overdue_work
+from ledger.sweep import Overdue, mark_due, mark_sent, overdue_work, unsent_work
 from ledger.types import utcnow
 
 __all__ = [
@@ -179,6 +179,7 @@ __all__ = [
     "store_snapshots",
     "store_snapshots_isolated",
     "unit_links",
+    "unsent_work",
     "unsettled",
     "upgrade",
     "utcnow",

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from ledger.models import EntityLink, Status
 from ledger.types import UTCDateTime, utcnow
 
-__all__ = ["Overdue", "mark_due", "mark_sent", "overdue_work"]
+__all__ = ["Overdue", "mark_due", "mark_sent", "overdue_work", "unsent_work"]
 
 _WAITING = (Status.PENDING.value, Status.UNKNOWN.value)
 
@@ -90,6 +90,25 @@ def overdue_work(
         .limit(limit)
     ).all()
     return [Overdue(int(row[0]), row[1], row[2], row[3]) for row in rows]
+
+
+def unsent_work(session: Session, kind: str, *, limit: int = 10_000) -> list[Overdue]:
+    """Waiting rows of ``kind`` whose new content was stored but never sent (the poll's
+    outbox: a crash between its commit and its enqueue): the next poll of the kind sends them
+    first, without waiting for the sweep's grace."""
+    c = EntityLink
+    rows = session.execute(
+        sa.select(c.id, c.kind, c.key)
+        .where(
+            c.kind == kind,
+            c.status.in_(_WAITING),
+            c.enqueued_at.is_(None),
+            c.due_at.is_(None),
+        )
+        .order_by(c.id)
+        .limit(limit)
+    ).all()
+    return [Overdue(int(row[0]), row[1], row[2], "unsent") for row in rows]
 
 
 def mark_sent(session: Session, ids: Iterable[int], *, now: datetime | None = None) -> None:

@@ -15,9 +15,9 @@ The rules (``docs/pipeline.md``, "Cursor rules"):
   ``updated_at`` (the client's order), else once at the end. A poll cut off mid-way (crash, time
   limit) keeps the progress of its committed batches, and the next poll reads on from there
   (nothing lost; a re-read record with unchanged content is not enqueued again).
-- Before the first enqueue, stale bulk indexes are reloaded (``kinds.links``). Rows whose
-  messages were lost are not the poll's business: the sweep (``tasks.sweep``) sends them
-  every few seconds.
+- Before the first enqueue, stale bulk indexes are reloaded (``kinds.links``), and rows an
+  earlier poll of the kind stored but never sent (a crash between its commit and its enqueue)
+  are sent first. Rows whose messages were lost later are the sweep's (``tasks.sweep``).
 - One poll per kind at a time, across every process (a shared lock, a lease renewed by the
   heartbeat while the poll runs, so a killed poll frees it within one lease): a second beat
   started by mistake only makes the second poll skip. A scheduled poll of a kind polled less
@@ -57,6 +57,7 @@ from ledger import (
     set_cursor,
     start_poll_cycle,
     store_snapshots_isolated,
+    unsent_work,
     utcnow,
 )
 from tasks.base import PipelineTask, backoff
@@ -85,6 +86,8 @@ class PollReport:
     seen: int = 0
     changed: int = 0
     enqueued: int = 0
+    requeued: int = 0
+    """Rows an earlier poll stored but never sent (a crash between its commit and enqueue)."""
     failed: int = 0
     """Records stored as ``failed`` rows (they cannot sync as they are; ``rbsync failures``)."""
     unstored: int = 0
@@ -195,7 +198,7 @@ def _poll(
     with runtime.sessions.begin() as session:
         cursor = get_cursor(session, kind)
         cycle_id = start_poll_cycle(session, kind, signpost=signpost, cursor_from=cursor)
-    seen = changed = enqueued = failed = unstored = 0
+    seen = changed = enqueued = requeued = failed = unstored = 0
     indexes_ready = False
 
     def send(keys: list[str]) -> int:
@@ -212,6 +215,9 @@ def _poll(
         return sent
 
     try:
+        with runtime.sessions() as session:
+            unsent = [row.key for row in unsent_work(session, kind)]
+        requeued = send(unsent)
         since = (
             None if cursor is None else cursor - timedelta(seconds=settings.poll_overlap_seconds)
         )
@@ -240,7 +246,7 @@ def _poll(
                 status="done",
                 seen=seen,
                 changed=changed,
-                enqueued=enqueued,
+                enqueued=enqueued + requeued,
                 cursor_to=cursor_to,
             )
     except Exception as exc:
@@ -251,7 +257,7 @@ def _poll(
                 status="failed",
                 seen=seen,
                 changed=changed,
-                enqueued=enqueued,
+                enqueued=enqueued + requeued,
                 cursor_to=cursor,
                 # One line, never the SQL: `rbsync status` prints it (ledger.errors).
                 error=describe_error(exc),
@@ -262,6 +268,7 @@ def _poll(
         seen=seen,
         changed=changed,
         enqueued=enqueued,
+        requeued=requeued,
         failed=failed,
         unstored=unstored,
         cursor_from=cursor,

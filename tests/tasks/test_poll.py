@@ -11,7 +11,6 @@ from kinds import registry
 from ledger import get_cursor, get_link, last_poll_cycle, utcnow
 from sandbox.testing import RackbeatEmulatorHandle
 from tasks.poll import poll_kind
-from tasks.sweep import sweep_once
 from wiring.runtime import Runtime, build_runtime
 from wiring.settings import Settings
 
@@ -180,21 +179,13 @@ def test_a_crash_mid_poll_loses_nothing(runtime: Runtime) -> None:
     assert cycle is not None
     assert (cycle.status, cycle.seen, cycle.changed) == ("failed", 10, 10)
     assert "worker killed" in (cycle.error or "")
-    between = utcnow()
     recovered = Collect()
     report = poll_kind(runtime, "product", recovered)
-    # The other 40 come as new content; the 10 committed but never enqueued are the sweep's
-    # (the outbox's drain) once they are a lease old; each exactly once. (The sweep looks as
-    # if at ``between`` plus a lease: the 40 were sent after ``between``, so not yet lost.)
-    assert report.enqueued == 40
-    swept = Collect()
-    sweep_report = sweep_once(
-        runtime, swept, lambda: (True, None), now=lambda: between + runtime.lease
-    )
-    assert sweep_report.lost == 10
-    keys = recovered.keys + swept.keys
-    assert sorted(keys) == sorted(set(keys))
-    assert len(keys) == 50
+    # The 10 committed but never enqueued are sent first (the outbox's drain), the other 40
+    # as new content; each exactly once.
+    assert sorted(recovered.keys) == sorted(set(recovered.keys))
+    assert len(recovered.keys) == 50
+    assert (report.requeued, report.enqueued) == (10, 40)
 
 
 def test_only_one_poll_per_kind_at_a_time(runtime: Runtime) -> None:
@@ -233,16 +224,8 @@ def test_a_poll_cut_off_keeps_the_progress_of_its_committed_batches(runtime: Run
         firsts = [get_link(s, "product", key) for key in sent]
     assert cursor is not None
     assert cursor == max(link.source_updated_at for link in firsts if link is not None)
-    between = utcnow()
     rest = Collect()
     poll_kind(runtime, "product", rest)
-    # The 20 never read are read now, and the 20 sent are not sent again by the poll. The 10
-    # of the batch committed but cut off before its enqueue are the sweep's (with the 20 sent
-    # first: no worker consumed them here, so their messages look lost too).
-    swept = Collect()
-    sweep_once(runtime, swept, lambda: (True, None), now=lambda: between + runtime.lease)
-    cut_off = set(swept.keys) - set(sent)
-    assert (len(rest.keys), len(cut_off)) == (20, 10)
-    keys = rest.keys + sorted(cut_off)
-    assert len(keys) == len(set(keys)) == 30
-    assert not set(keys) & set(sent)
+    # The 30 not yet enqueued, each once; the 20 done are not sent again.
+    assert len(rest.keys) == len(set(rest.keys)) == 30
+    assert not set(rest.keys) & set(sent)

@@ -18,11 +18,11 @@ def _finish(name: str, retval: object, state: str = "SUCCESS") -> None:
 def test_polls_set_the_total_and_syncs_advance_it() -> None:
     console = Console(file=io.StringIO(), width=100)
     with sync_progress(console, "syncing") as feed:
-        _finish("rbsync.poll", {"kind": "product", "enqueued": 4})
+        _finish("rbsync.poll", {"kind": "product", "enqueued": 3, "requeued": 1})
         _finish("rbsync.sync", {"kind": "product", "key": "A"})
         _finish("rbsync.sync", {"kind": "product", "key": "B"})
         _finish("rbsync.sync", {"kind": "product", "key": "C"}, state="RETRY")
-        _finish("rbsync.poll", {"kind": "bom", "enqueued": 1})
+        _finish("rbsync.poll", {"kind": "bom", "enqueued": 1, "requeued": 0})
         task = feed.progress.tasks[0]
         assert (task.completed, task.total) == (2, 5)
     # Disconnected afterwards: later tasks do not touch it.

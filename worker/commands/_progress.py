@@ -40,7 +40,7 @@ class SyncProgress:
 
         name = getattr(task, "name", "")
         if name == POLL_TASK and state == "SUCCESS" and isinstance(retval, dict):
-            self.total += int(retval.get("enqueued", 0))
+            self.total += int(retval.get("enqueued", 0)) + int(retval.get("requeued", 0))
             self.progress.update(self.task, total=max(self.total, self.done))
         elif name in (SYNC_TASK, SYNC_BATCH_TASK) and state in ("SUCCESS", "FAILURE"):
             keys = args[1] if name == SYNC_BATCH_TASK and args and len(args) > 1 else [None]

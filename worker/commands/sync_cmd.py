@@ -126,7 +126,7 @@ def print_report(report: OnceReport, *, timeout: float) -> None:
             )
             typer.echo(
                 f"poll {poll_kind}: seen {poll['seen']}, changed {poll['changed']}, "
-                f"enqueued {poll['enqueued']}{poisoned}"
+                f"enqueued {poll['enqueued'] + poll['requeued']}{poisoned}"
             )
     counts = report.counts()
     typer.echo(f"{'kind':<10} {'status':<10} {'count':>7}")
