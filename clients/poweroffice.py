@@ -583,15 +583,22 @@ class PowerOfficeClient:
 
         return self._lag.settle(lookup) if settle else lookup()
 
-    def find_products(self, codes: Iterable[str]) -> dict[str, Product]:
-        """Many products by code in as few requests as the URL length allows."""
-        found: dict[str, Product] = {}
-        for chunk in _chunks(codes):
-            wanted = set(chunk)
-            for product in self._iter("Products", Product, {"codes": ",".join(chunk)}):
-                if product.code in wanted:
-                    found[product.code] = product
-        return found
+    def find_products(self, codes: Iterable[str], *, settle: bool = False) -> dict[str, Product]:
+        """Many products by code in as few requests as the URL length allows; with ``settle``,
+        the codes not found are re-read for replica lag (once for all) before they count as
+        absent."""
+
+        def lookup(wanted_codes: list[str]) -> dict[str, Product]:
+            found: dict[str, Product] = {}
+            for chunk in _chunks(wanted_codes):
+                wanted = set(chunk)
+                for product in self._iter("Products", Product, {"codes": ",".join(chunk)}):
+                    if product.code in wanted:
+                        found[product.code] = product
+            return found
+
+        codes = list(codes)
+        return self._lag.settle_many(lookup, codes) if settle else lookup(codes)
 
     # --- bulk indexes ---------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -127,6 +127,20 @@ class ReplicaLagPolicy:
     rereads: int = 4
     wait_seconds: float = 0.5
     sleep: Callable[[float], None] = time.sleep
+
+    def settle_many(
+        self, lookup: Callable[[list[str]], dict[str, T]], keys: Sequence[str]
+    ) -> dict[str, T]:
+        """``lookup(keys)`` for many keys at once, re-reading only the keys still missing:
+        one wait for the whole set, not one per key."""
+        found = lookup(list(keys))
+        for _ in range(self.rereads):
+            missing = [key for key in keys if key not in found]
+            if not missing:
+                break
+            _sleep(self.wait_seconds, self.sleep)
+            found.update(lookup(missing))
+        return found
 
     def settle(self, lookup: Callable[[], T | None]) -> T | None:
         """``lookup()``, re-read while it returns ``None`` and rereads remain."""

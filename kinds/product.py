@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from clients.models import RackbeatLot, RackbeatProduct
@@ -41,6 +41,10 @@ class ItemKind(EntityKind):
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
         found = runtime.poweroffice.find_product(reference)
         return str(found.id) if found is not None else None
+
+    def find_many(self, runtime: Runtime, references: Sequence[str]) -> dict[str, str] | None:
+        found = runtime.poweroffice.find_products(references, settle=True)
+        return {code: str(product.id) for code, product in found.items()}
 
     def held(self, runtime: Runtime, ids: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
         # One request per many codes (the URL's length allows ~50): a first push against a

@@ -87,6 +87,13 @@ class EntityKind:
         """Look the record up in PowerOffice Go (waiting out replica lag)."""
         raise NotImplementedError(f"{self.name} has no lookup")
 
+    def find_many(self, runtime: Runtime, references: Sequence[str]) -> dict[str, str] | None:  # noqa: ARG002
+        """Look many records up at once (waiting out replica lag once for all): reference ->
+        PowerOffice Go id of those found; None when the kind has no bulk lookup (each record is
+        then looked up alone). A batch uses it for the creates an earlier attempt left in doubt
+        (a worker killed mid-batch leaves dozens)."""
+        return None
+
     def held(self, runtime: Runtime, ids: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:  # noqa: ARG002
         """What PowerOffice Go holds now for records of these keys (key -> PowerOffice Go id):
         key -> the record as its wire body. Read for records this ledger has not written (an

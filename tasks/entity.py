@@ -82,7 +82,9 @@ class EntityRun(Recorder):
         remote_id = self.known
         # A create was sent before and never confirmed (ambiguous end, or a worker killed).
         in_doubt = link.intent is not None and link.remote_id is None
-        if remote_id is None and must_look_first(in_doubt=in_doubt, absence_vouched=self.fresh):
+        if remote_id is None and must_look_first(
+            in_doubt=in_doubt and not self.looked, absence_vouched=self.fresh or self.looked
+        ):
             # An earlier create may have landed, or no fresh bulk index can vouch that the
             # record is absent: look it up before any create.
             remote_id = handler.find(runtime, link, reference)

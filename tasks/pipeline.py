@@ -220,6 +220,7 @@ def _sync_claimed_batch(
         attempts = start_attempts(conn, [link.id for link in links], token)
         known = handler.known(conn, [link.key for link in links if link.remote_id is None])
         fresh = bool(links) and index_is_fresh(conn, handler.namespace, max_age=max_age)
+    looked = _look_up_in_doubt(runtime, handler, links, known)
     # Never wait for a held dependency past the batch's own budget.
     wait = budget.left(DEPENDENCY_WAIT_SECONDS)
     resolved = resolve_dependencies(
@@ -258,6 +259,7 @@ def _sync_claimed_batch(
             held=held.get(link.key) if held is not None else None,
             held_read=held is not None,
             lease=lease,
+            looked=link.key in looked,
         )
         for link in links
     ]
@@ -332,6 +334,33 @@ def _unkeyable(runtime: Runtime, kind: str, key: str) -> SyncResult:
         Status.FAILED.value,
         error=reason or f"{kind} {short}: {key_problem(key)}",
     )
+
+
+def _look_up_in_doubt(
+    runtime: Runtime, handler: EntityKind, links: Sequence[EntityLink], known: dict[str, str]
+) -> set[str]:
+    """Look up, in bulk, the batch's creates an earlier attempt left in doubt (a worker killed
+    mid-batch leaves dozens): found ones are added to ``known``; the keys looked up (found or
+    not) are returned, so that no entity looks itself up again (one replica-lag wait for the
+    batch, not one per entity). Nothing when the kind has no bulk lookup or it failed."""
+    doubt = {
+        handler.reference(link.key): link.key
+        for link in links
+        if link.intent is not None and link.remote_id is None and link.key not in known
+    }
+    if not doubt:
+        return set()
+    try:
+        found = handler.find_many(runtime, list(doubt))
+    except (RetriableError, PermanentError) as exc:
+        log.info("%s batch: looking up creates in doubt failed (%s)", handler.name, exc)
+        return set()
+    if found is None:
+        return set()
+    for reference, remote in found.items():
+        if reference in doubt:
+            known[doubt[reference]] = remote
+    return set(doubt.values())
 
 
 def _read_ahead(

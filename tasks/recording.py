@@ -79,6 +79,8 @@ class Recorder:
     """A PATCH of this attempt ended without an answer: PowerOffice Go may hold it or not."""
     held_read: bool = False
     """Whether :attr:`held` was read ahead (None then means: PowerOffice Go has no such body)."""
+    looked: bool = False
+    """The batch looked this record up already (a create in doubt): no lookup of its own."""
     lease: Holding | None = None
     """The heartbeat's hold on the claim: proved before each write (``tasks.leases``)."""
 

@@ -8,6 +8,7 @@ its hand-on of retries run in a real worker in ``tests/e2e``.
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from ledger import (
     counts_by_kind_and_status,
     get_link,
     store_snapshots,
+    utcnow,
 )
 from sandbox.testing import SEEDED_SYNC, PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.pipeline import Outcome, sync_entities
@@ -412,3 +414,51 @@ def test_the_soft_time_limit_in_a_dependency_stops_the_whole_batch(
         counts = counts_by_kind_and_status(session)
     assert counts["invoice"] == SEEDED_SYNC["invoice"]
     assert poweroffice_emulator.counters()["duplicates_refused"] == 0
+
+
+def test_creates_a_killed_batch_left_in_doubt_are_looked_up_together(
+    batched: Any,
+    runtime: Runtime,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker killed mid-batch leaves every planned create in doubt (their intents are
+    committed first). The next batch looks them up in one bulk lookup, waiting out replica
+    lag once for all, not once per entity (50 lookups of ~2 s each)."""
+    keys = polled(batched, "product")
+
+    class Killed(BaseException):  # like a SIGKILL: nothing of the pipeline catches it
+        pass
+
+    real = runtime.poweroffice.create_product
+    sent: list[Any] = []
+
+    def dies_after_three(payload: Any) -> Any:
+        if len(sent) == 3:
+            raise Killed
+        sent.append(payload)
+        return real(payload)
+
+    monkeypatch.setattr(runtime.poweroffice, "create_product", dies_after_three)
+    with pytest.raises(Killed):
+        sync_entities(runtime, "product", keys, "killed-batch")
+    monkeypatch.undo()
+    with runtime.sessions.begin() as session:
+        in_doubt = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(EntityLink)
+            .where(EntityLink.status == "in_flight", EntityLink.intent.is_not(None))
+        )
+        # The killed worker's heartbeat stopped: its leases run out.
+        session.execute(sa.update(EntityLink).values(lease_until=utcnow() - timedelta(seconds=1)))
+    assert in_doubt == len(keys)
+    poweroffice_emulator.reset_counters()
+    results = sync_entities(runtime, "product", keys, "survivor")
+    outcomes = sorted(r.outcome for r in results)
+    assert outcomes.count(Outcome.LINKED) == 3
+    assert outcomes.count(Outcome.CREATED) == len(keys) - 3
+    assert writes(poweroffice_emulator)["Products"] == (len(keys) - 3, 0, 0)
+    # One bulk lookup (plus its re-reads for replica lag, and one read of what the three
+    # found hold), not five reads per entity.
+    lookups = po_requests(poweroffice_emulator).get("GET /v2/Products", 0)
+    assert lookups <= 1 + 4 + 1, lookups
