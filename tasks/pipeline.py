@@ -36,6 +36,7 @@ from ledger import (
     index_is_fresh,
     key_problem,
     ledger_key,
+    put_remote_id,
     record_intents,
     start_attempt,
     start_attempts,
@@ -220,7 +221,7 @@ def _sync_claimed_batch(
         attempts = start_attempts(conn, [link.id for link in links], token)
         known = handler.known(conn, [link.key for link in links if link.remote_id is None])
         fresh = bool(links) and index_is_fresh(conn, handler.namespace, max_age=max_age)
-    looked = _look_up_in_doubt(runtime, handler, links, known)
+    looked = _look_up_in_doubt(runtime, handler, links, known, token)
     # Never wait for a held dependency past the batch's own budget.
     wait = budget.left(DEPENDENCY_WAIT_SECONDS)
     resolved = resolve_dependencies(
@@ -337,12 +338,21 @@ def _unkeyable(runtime: Runtime, kind: str, key: str) -> SyncResult:
 
 
 def _look_up_in_doubt(
-    runtime: Runtime, handler: EntityKind, links: Sequence[EntityLink], known: dict[str, str]
+    runtime: Runtime,
+    handler: EntityKind,
+    links: Sequence[EntityLink],
+    known: dict[str, str],
+    token: str,
 ) -> set[str]:
     """Look up, in bulk, the batch's creates an earlier attempt left in doubt (a worker killed
     mid-batch leaves dozens): found ones are added to ``known``; the keys looked up (found or
     not) are returned, so that no entity looks itself up again (one replica-lag wait for the
-    batch, not one per entity). Nothing when the kind has no bulk lookup or it failed."""
+    batch, not one per entity). Nothing when the kind has no bulk lookup or it failed.
+
+    What the lookup proved is kept for the attempts after this one (an entity the batch hands
+    on): a found id goes into the kind's bulk index, and an intent proved not to have landed is
+    taken back, so that neither is looked up again."""
+    by_id = {link.key: link.id for link in links}
     doubt = {
         handler.reference(link.key): link.key
         for link in links
@@ -357,9 +367,14 @@ def _look_up_in_doubt(
         return set()
     if found is None:
         return set()
-    for reference, remote in found.items():
-        if reference in doubt:
-            known[doubt[reference]] = remote
+    landed = {reference: remote for reference, remote in found.items() if reference in doubt}
+    for reference, remote in landed.items():
+        known[doubt[reference]] = remote
+    absent = {by_id[key]: None for reference, key in doubt.items() if reference not in landed}
+    with runtime.sessions.begin() as session:
+        for reference, remote in landed.items():
+            put_remote_id(session, handler.namespace, reference, remote)
+        record_intents(session, token, absent, strict=False)
     return set(doubt.values())
 
 
