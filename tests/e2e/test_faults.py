@@ -14,6 +14,7 @@ here, so that every test settles within a minute or so; every wait is bounded.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -274,3 +275,90 @@ def test_a_redis_restart_mid_push_loses_nothing_and_writes_nothing_twice(
         print(f"Redis killed with {unsettled} entities not synced yet")
         _settle(deployment, 70, "the seeded dataset after the Redis restart", last_fault)
     _assert_seeded_end(deployment, poweroffice_emulator)
+
+
+# --- 3. SIGKILL while a committed create's answer is on its way ------------------------------
+
+
+def test_a_worker_killed_after_its_create_committed_adopts_it_once(
+    production: Deployment,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    """PowerOffice Go commits the first product create and holds its answer back
+    (``delay_after_commit_ms``); the worker is SIGKILLed while it waits. The record exists, the
+    ledger knows only the intent; a new worker's attempt looks it up and adopts it."""
+    production.env |= FAST_RECOVERY
+    production.env |= {
+        "RBSYNC_TASK_TIME_LIMIT_SECONDS": "30",  # no time limit fires while the answer is held
+        "RBSYNC_VISIBILITY_TIMEOUT_SECONDS": "600",
+    }
+    poweroffice_emulator.set_faults(
+        [{"route": "POST /v2/Products", "delay_after_commit_ms": 60_000, "times": 1}]
+    )
+    with production.worker("doomed") as doomed:
+        production.poll("product")
+        code = wait_for(
+            "a product committed in PowerOffice Go", lambda: _held_product(poweroffice_emulator), 60
+        )
+        row = _link(production, "product", code)
+        # The fault was injected: committed in PowerOffice Go, unconfirmed in the ledger.
+        assert poweroffice_emulator.faults()[0]["injected"] == 1
+        assert row.status == "in_flight"
+        assert (row.intent is not None, row.remote_id) == (True, None)
+        os.killpg(doomed.pid, signal.SIGKILL)
+        assert doomed.wait(timeout=10) == -signal.SIGKILL
+    killed_at = time.monotonic()
+    created_id = next(
+        p["Id"] for p in poweroffice_emulator.state()["resources"]["Products"] if p["Code"] == code
+    )
+    with production.worker("survivor"), production.beat("beat"):
+        _settle(production, 50, "the products after the kill", killed_at)
+    assert production.counts() == {"product": {"synced": 50}}
+    assert creates(poweroffice_emulator)["Products"] == 50
+    assert_no_duplicates(poweroffice_emulator)
+    row = _link(production, "product", code)
+    assert (row.status, row.remote_id) == ("synced", str(created_id))
+    outcomes = [outcome for outcome, _ in _attempts(production, row.id)]
+    assert outcomes[0] is None  # the killed attempt never ended
+    assert outcomes[-1] == "linked"  # the next one found the record and adopted it
+
+
+# --- 4a. the soft time limit fires inside a create's HTTP call -------------------------------
+
+
+def test_the_soft_time_limit_inside_a_create_leaves_it_in_doubt_then_adopted_once(
+    production: Deployment,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    """A real worker (soft limit 6.4 s): the first product create is committed and its answer
+    held for 15 s, so the worker's soft time limit fires inside the HTTP call. The row ends
+    in doubt (``unknown``, the attempt naming the soft limit), is handed on, and the next
+    attempt finds and adopts the record: nothing lost, nothing twice."""
+    production.env |= FAST_RECOVERY
+    production.env |= {
+        "RBSYNC_TASK_TIME_LIMIT_SECONDS": "8",
+        "RBSYNC_VISIBILITY_TIMEOUT_SECONDS": "60",
+    }
+    poweroffice_emulator.set_faults(
+        [{"route": "POST /v2/Products", "delay_after_commit_ms": 15_000, "times": 1}]
+    )
+    with production.worker("soft-limit"), production.beat("beat"):
+        production.poll("product")
+        code = wait_for(
+            "a product committed in PowerOffice Go", lambda: _held_product(poweroffice_emulator), 60
+        )
+        started = time.monotonic()
+        _settle(production, 50, "the products after the soft time limit", started)
+    assert poweroffice_emulator.faults()[0]["injected"] == 1
+    assert production.counts() == {"product": {"synced": 50}}
+    assert creates(poweroffice_emulator)["Products"] == 50
+    assert_no_duplicates(poweroffice_emulator)
+    row = _link(production, "product", code)
+    attempts = _attempts(production, row.id)
+    print(f"attempts of product {code}: {attempts}")
+    # The fault was injected where it was meant to be: the soft limit ended the create's wait.
+    first_outcome, first_error = attempts[0]
+    assert first_outcome == "unknown"
+    assert "SoftTimeLimitExceeded" in (first_error or "")
+    assert attempts[-1][0] == "linked"
+    assert row.status == "synced"
