@@ -236,7 +236,9 @@ def claim_many(
     lease: timedelta,
     now: datetime | None = None,
 ) -> list[EntityLink]:
-    """:func:`claim` for many keys of one kind in one statement: the rows taken for ``token``.
+    """:func:`claim` for many keys of one kind in one statement: the rows taken for ``token``,
+    in the order of ``keys`` (PostgreSQL returns an UPDATE's rows in the table's order, SQLite
+    in the statement's: a batch runs its entities in the poll's order on both).
 
     A key that is missing from the result has no row yet, or is held by another live worker.
     """
@@ -253,7 +255,9 @@ def claim_many(
             "p_lease_until": now + lease,
         },
     ).all()
-    return [EntityLink(**row._asdict()) for row in rows]
+    order = {key: index for index, key in enumerate(keys)}
+    links = [EntityLink(**row._asdict()) for row in rows]
+    return sorted(links, key=lambda link: order[link.key])
 
 
 def renew_leases(

@@ -1,5 +1,5 @@
-"""Fault injection for the emulators: latency, 5xx, 429 bursts, hangs, commit-then-drop and
-malformed answers.
+"""Fault injection for the emulators: latency, 5xx, 429 bursts, hangs, commit-then-drop,
+commit-then-delay and malformed answers.
 
 A :class:`FaultRule` matches requests by a glob on ``"METHOD /path"`` (``"POST /v2/Products"``,
 ``"GET /api/products*"``, ``"*"``). The :class:`FaultInjector` holds the rules, decides per
@@ -12,6 +12,11 @@ is thrown away and the TCP connection is closed without a byte of response, so t
 ``httpx.RemoteProtocolError`` ("Server disconnected without sending a response"), exactly what a
 load balancer dying mid-request looks like. The close is reached through the ASGI scope
 extension :data:`DROP_EXTENSION`, which :mod:`sandbox.server`'s uvicorn protocol installs.
+
+Commit-then-delay (``delay_after_commit_ms``) also lets the handler run at once: the write is
+committed and visible to every other request, and only its answer is held back for the delay.
+A client waiting for it is a worker with a create in flight whose record already exists: what
+a test needs to kill that worker (or let its time limit fire) at exactly that moment.
 
 A malformed answer (``body_patch``) also lets the handler run: its 2xx JSON answer is changed
 by a JSON merge patch (RFC 7386) before it leaves, so the write happened and its answer is not
@@ -76,6 +81,9 @@ class FaultRule(BaseModel):
     hang_seconds: float = Field(DEFAULT_HANG_SECONDS, ge=0)
     commit_then_drop_rate: float = Field(0.0, ge=0, le=1)
     """Writes only: handle the request (the state changes), then close the connection."""
+    delay_after_commit_ms: float = Field(0.0, ge=0)
+    """Writes only: handle the request at once (the state changes), then hold its answer back
+    this long before sending it."""
     body_patch: dict[str, Any] | None = None
     """A JSON merge patch (RFC 7386) applied to every matching 2xx JSON answer, after the
     handler ran (the state changes): ``null`` removes a key, an object merges, anything else
@@ -97,6 +105,7 @@ class FaultDecision:
     error_status: int | None = None
     too_many_requests: bool = False
     drop_after_commit: bool = False
+    delay_after_commit_s: float = 0.0
     body_patch: dict[str, Any] | None = None
 
     @property
@@ -174,6 +183,7 @@ class FaultInjector:
             error: int | None = None
             throttle = False
             drop = False
+            held_back = 0.0
             patch: dict[str, Any] | None = None
             for state in self._rules:
                 rule = state.rule
@@ -201,6 +211,9 @@ class FaultInjector:
                 ):
                     drop = True
                     hit = True
+                if rule.delay_after_commit_ms and method in WRITE_METHODS:
+                    held_back += rule.delay_after_commit_ms / 1000.0
+                    hit = True
                 if rule.body_patch is not None and patch is None:
                     patch = rule.body_patch
                     hit = True
@@ -212,6 +225,7 @@ class FaultInjector:
                 error_status=error,
                 too_many_requests=throttle,
                 drop_after_commit=drop,
+                delay_after_commit_s=held_back,
                 body_patch=patch,
             )
 
@@ -239,7 +253,7 @@ class FaultMiddleware:
 
     Order of effects: latency, then a hang (timeout), then 429 / error answers (the handler does
     not run), else the handler runs and, for commit-then-drop, its response is discarded and
-    the connection closed.
+    the connection closed; for commit-then-delay, its response is held back, then sent.
     """
 
     def __init__(
@@ -279,6 +293,8 @@ class FaultMiddleware:
         if decision.error_status is not None:
             await self.error_response(decision.error_status)(scope, receive, send)
             return
+        if decision.delay_after_commit_s and not decision.drop_after_commit:
+            send = _held_back(send, decision.delay_after_commit_s)
         if decision.body_patch is not None and not decision.drop_after_commit:
             await self.app(scope, receive, _patching(send, decision.body_patch))
             return
@@ -302,6 +318,18 @@ class FaultMiddleware:
         # answer "500, no response started" on the closed transport.
         await asyncio.sleep(0)
         await asyncio.sleep(0)
+
+
+def _held_back(send: Send, seconds: float) -> Send:
+    """A ``send`` that holds the answer back ``seconds`` before its first byte (the handler has
+    run by then: the write is committed)."""
+
+    async def held(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(seconds)
+        await send(message)
+
+    return held
 
 
 def _patching(send: Send, patch: dict[str, Any]) -> Send:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
@@ -42,8 +43,12 @@ RETRIABLE = (
     SoftTimeLimitExceeded,
     OperationalError,
     LeaseLostError,
+    redis.ConnectionError,
+    redis.TimeoutError,
 )
-"""Errors after which the same sync may simply run again later."""
+"""Errors after which the same sync may simply run again later. Redis unreachable (a shared
+lock, the token cache) is an outage, not the record's fault: before, a Redis restart turned
+the entities that touched a lock during it into ``failed`` rows ("internal error")."""
 
 
 class Outcome:

@@ -13,6 +13,7 @@ one kind at once, because the poll task takes this lock and skips when it is hel
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -83,8 +84,12 @@ class RedisLock:
 
     def release(self) -> None:
         if self._held:
-            self._release(keys=[self._key], args=[self._token])
             self._held = False
+            # Redis unreachable: the lock runs out by its expiry. Raising here, from the
+            # ``finally`` of its holder, would replace what ended the block (a pool child's
+            # SystemExit on a broker connection loss became an "internal error" of a record).
+            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+                self._release(keys=[self._key], args=[self._token])
 
     def extend(self) -> bool:
         if not self._held:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -229,6 +231,40 @@ def test_commit_then_drop_is_a_dropped_connection_with_the_write_kept(
     counters = po.counters()
     assert counters["writes"]["Products"]["created"] == 1
     assert counters["duplicates_refused"] == 1
+
+
+def test_commit_then_delay_commits_at_once_and_answers_later(
+    api: httpx.Client, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    po = poweroffice_emulator
+    po.set_faults([{"route": "POST /v2/Products", "delay_after_commit_ms": 5000, "times": 1}])
+    answers: list[int] = []
+
+    def create() -> None:
+        with po.client() as own:
+            answers.append(
+                own.post("Products", json={"Code": "HELD-1", "Name": "Venter"}).status_code
+            )
+
+    sender = threading.Thread(target=create)
+    sender.start()
+    try:
+        # While the answer is held back, the record is there for everyone else.
+        found: list[str] = []
+        for _ in range(200):
+            listed = api.get("Products", params={"codes": "HELD-1"})
+            assert listed.status_code in (200, 204), listed.text  # 204: none (yet)
+            found = [p["Code"] for p in listed.json()] if listed.status_code == 200 else []
+            if found:
+                break
+            time.sleep(0.01)
+        assert found == ["HELD-1"]
+        assert answers == []  # the create's own answer has not come yet
+    finally:
+        sender.join(30)
+    assert answers == [200]  # PowerOffice Go answers a create with 200
+    assert po.faults()[0]["injected"] == 1
+    assert po.counters()["writes"]["Products"]["created"] == 1
 
 
 def test_injected_5xx_and_429_burst_use_the_gateway_shapes(

@@ -4,6 +4,11 @@ These tests run the pipeline's functions in this process (no broker): the poll's
 collects keys in a list and :func:`drain` runs ``sync_entity`` on them until no work is left,
 honouring "retry" outcomes a bounded number of times. The Celery side is tested in
 ``tests/worker`` and ``tests/e2e`` with a real worker process.
+
+The ledger is the embedded SQLite file unless a module runs on both backends: with
+``pytestmark = BOTH_LEDGERS`` every test of it runs on SQLite and on a private PostgreSQL
+database (ids ``[sqlite]``, ``[postgresql]``); the ``settings``, ``make_settings`` and
+``fresh_ledger`` fixtures then point at that backend.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import pytest
 
 from clients import set_testing
 from kinds import registry
+from ledger import upgrade
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.pipeline import SyncResult, sync_entities, sync_entity
 from tasks.poll import PollReport, poll_kind
@@ -24,6 +30,45 @@ from wiring.runtime import Runtime, build_runtime
 from wiring.settings import Settings
 
 MAX_ROUNDS = 20
+
+LEDGERS = ("sqlite", "postgresql")
+BOTH_LEDGERS = pytest.mark.parametrize("ledger_backend", LEDGERS, indirect=True)
+"""``pytestmark = BOTH_LEDGERS``: every test of the module runs on SQLite and on PostgreSQL."""
+
+
+@pytest.fixture
+def ledger_backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` (the embedded ledger), or ``postgresql`` under :data:`BOTH_LEDGERS`."""
+    backend = str(getattr(request, "param", "sqlite"))
+    assert backend in LEDGERS, backend
+    return backend
+
+
+@pytest.fixture
+def fresh_ledger(
+    ledger_backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[[], dict[str, Any]]:
+    """``fresh_ledger()``: the settings overrides of a new, empty, migrated ledger of the
+    test's backend (a SQLite file under ``tmp_path``, or a PostgreSQL database of its own)."""
+    made = [0]
+
+    def make() -> dict[str, Any]:
+        made[0] += 1
+        if ledger_backend == "sqlite":
+            return {"data_dir": tmp_path / f"ledger-{made[0]}", "database_url": None}
+        url = request.getfixturevalue("postgres_databases")()
+        upgrade(url)
+        return {"database_url": url}
+
+    return make
+
+
+@pytest.fixture
+def _ledger_overrides(
+    ledger_backend: str, fresh_ledger: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """The test's own ledger: the embedded default, or one PostgreSQL database."""
+    return {} if ledger_backend == "sqlite" else fresh_ledger()
 
 
 @pytest.fixture(autouse=True)
@@ -63,11 +108,17 @@ def make_settings(
     rackbeat_emulator: RackbeatEmulatorHandle,
     poweroffice_emulator: PowerOfficeEmulatorHandle,
     tmp_path: Path,
+    _ledger_overrides: dict[str, Any],
 ) -> Callable[..., Settings]:
-    """``make_settings(**overrides)``: settings on the emulators, with overrides."""
+    """``make_settings(**overrides)``: settings on the emulators and the test's ledger."""
 
     def make(**overrides: Any) -> Settings:
-        return emulator_settings(rackbeat_emulator, poweroffice_emulator, tmp_path, **overrides)
+        return emulator_settings(
+            rackbeat_emulator,
+            poweroffice_emulator,
+            tmp_path,
+            **{**_ledger_overrides, **overrides},
+        )
 
     return make
 
@@ -77,11 +128,13 @@ def settings(
     rackbeat_emulator: RackbeatEmulatorHandle,
     poweroffice_emulator: PowerOfficeEmulatorHandle,
     tmp_path: Path,
+    _ledger_overrides: dict[str, Any],
 ) -> Settings:
-    """Embedded settings (SQLite ledger) on the emulators, limits off."""
+    """Settings on the emulators, limits off; the embedded SQLite ledger, or under
+    :data:`BOTH_LEDGERS` also a PostgreSQL one (no Redis either way)."""
     rackbeat_emulator.configure(rate_limit_enabled=False)
     poweroffice_emulator.configure(rate_limit_enabled=False)
-    return emulator_settings(rackbeat_emulator, poweroffice_emulator, tmp_path)
+    return emulator_settings(rackbeat_emulator, poweroffice_emulator, tmp_path, **_ledger_overrides)
 
 
 @pytest.fixture

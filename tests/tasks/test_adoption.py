@@ -12,17 +12,18 @@ Two ways to get there, both seen in the field (issue 13, items 1 and 4):
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Pipeline
+from conftest import BOTH_LEDGERS, Pipeline
 
 from ledger import EntityLink
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.pipeline import SyncResult, sync_entities, sync_entity
 from wiring.runtime import build_runtime
 from wiring.settings import Settings
+
+pytestmark = BOTH_LEDGERS
 
 
 def _ahead(seconds: float) -> str:
@@ -82,7 +83,7 @@ def test_a_new_ledger_against_a_full_poweroffice_go_writes_only_what_differs(
     rackbeat_emulator: RackbeatEmulatorHandle,
     poweroffice_emulator: PowerOfficeEmulatorHandle,
     settings: Settings,
-    tmp_path: Path,
+    fresh_ledger: Any,
 ) -> None:
     pipeline.poll("product", "bom", "customer", "supplier")
     pipeline.drain()
@@ -90,7 +91,7 @@ def test_a_new_ledger_against_a_full_poweroffice_go_writes_only_what_differs(
     assert len(products) == 52
     # One record changed in Rackbeat meanwhile; the ledger is lost (a second installation).
     rackbeat_emulator.touch("products", "10002", sales_price=4321.0)
-    second = build_runtime(settings.model_copy(update={"data_dir": tmp_path / "second"}))
+    second = build_runtime(settings.model_copy(update=fresh_ledger()))
     try:
         poweroffice_emulator.reset_counters()
         fresh = Pipeline(second, batch_size=50)

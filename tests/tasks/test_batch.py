@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from celery.exceptions import SoftTimeLimitExceeded
+from conftest import BOTH_LEDGERS
 from test_pipeline import SEEDED_WRITES, po_requests
 
 from ledger import (
@@ -30,6 +31,8 @@ from ledger import (
 from sandbox.testing import SEEDED_SYNC, PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.pipeline import Outcome, sync_entities
 from wiring.runtime import Runtime
+
+pytestmark = BOTH_LEDGERS
 
 
 def writes(po: PowerOfficeEmulatorHandle) -> dict[str, tuple[int, int, int]]:

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 import sqlalchemy as sa
+from conftest import BOTH_LEDGERS
 
 from ledger import (
     Attempt,
@@ -21,6 +22,8 @@ from ledger import (
     get_link,
 )
 from sandbox.testing import SEEDED_SYNC, PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+
+pytestmark = BOTH_LEDGERS
 
 SEEDED_WRITES = {
     "Products": (52, 0, 0),

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from conftest import BOTH_LEDGERS
 
 from kinds import registry
 from ledger import get_cursor, get_link, last_poll_cycle, utcnow
@@ -13,6 +14,8 @@ from sandbox.testing import RackbeatEmulatorHandle
 from tasks.poll import poll_kind
 from wiring.runtime import Runtime, build_runtime
 from wiring.settings import Settings
+
+pytestmark = BOTH_LEDGERS
 
 
 class Collect:
