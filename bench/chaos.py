@@ -74,7 +74,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from chaos_audit import Audit, LedgerCounts, audit, ledger_counts
+from chaos_audit import SOURCES, Audit, LedgerCounts, audit, ledger_counts
 from pipeline import PG_SERVER, log
 
 from worker.flower.testing import free_port
@@ -362,6 +362,42 @@ class Run:
         )
         return checked, ledger_counts(rows, checked)
 
+    def explain(self, kind: str, key: str, fields: tuple[str, ...]) -> str:
+        """One stale entity, for the log: Rackbeat's latest, the ledger's row, PowerOffice Go's
+        value of the first differing field."""
+        resource = "Customers" if kind == "customer" else "Products"
+        source = _field_of(resource, fields)
+        state = self.admin(self.rackbeat_root, "state")
+        record = next((r for r in state[SOURCES[kind]] if str(r["number"]) == key), {})
+        match = "ExternalImportReference" if kind == "customer" else "Code"
+        wanted = f"rackbeat-customer-{key}" if kind == "customer" else key
+        twin = next(
+            (
+                r
+                for r in self.admin(self.poweroffice_root, "state")["resources"][resource]
+                if r.get(match) == wanted
+            ),
+            {},
+        )
+        with self.engine.connect() as conn:
+            link = conn.execute(
+                sa.text(
+                    "SELECT status, source_updated_at, snapshot, snapshot_version, synced_at, "
+                    "written FROM entity_links WHERE kind = :kind AND key = :key"
+                ),
+                {"kind": kind, "key": key},
+            ).first()
+        if link is None:
+            return "no ledger row"
+        status, updated, snapshot, version, synced_at, written = link
+        return (
+            f"fields {list(fields)}; Rackbeat {source}={record.get(source)!r} "
+            f"(updated {record.get('updated_at')}); ledger {status}, snapshot v{version} "
+            f"{source}={(snapshot or {}).get(source)!r} (updated {updated}), synced {synced_at}, "
+            f"written {fields[0]}={(written or {}).get(fields[0])!r}; PowerOffice Go "
+            f"{fields[0]}={twin.get(fields[0])!r}"
+        )
+
     def touch(self, rng: random.Random, count: int, spread_seconds: float) -> int:
         """Change ``count`` products, BOMs and customers in Rackbeat (some several times)."""
         state = self.admin(self.rackbeat_root, "state")
@@ -635,8 +671,14 @@ def settle(run: Run, last_fault: float, row: Row) -> None:
     log(f"  ledger: {dict(counts.by_status)} ({counts.rows} rows)")
     if checked.missing:
         log(f"  missing (first 10): {list(checked.missing[:10])}")
-    if checked.stale:
-        log(f"  stale (first 10): {list(checked.stale[:10])}")
+    for kind, key, fields in checked.stale[:10]:
+        log(f"  stale {kind} {key}: {run.explain(kind, key, fields)}")
+
+
+def _field_of(resource: str, fields: tuple[str, ...]) -> str:
+    """The Rackbeat field behind the first differing PowerOffice Go field (for the log)."""
+    names = {"Name": "name", "PhoneNumber": "contact_phone", "UnitPrice": "sales_price"}
+    return names.get(fields[0], fields[0]) if resource else fields[0]
 
 
 def run_scenario(name: str, args: argparse.Namespace, base: Path) -> Row:
