@@ -74,10 +74,12 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from chaos_audit import SOURCES, Audit, LedgerCounts, audit, ledger_counts
+from chaos_audit import SOURCES, Audit, LedgerCounts, audit, duplicates, ledger_counts
 from pipeline import PG_SERVER, log
 
 from worker.flower.testing import free_port
+
+__all__ = ["Row", "audit", "duplicates", "ledger_counts", "main", "procfile", "table", "verdicts"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
