@@ -1,0 +1,119 @@
+"""Webhook work: from a stored delivery to a sync of Rackbeat's current record.
+
+The receiver (``worker.webhooks``) stores each accepted delivery in the ledger's outbox
+(``webhook_events``) and answers; after the commit it sends ``rbsync.webhook(kind, keys)`` and
+marks the rows sent (:func:`send_events`). A delivery body carries only a key, so the task
+fetches the current record (as ``rbsync enqueue`` does, ``tasks.snapshot``), stores it, and
+sends a sync only when the ledger's content hash changed: duplicate and out-of-order deliveries
+cost one GET and write nothing.
+
+Rows whose message never went out (the broker was down, the receiver died after its commit)
+are sent by :func:`send_unsent_webhook_events`, which the sweep (``rbsync.sweep``, every
+``RBSYNC_SWEEP_INTERVAL_SECONDS``) calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery, shared_task
+from sqlalchemy.exc import OperationalError
+
+from clients import RetriableError
+from ledger import describe_error, mark_enqueued, utcnow
+from ledger.webhooks import UnsentEvent, mark_events_sent, unsent_events
+from tasks.base import PipelineTask, backoff
+from tasks.enqueue import enqueue_sync
+from tasks.names import WEBHOOK_QUEUE, WEBHOOK_TASK
+from tasks.snapshot import fetch_snapshots, store_fetched
+from wiring.runtime import Runtime
+
+__all__ = [
+    "RECEIVER_GRACE_SECONDS",
+    "fetch_and_send",
+    "send_events",
+    "send_unsent_webhook_events",
+    "webhook",
+]
+
+log = logging.getLogger(__name__)
+
+RECEIVER_GRACE_SECONDS = 5.0
+"""The sweep leaves rows younger than this to the receiver that is sending them right now
+(a row sent twice is harmless, only wasteful)."""
+
+
+def send_events(app: Celery, runtime: Runtime, events: Sequence[UnsentEvent]) -> int:
+    """Send ``rbsync.webhook`` for the events (one message per kind), then mark them sent.
+
+    A broker error propagates and leaves them unsent (the sweep sends them later).
+    """
+    by_kind: dict[str, list[str]] = {}
+    for event in events:
+        keys = by_kind.setdefault(event.kind, [])
+        if event.key not in keys:
+            keys.append(event.key)
+    with app.producer_or_acquire() as producer:
+        for kind, keys in by_kind.items():
+            app.send_task(
+                WEBHOOK_TASK, args=[kind, keys], producer=producer, queue=WEBHOOK_QUEUE, retry=False
+            )
+    with runtime.sessions.begin() as session:
+        mark_events_sent(session, [event.id for event in events])
+    return len(events)
+
+
+def send_unsent_webhook_events(
+    runtime: Runtime, app: Celery, *, grace_seconds: float = RECEIVER_GRACE_SECONDS
+) -> int:
+    """Send the stored deliveries whose message has not gone out; how many were sent.
+
+    Called by the sweep; rows received in the last ``grace_seconds`` are left to the receiver.
+    """
+    with runtime.sessions() as session:
+        events = unsent_events(session, received_before=utcnow() - timedelta(seconds=grace_seconds))
+    if not events:
+        return 0
+    sent = send_events(app, runtime, events)
+    log.warning("webhooks: sent %d stored deliveries whose message had not gone out", sent)
+    return sent
+
+
+def fetch_and_send(runtime: Runtime, app: Celery, kind: str, keys: Sequence[str]) -> list[str]:
+    """Fetch and store Rackbeat's current records of ``keys``; sync the changed ones (on the
+    webhook queue); return those. Keys Rackbeat does not have are logged and left alone."""
+    fetched = fetch_snapshots(runtime, kind, keys)
+    if fetched.missing:
+        log.info("webhook: %s %s no longer in Rackbeat", kind, ", ".join(fetched.missing))
+    changed = store_fetched(runtime, fetched)
+    if changed:
+        enqueue_sync(app, kind, changed, queue=WEBHOOK_QUEUE)
+        with runtime.sessions.begin() as session:
+            mark_enqueued(session, kind, changed)
+    return changed
+
+
+@shared_task(bind=True, base=PipelineTask, name=WEBHOOK_TASK, ignore_result=True)
+def webhook(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]:
+    """Fetch the current records of ``keys`` a webhook named; sync the changed ones."""
+    settings = self.runtime.settings
+    try:
+        changed = fetch_and_send(self.runtime, self.app, kind, [str(k) for k in keys])
+    except (RetriableError, OperationalError) as exc:
+        retries = int(self.request.retries or 0)
+        if retries >= settings.sync_max_retries:
+            raise  # the next poll brings the change
+        countdown = backoff(settings, retries)
+        log.warning(
+            "webhook %s %s failed (%s); retry %d in %.1f s",
+            kind,
+            ", ".join(keys),
+            describe_error(exc),
+            retries + 1,
+            countdown,
+        )
+        raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc
+    return {"kind": kind, "keys": len(keys), "changed": len(changed)}
