@@ -16,15 +16,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery, shared_task
 from sqlalchemy.exc import OperationalError
 
 from clients import RetriableError
-from ledger import describe_error, mark_enqueued, utcnow
-from ledger.webhooks import UnsentEvent, mark_events_sent, unsent_events
+from ledger import describe_error, last_poll_cycle, mark_enqueued, utcnow
+from ledger.webhooks import (
+    UnsentEvent,
+    connection_disconnected,
+    mark_events_sent,
+    subscriptions,
+    unsent_events,
+)
 from tasks.base import PipelineTask, backoff
 from tasks.enqueue import enqueue_sync
 from tasks.names import WEBHOOK_QUEUE, WEBHOOK_TASK
@@ -33,6 +39,8 @@ from wiring.runtime import Runtime
 
 __all__ = [
     "RECEIVER_GRACE_SECONDS",
+    "covered_by_webhooks",
+    "disconnection",
     "fetch_and_send",
     "send_events",
     "send_unsent_webhook_events",
@@ -80,6 +88,32 @@ def send_unsent_webhook_events(
     sent = send_events(app, runtime, events)
     log.warning("webhooks: sent %d stored deliveries whose message had not gone out", sent)
     return sent
+
+
+def disconnection(runtime: Runtime) -> str | None:
+    """Why polls must not run, when the Rackbeat connection is marked disconnected
+    (``plugin.uninstalled``; ``rbsync webhooks register`` reconnects it); else None."""
+    with runtime.sessions() as session:
+        gone = connection_disconnected(session)
+    return None if gone is None else f"the Rackbeat connection is disconnected: {gone.reason}"
+
+
+def covered_by_webhooks(runtime: Runtime, kind: str, *, now: datetime | None = None) -> str | None:
+    """Why a *scheduled* poll of ``kind`` may skip: webhooks are registered and it was polled
+    less than ``RBSYNC_WEBHOOK_POLL_INTERVAL_SECONDS`` ago (less half a beat period, so the
+    poll lands on the beat tick nearest that interval); else None."""
+    settings = runtime.settings
+    with runtime.sessions() as session:
+        if not subscriptions(session):
+            return None
+        last = last_poll_cycle(session, kind)
+    if last is None:
+        return None
+    age = ((now or utcnow()) - last.started_at).total_seconds()
+    interval = settings.webhook_poll_interval_seconds
+    if 0 <= age < interval - settings.poll_interval_seconds / 2:
+        return f"webhooks are registered; polled {age:.0f} s ago (every {interval:g} s)"
+    return None
 
 
 def fetch_and_send(runtime: Runtime, app: Celery, kind: str, keys: Sequence[str]) -> list[str]:

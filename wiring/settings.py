@@ -174,6 +174,10 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(65536, ge=1024)
     """A delivery body larger than this is refused (413): Rackbeat's carry a key and a few
     fields."""
+    webhook_poll_interval_seconds: float = Field(3600.0, gt=0)
+    """Once webhooks are registered, beat's poll of a kind runs about this often (it still
+    sends one every ``poll_interval_seconds``; the others skip): the poll is then the safety
+    net for missed deliveries, not the way changes arrive."""
 
     # --- Flower ---------------------------------------------------------------------------
     flower_basic_auth: SecretStr | None = None
