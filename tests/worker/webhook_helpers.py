@@ -54,7 +54,7 @@ def subscribe(runtime: Runtime, event: str = "product.updated", token: str = TOK
         existing = session.scalar(sa.text("SELECT count(*) FROM webhook_subscriptions"))
         save_subscription(
             session,
-            rackbeat_id=int(existing or 0) + 1,
+            rackbeat_id=900_000 + int(existing or 0),  # apart from the emulator's ids
             event=event,
             url="https://rbsync.example/webhooks/rackbeat",
             token=token,
