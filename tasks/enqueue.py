@@ -12,27 +12,19 @@ from tasks.names import SYNC_BATCH_TASK, SYNC_TASK
 __all__ = ["enqueue_sync"]
 
 
-def enqueue_sync(
-    app: Celery,
-    kind: str,
-    keys: Iterable[str],
-    *,
-    batch_size: int = 1,
-    queue: str | None = None,
-) -> int:
+def enqueue_sync(app: Celery, kind: str, keys: Iterable[str], *, batch_size: int = 1) -> int:
     """Send the keys' syncs; return how many keys were sent.
 
     With ``batch_size`` 1 (or a single key) one ``rbsync.sync(kind, key)`` per key; else one
-    ``rbsync.sync_batch(kind, keys)`` per ``batch_size`` keys. ``queue``: another queue than
-    the default (webhook work, ``tasks.names.WEBHOOK_QUEUE``).
+    ``rbsync.sync_batch(kind, keys)`` per ``batch_size`` keys.
     """
     wanted = [str(key) for key in keys]
     with app.producer_or_acquire() as producer:
         if batch_size <= 1 or len(wanted) == 1:
             for key in wanted:
-                app.send_task(SYNC_TASK, args=[kind, key], producer=producer, queue=queue)
+                app.send_task(SYNC_TASK, args=[kind, key], producer=producer)
         else:
             for start in range(0, len(wanted), batch_size):
                 chunk = wanted[start : start + batch_size]
-                app.send_task(SYNC_BATCH_TASK, args=[kind, chunk], producer=producer, queue=queue)
+                app.send_task(SYNC_BATCH_TASK, args=[kind, chunk], producer=producer)
     return len(wanted)

@@ -31,7 +31,7 @@ INITIAL_SYNC_TASK = "rbsync.initial_sync"
 """``rbsync.initial_sync(kinds=None, ...)``: the one-off PowerOffice Go -> Rackbeat copy."""
 WEBHOOK_TASK = "rbsync.webhook"
 """``rbsync.webhook(kind, keys)``: fetch Rackbeat's current records of keys a webhook named, store
-them, and sync those whose content changed."""
+them, and sync (in the same task) those whose content changed."""
 WEBHOOK_QUEUE = "rbsync.webhook"
-"""The queue of webhook work (``rbsync.webhook`` and the syncs it sends): a change pushed by
-Rackbeat never waits behind the thousands of sync messages of a first push or a long poll."""
+"""The queue of ``rbsync.webhook``: a change pushed by Rackbeat never waits behind the thousands
+of sync messages of a first push or a long poll."""

@@ -4,8 +4,8 @@ The receiver (``worker.webhooks``) stores each accepted delivery in the ledger's
 (``webhook_events``) and answers; after the commit it sends ``rbsync.webhook(kind, keys)`` and
 marks the rows sent (:func:`send_events`). A delivery body carries only a key, so the task
 fetches the current record (as ``rbsync enqueue`` does, ``tasks.snapshot``), stores it, and
-sends a sync only when the ledger's content hash changed: duplicate and out-of-order deliveries
-cost one GET and write nothing.
+syncs it in the same task only when the ledger's content hash changed: duplicate and
+out-of-order deliveries cost one GET and write nothing.
 
 Rows whose message never went out (the broker was down, the receiver died after its commit)
 are sent by :func:`send_unsent_webhook_events`, which the sweep (``rbsync.sweep``, every
@@ -15,6 +15,7 @@ are sent by :func:`send_unsent_webhook_events`, which the sweep (``rbsync.sweep`
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from celery import Celery, shared_task
 from sqlalchemy.exc import OperationalError
 
 from clients import RetriableError
-from ledger import describe_error, last_poll_cycle, mark_enqueued, utcnow
+from ledger import describe_error, last_poll_cycle, utcnow
 from ledger.webhooks import (
     UnsentEvent,
     connection_disconnected,
@@ -32,16 +33,17 @@ from ledger.webhooks import (
     unsent_events,
 )
 from tasks.base import PipelineTask, backoff
-from tasks.enqueue import enqueue_sync
 from tasks.names import WEBHOOK_QUEUE, WEBHOOK_TASK
+from tasks.pipeline import SyncResult, sync_entities
 from tasks.snapshot import fetch_snapshots, store_fetched
+from tasks.sync import BATCH_BUDGET_FRACTION, hand_on, hands_on
 from wiring.runtime import Runtime
 
 __all__ = [
     "RECEIVER_GRACE_SECONDS",
     "covered_by_webhooks",
     "disconnection",
-    "fetch_and_send",
+    "fetch_and_store",
     "send_events",
     "send_unsent_webhook_events",
     "webhook",
@@ -116,26 +118,38 @@ def covered_by_webhooks(runtime: Runtime, kind: str, *, now: datetime | None = N
     return None
 
 
-def fetch_and_send(runtime: Runtime, app: Celery, kind: str, keys: Sequence[str]) -> list[str]:
-    """Fetch and store Rackbeat's current records of ``keys``; sync the changed ones (on the
-    webhook queue); return those. Keys Rackbeat does not have are logged and left alone."""
+def fetch_and_store(runtime: Runtime, kind: str, keys: Sequence[str]) -> list[str]:
+    """Fetch and store Rackbeat's current records of ``keys``; the keys whose content changed.
+    Keys Rackbeat does not have are logged and left alone."""
     fetched = fetch_snapshots(runtime, kind, keys)
     if fetched.missing:
         log.info("webhook: %s %s no longer in Rackbeat", kind, ", ".join(fetched.missing))
-    changed = store_fetched(runtime, fetched)
-    if changed:
-        enqueue_sync(app, kind, changed, queue=WEBHOOK_QUEUE)
-        with runtime.sessions.begin() as session:
-            mark_enqueued(session, kind, changed)
-    return changed
+    return store_fetched(runtime, fetched)
 
 
 @shared_task(bind=True, base=PipelineTask, name=WEBHOOK_TASK, ignore_result=True)
 def webhook(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]:
-    """Fetch the current records of ``keys`` a webhook named; sync the changed ones."""
-    settings = self.runtime.settings
+    """Fetch the current records of ``keys`` a webhook named; sync the changed ones here."""
+    runtime = self.runtime
+    settings = runtime.settings
     try:
-        changed = fetch_and_send(self.runtime, self.app, kind, [str(k) for k in keys])
+        changed = fetch_and_store(runtime, kind, [str(k) for k in keys])
+        # Synced here, at once: a second message would wait for a worker process again (behind
+        # a first push's batches). What needs another attempt goes on as rbsync.sync.
+        dependencies: list[SyncResult] = []
+        results = (
+            sync_entities(
+                runtime,
+                kind,
+                changed,
+                self.request.id or f"local-{uuid.uuid4().hex}",
+                final_attempt=settings.sync_max_retries <= 0,
+                budget_seconds=settings.task_time_limit_seconds * BATCH_BUDGET_FRACTION,
+                dependencies=dependencies,
+            )
+            if changed
+            else []
+        )
     except (RetriableError, OperationalError) as exc:
         retries = int(self.request.retries or 0)
         if retries >= settings.sync_max_retries:
@@ -150,4 +164,6 @@ def webhook(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]:
             countdown,
         )
         raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc
+    if hands_on(self):
+        hand_on(self, [*results, *dependencies])
     return {"kind": kind, "keys": len(keys), "changed": len(changed)}
