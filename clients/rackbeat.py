@@ -30,7 +30,7 @@ from typing import Any, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from clients.answers import ambiguous_answer, read_created
 from clients.errors import ClientError, MalformedResponseError, NotFoundError
@@ -78,6 +78,7 @@ __all__ = [
     "RackbeatClient",
     "RackbeatResource",
     "RackbeatSupplierGroup",
+    "RackbeatWebhook",
     "format_since",
     "item_segment",
 ]
@@ -115,6 +116,18 @@ class RackbeatSupplierGroup(InboundModel):
 
 Completion = Literal["lot_lines", "customer_contacts"]
 """What a record of a resource needs besides its own endpoint to be complete."""
+
+
+class RackbeatWebhook(InboundModel):
+    """A webhook registered with Rackbeat. ``token`` comes only in the answer that created it
+    (a secret: store it, never print it)."""
+
+    id: int
+    event: str
+    url: str
+    is_active: bool = True
+    failures_since_last_success: int = 0
+    token: SecretStr | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,7 @@ PAYMENT_TERMS = RackbeatResource(
 )
 EMPLOYEES = RackbeatResource("employees", "employees", "employee", RackbeatEmployee)
 ORDERS = RackbeatResource("orders", "orders", "order", RackbeatOrder)
+WEBHOOKS = RackbeatResource("webhooks", "webhooks", "webhook", RackbeatWebhook)
 ENTITY_RESOURCES = frozenset({PRODUCTS, LOTS, CUSTOMERS, BOOKED_INVOICES, SUPPLIERS})
 """The resources whose records the sync keeps snapshots of (a create's answer is read back
 complete when fields had to be dropped)."""
@@ -629,6 +643,34 @@ class RackbeatClient:
                 log.info("Rackbeat %s %s vanished during the scan", resource.path, key)
 
     # --- writes (initial sync, R-INIT-1..4) -----------------------------------------------
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def create_webhook(self, event: str, url: str) -> RackbeatWebhook:
+        """``POST webhooks``: create (answer with a token) or update the webhook of this event
+        and URL (Rackbeat updates an existing one: no token then)."""
+        path = WEBHOOKS.path
+        response = self._send("POST", path, json={"event": event, "url": url, "is_active": True})
+        try:
+            envelope = response.json()
+        except ValueError as exc:
+            raise MalformedResponseError(
+                "the body is not JSON", method="POST", path=path, status=response.status_code
+            ) from exc
+        data = envelope.get(WEBHOOKS.item_key) if isinstance(envelope, Mapping) else None
+        return self._parse(RackbeatWebhook, data, method="POST", path=path)
+
+    def iter_webhooks(self, event: str | None = None) -> Iterator[RackbeatWebhook]:
+        """``GET webhooks`` (``event=``: only that event's)."""
+        params: dict[str, str | int] = {"event": event} if event else {}
+        return self._iter(WEBHOOKS, params)
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        """``DELETE webhooks/{id}``; one already gone (404) is not an error."""
+        try:
+            self._send("DELETE", f"{WEBHOOKS.path}/{int(webhook_id)}")
+        except NotFoundError:
+            return
 
     def create_unit(self, payload: RackbeatUnitCreate) -> RackbeatUnit:
         result: RackbeatUnit = self._create(UNITS, payload)

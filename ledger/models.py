@@ -35,6 +35,7 @@ __all__ = [
     "REDRIVE_STATUSES",
     "Attempt",
     "Base",
+    "ConnectionState",
     "Cursor",
     "EntityLink",
     "IndexLoad",
@@ -42,6 +43,8 @@ __all__ = [
     "ProbeAnswer",
     "RemoteLink",
     "Status",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]
 
 
@@ -226,3 +229,55 @@ class ProbeAnswer(Base):
     key: Mapped[str] = mapped_column(sa.String(191), primary_key=True)
     value: Mapped[str] = mapped_column(sa.String(255))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookSubscription(Base):
+    """A webhook rbsync registered with Rackbeat: one event name sent to one URL.
+
+    Only a digest of Rackbeat's token is kept (SHA-256): enough to check a delivery's
+    ``Rackbeat-Webhook-Token``, useless to anyone who reads the ledger.
+    """
+
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (sa.UniqueConstraint("event", "url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rackbeat_id: Mapped[int] = mapped_column(unique=True)
+    event: Mapped[str] = mapped_column(sa.String(64))
+    url: Mapped[str] = mapped_column(sa.String(1000))
+    token_digest: Mapped[str] = mapped_column(sa.String(64))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEvent(Base):
+    """One delivery the receiver accepted: the outbox between its answer and the broker.
+
+    ``action`` is ``sync`` (fetch the record, store it, sync it), ``deleted`` (recorded and shown,
+    nothing written) or ``uninstalled``. A ``sync`` row is sent once ``sent_at`` is set; until
+    then the sweep (``tasks.webhooks.send_unsent_webhook_events``) sends it.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (sa.Index(None, "action", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    event: Mapped[str] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    kind: Mapped[str | None] = mapped_column(sa.String(16))
+    key: Mapped[str | None] = mapped_column(sa.String(KEY_LENGTH))
+    account_id: Mapped[str | None] = mapped_column(sa.String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """The delivery's body minus nothing secret (it carries keys only), capped by the receiver."""
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConnectionState(Base):
+    """Whether the Rackbeat connection is live: ``plugin.uninstalled`` sets ``disconnected_at``
+    (polls stop), a new ``rbsync webhooks register`` clears it. One row, ``name`` ``rackbeat``."""
+
+    __tablename__ = "connection_state"
+
+    name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(sa.String(255))

@@ -13,6 +13,8 @@ __all__ = [
     "SWEEP_TASK",
     "SYNC_BATCH_TASK",
     "SYNC_TASK",
+    "WEBHOOK_QUEUE",
+    "WEBHOOK_TASK",
 ]
 
 POLL_TASK = "rbsync.poll"
@@ -27,3 +29,9 @@ RETRY_TASK = "rbsync.retry"
 """``rbsync.retry(kind=None, key=None, keys=None)``: re-drive failed, dead and unknown rows."""
 INITIAL_SYNC_TASK = "rbsync.initial_sync"
 """``rbsync.initial_sync(kinds=None, ...)``: the one-off PowerOffice Go -> Rackbeat copy."""
+WEBHOOK_TASK = "rbsync.webhook"
+"""``rbsync.webhook(kind, keys)``: fetch Rackbeat's current records of keys a webhook named, store
+them, and sync (in the same task) those whose content changed."""
+WEBHOOK_QUEUE = "rbsync.webhook"
+"""The queue of ``rbsync.webhook``: a change pushed by Rackbeat never waits behind the thousands
+of sync messages of a first push or a long poll."""

@@ -64,6 +64,7 @@ from tasks.base import PipelineTask, backoff
 from tasks.enqueue import enqueue_sync
 from tasks.names import POLL_TASK
 from tasks.snapshot import snapshot_of
+from tasks.webhooks import covered_by_webhooks, disconnection, send_unsent_webhook_events
 from wiring.runtime import Runtime
 
 __all__ = ["POLL_BATCH_SIZE", "LockLostError", "PollReport", "poll", "poll_kind", "polled_recently"]
@@ -321,6 +322,17 @@ def poll(self: PipelineTask, kind: str, scheduled: bool = False) -> dict[str, An
         if age is not None:
             log.info("poll of %s skipped: polled %.0f s ago", kind, age)
             return PollReport(kind, skipped=True).to_json()
+    gone = disconnection(self.runtime)  # plugin.uninstalled: no poll until registered again
+    if gone is not None:
+        log.warning("poll of %s skipped: %s", kind, gone)
+        return PollReport(kind, skipped=True).to_json()
+    # Stored webhook deliveries whose message never went out: the sweep sends them too, but
+    # without a beat (``rbsync sync --once``) only a poll comes round.
+    send_unsent_webhook_events(self.runtime, app)
+    covered = covered_by_webhooks(self.runtime, kind) if scheduled else None
+    if covered is not None:
+        log.info("poll of %s skipped: %s", kind, covered)
+        return PollReport(kind, skipped=True).to_json()
 
     def enqueue(kind_: str, keys: list[str]) -> int:
         return enqueue_sync(app, kind_, keys, batch_size=settings.sync_batch_size)

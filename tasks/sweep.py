@@ -145,4 +145,7 @@ def sweep(self: PipelineTask) -> dict[str, Any]:
     def send(kind: str, keys: list[str]) -> int:
         return enqueue_sync(app, kind, keys, batch_size=settings.sync_batch_size)
 
+    from tasks.webhooks import send_unsent_webhook_events
+
+    send_unsent_webhook_events(self.runtime, app)  # stored deliveries whose message is not out
     return sweep_once(self.runtime, send, lambda: broker_facts(app, queue)).to_json()

@@ -118,7 +118,16 @@ def test_docker_compose_config_refuses_the_file_without_a_required_secret() -> N
 
 def test_services_and_the_sandbox_profile() -> None:
     services = _compose()["services"]
-    assert set(services) == {"redis", "postgres", "migrate", "worker", "beat", "flower", "sandbox"}
+    assert set(services) == {
+        "redis",
+        "postgres",
+        "migrate",
+        "worker",
+        "beat",
+        "webhooks",
+        "flower",
+        "sandbox",
+    }
     assert {name: s.get("profiles") for name, s in services.items() if s.get("profiles")} == {
         "sandbox": ["sandbox"]
     }
@@ -127,9 +136,9 @@ def test_services_and_the_sandbox_profile() -> None:
 def test_long_running_services_have_healthchecks_and_restart() -> None:
     services = _compose()["services"]
     checked = {name for name, service in services.items() if "healthcheck" in service}
-    assert checked == {"redis", "postgres", "worker", "flower"}
+    assert checked == {"redis", "postgres", "worker", "webhooks", "flower"}
     restarting = {name for name, s in services.items() if s.get("restart") == "unless-stopped"}
-    assert restarting == {"redis", "postgres", "worker", "beat", "flower", "sandbox"}
+    assert restarting == {"redis", "postgres", "worker", "beat", "webhooks", "flower", "sandbox"}
     assert services["migrate"]["restart"] == "no"
 
 
@@ -142,6 +151,7 @@ def test_worker_and_beat_start_after_a_successful_migration() -> None:
     }
     assert services["worker"]["depends_on"] == expected
     assert services["beat"]["depends_on"] == expected
+    assert services["webhooks"]["depends_on"] == expected
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
 
 
@@ -152,6 +162,7 @@ def test_the_processes_run_the_rbsync_app() -> None:
     assert "--task-events" in commands["worker"]
     assert commands["beat"][:4] == ["celery", "-A", "worker.app", "beat"]
     assert commands["flower"] == ["rbsync", "flower", "--address", "0.0.0.0"]
+    assert commands["webhooks"][:3] == ["rbsync", "webhooks", "serve"]
     assert commands["sandbox"][:2] == ["rbsync", "sandbox"]
 
 
@@ -176,7 +187,7 @@ def test_flower_cannot_start_without_auth_or_with_an_insecure_flag() -> None:
 
 def test_settings_come_from_the_environment_and_secrets_are_never_written_in() -> None:
     services = _compose()["services"]
-    rbsync_services = ["migrate", "worker", "beat", "flower"]
+    rbsync_services = ["migrate", "worker", "beat", "webhooks", "flower"]
     for name in rbsync_services:
         environment = services[name]["environment"]
         assert environment["RBSYNC_BROKER_URL"] == "redis://redis:6379/0"
@@ -250,7 +261,7 @@ def test_the_sandbox_shares_the_workers_loopback() -> None:
     assert "ports" not in sandbox
 
 
-@pytest.mark.parametrize("service", ["migrate", "flower", "sandbox"])
+@pytest.mark.parametrize("service", ["migrate", "webhooks", "flower", "sandbox"])
 def test_each_rbsync_command_and_flag_in_the_file_exists(service: str) -> None:
     command = _commands(_compose())[service]
     words = [word for word in command[1:] if not word.startswith("-")]

@@ -167,6 +167,18 @@ class Settings(BaseSettings):
     sync_once_concurrency: int = Field(8, ge=1)
     """Threads of the in-process worker of ``rbsync sync --once`` and the demo."""
 
+    # --- webhooks -------------------------------------------------------------------------
+    webhook_host: str = "127.0.0.1"
+    """Where ``rbsync webhooks serve`` listens (behind a TLS-terminating proxy)."""
+    webhook_port: int = Field(8000, ge=1, le=65535)
+    webhook_max_body_bytes: int = Field(65536, ge=1024)
+    """A delivery body larger than this is refused (413): Rackbeat's carry a key and a few
+    fields."""
+    webhook_poll_interval_seconds: float = Field(3600.0, gt=0)
+    """Once webhooks are registered, beat's poll of a kind runs about this often (it still
+    sends one every ``poll_interval_seconds``; the others skip): the poll is then the safety
+    net for missed deliveries, not the way changes arrive."""
+
     # --- Flower ---------------------------------------------------------------------------
     flower_basic_auth: SecretStr | None = None
     """``user:password`` (comma-separated for several users); Flower refuses to start without."""

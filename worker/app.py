@@ -26,7 +26,7 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
-from tasks.names import POLL_TASK, SWEEP_TASK
+from tasks.names import POLL_TASK, SWEEP_TASK, WEBHOOK_QUEUE, WEBHOOK_TASK
 from wiring.settings import Settings, SettingsInvalidError, env_name, load_settings
 from worker.beat import beat_schedule
 
@@ -44,8 +44,16 @@ __all__ = [
 DEFAULT_QUEUE = "rbsync"
 POLL_QUEUE = "rbsync.poll"
 """Polls and sweeps have a queue of their own: they never wait behind the thousands of sync
-messages a first push enqueues. Workers consume both queues (no ``-Q`` needed)."""
-TASK_MODULES = ("tasks.poll", "tasks.sync", "tasks.sweep", "tasks.retry", "tasks.initial.task")
+messages a first push enqueues. Webhook work has one too (``tasks.names.WEBHOOK_QUEUE``). Workers
+consume every queue (no ``-Q`` needed)."""
+TASK_MODULES = (
+    "tasks.poll",
+    "tasks.sync",
+    "tasks.sweep",
+    "tasks.retry",
+    "tasks.webhooks",
+    "tasks.initial.task",
+)
 EMBEDDED_POLLING_INTERVAL_SECONDS = 0.05
 """How often an idle embedded worker looks for new message files."""
 SOFT_TIME_LIMIT_FRACTION = 0.8
@@ -144,8 +152,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": settings.task_events,
         "task_send_sent_event": settings.task_events,
         "task_default_queue": DEFAULT_QUEUE,
-        "task_queues": (Queue(DEFAULT_QUEUE), Queue(POLL_QUEUE)),
-        "task_routes": {POLL_TASK: {"queue": POLL_QUEUE}, SWEEP_TASK: {"queue": POLL_QUEUE}},
+        "task_queues": (Queue(DEFAULT_QUEUE), Queue(POLL_QUEUE), Queue(WEBHOOK_QUEUE)),
+        "task_routes": {
+            POLL_TASK: {"queue": POLL_QUEUE},
+            SWEEP_TASK: {"queue": POLL_QUEUE},
+            WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE},
+        },
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "enable_utc": True,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.applications import Starlette
@@ -33,10 +33,12 @@ from sandbox.rackbeat.ratelimit import TokenRateLimiter
 from sandbox.rackbeat.resources import RESOURCES, Resource
 from sandbox.rackbeat.state import RackbeatState, WriteRejectedError
 from sandbox.rackbeat.store import ListQuery
+from sandbox.rackbeat.webhooks import HubKnobs, WebhookHub, event_for
 from sandbox.rackbeat.wire import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     DatetimeError,
+    format_datetime,
     number_from_path,
     pages_for,
     parse_datetime,
@@ -71,6 +73,13 @@ class RackbeatKnobs(BaseModel):
     token: str = DEFAULT_TOKEN
     other_tokens: list[str] = Field(default_factory=list)
     """More accepted API keys (each user has their own; the rate limit is per key)."""
+    webhook_retry_base_seconds: float = Field(1.0, gt=0)
+    """First retry of a failed delivery after this, doubling (Rackbeat: backoff over a day)."""
+    webhook_max_attempts: int = Field(10, ge=1)
+    webhook_timeout_seconds: float = Field(15.0, gt=0)
+    """A delivery not answered within this is a failure (Rackbeat: 15 s)."""
+    webhook_fault: Literal["drop", "duplicate"] | None = None
+    """``drop``: deliveries are lost; ``duplicate``: each is delivered twice."""
 
     @field_validator("ignore_updated_at_filter")
     @classmethod
@@ -118,8 +127,25 @@ class RackbeatEmulator:
         self._counters = Counters()
         self._faults = FaultInjector(seed=config.seed)
         self.limiter = TokenRateLimiter(self.knobs.rate_limit_per_minute, 60.0)
+        self.webhooks = WebhookHub(self._hub_knobs, self._now_text, self._counters.count_event)
         self._apply_knobs()
         self.reset(seed=None, scale=None, empty=config.empty)
+
+    def _hub_knobs(self) -> HubKnobs:
+        knobs = self.knobs
+        return HubKnobs(
+            retry_base_seconds=knobs.webhook_retry_base_seconds,
+            max_attempts=knobs.webhook_max_attempts,
+            timeout_seconds=knobs.webhook_timeout_seconds,
+            fault=knobs.webhook_fault,
+        )
+
+    def _now_text(self) -> str:
+        return format_datetime(self.clock.now())
+
+    def emit(self, path: str, verb: str, record: Mapping[str, Any]) -> None:
+        """Deliver the change of ``record`` to the webhooks of its event."""
+        self.webhooks.emit(event_for(path, verb), record["number"])
 
     @property
     def counters(self) -> Counters:
@@ -141,6 +167,7 @@ class RackbeatEmulator:
         )
         self.limiter.reset()
         self.clock.restart()
+        self.webhooks.reset()
         return {"records": self.state.load(data)}
 
     def snapshot(self) -> dict[str, Any]:
@@ -369,6 +396,7 @@ def _resource_routes(emulator: RackbeatEmulator, resource: Resource) -> list[Bas
                 emulator.counters.count_write(path, "duplicates_refused")
             return _unprocessable(exc.errors)
         emulator.counters.count_write(path, "created")
+        emulator.emit(path, "created", outcome.record)
         rendered = state.render(path, outcome.record, _base(request))
         return JSONResponse({resource.singular: rendered}, status_code=201)
 
@@ -383,6 +411,7 @@ def _resource_routes(emulator: RackbeatEmulator, resource: Resource) -> list[Bas
         except WriteRejectedError as exc:
             return _unprocessable(exc.errors)
         emulator.counters.count_write(path, "updated")
+        emulator.emit(path, "updated", record)
         return JSONResponse({resource.singular: state.render(path, record, _base(request))})
 
     number = "{number:int}" if resource.int_key else "{number}"
@@ -444,6 +473,53 @@ def _sub_routes(emulator: RackbeatEmulator) -> list[BaseRoute]:
     ]
 
 
+def _webhook_routes(emulator: RackbeatEmulator) -> list[BaseRoute]:
+    hub = emulator.webhooks
+
+    async def create(request: Request) -> Response:
+        body = await _json_object(request)
+        errors: Errors = {}
+        event, url = body.get("event"), body.get("url")
+        active = body.get("is_active", True)
+        if not isinstance(event, str) or not event.strip():
+            errors["event"] = ["The event field is required."]
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            errors["url"] = ["The url must be a valid URL."]
+        if not isinstance(active, bool):
+            errors["is_active"] = ["The is_active field must be true or false."]
+        if errors or not isinstance(event, str) or not isinstance(url, str):
+            return _unprocessable(errors)
+        webhook, created = hub.create(event.strip(), url, is_active=active is True)
+        return JSONResponse({"webhook": webhook}, status_code=201 if created else 200)
+
+    async def list_webhooks(request: Request) -> Response:
+        items = hub.subscriptions(request.query_params.get("event") or None)
+        return _envelope("webhooks", items, len(items), 1, max(len(items), DEFAULT_LIMIT))
+
+    async def get_webhook(request: Request) -> Response:
+        webhook = hub.get(int(request.path_params["id"]))
+        return JSONResponse({"webhook": webhook}) if webhook else _problem(404, "Not found.")
+
+    async def delete_webhook(request: Request) -> Response:
+        if not hub.delete(int(request.path_params["id"])):
+            return _problem(404, "Not found.")
+        return Response(status_code=204)
+
+    async def logs(request: Request) -> Response:
+        entries = hub.logs(int(request.path_params["id"]))
+        if entries is None:
+            return _problem(404, "Not found.")
+        return _envelope("logs", entries, len(entries), 1, max(len(entries), DEFAULT_LIMIT))
+
+    return [
+        Route("/api/webhooks", create, methods=["POST"]),
+        Route("/api/webhooks", list_webhooks, methods=["GET"]),
+        Route("/api/webhooks/{id:int}", get_webhook, methods=["GET"]),
+        Route("/api/webhooks/{id:int}", delete_webhook, methods=["DELETE"]),
+        Route("/api/webhooks/{id:int}/logs", logs, methods=["GET"]),
+    ]
+
+
 def _touch_route(emulator: RackbeatEmulator) -> Route:
     async def touch(request: Request) -> Response:
         resource = RESOURCES.get(request.path_params["resource"])
@@ -453,16 +529,34 @@ def _touch_route(emulator: RackbeatEmulator) -> Route:
         body = await _json_object(request)
         if "body" in body and isinstance(body["body"], list):
             return _unprocessable(body)
+        booked_before = (emulator.state.get(resource.path, key) or {}).get("is_booked")
         try:
             record = emulator.state.touch(resource.path, key, body)
         except KeyError:
             return _problem(404, f"no {resource.singular} {key!r}")
         except WriteRejectedError as exc:
             return _unprocessable(exc.errors)
+        booked = record.get("is_booked") is True and booked_before is False
+        emulator.emit(resource.path, "booked" if booked else "updated", record)
         rendered = emulator.state.render(resource.path, record, _base(request))
         return JSONResponse({resource.singular: rendered})
 
     return Route("/touch/{resource}/{number:path}", touch, methods=["POST"])
+
+
+def _emit_route(emulator: RackbeatEmulator) -> Route:
+    """``POST /_sandbox/webhooks/emit`` ``{"event": ..., "key": ...}``: deliver an event that
+    no API call causes (``plugin.uninstalled``, a deletion) to its subscribers."""
+
+    async def emit(request: Request) -> Response:
+        body = await _json_object(request)
+        event = body.get("event")
+        if not isinstance(event, str) or not event:
+            return _unprocessable({"event": ["The event field is required."]})
+        queued = emulator.webhooks.emit(event, body.get("key"))
+        return JSONResponse({"queued": queued})
+
+    return Route("/webhooks/emit", emit, methods=["POST"])
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -480,10 +574,13 @@ def _template(routes: list[BaseRoute], scope: Scope) -> str | None:
 def create_app(config: RackbeatConfig | None = None) -> Starlette:
     """The emulator app; its :class:`RackbeatEmulator` is ``app.state.emulator``."""
     emulator = RackbeatEmulator(config or RackbeatConfig())
-    api_routes: list[BaseRoute] = _sub_routes(emulator)
+    api_routes: list[BaseRoute] = [*_sub_routes(emulator), *_webhook_routes(emulator)]
     for resource in RESOURCES.values():
         api_routes.extend(_resource_routes(emulator, resource))
-    routes: list[BaseRoute] = [admin_mount(emulator, [_touch_route(emulator)]), *api_routes]
+    routes: list[BaseRoute] = [
+        admin_mount(emulator, [_touch_route(emulator), _emit_route(emulator)]),
+        *api_routes,
+    ]
 
     def throttled_by_fault() -> Response:
         return emulator.throttled(1, None)

@@ -28,9 +28,10 @@ def _procfile() -> dict[str, str]:
     return processes
 
 
-def test_the_procfile_has_worker_beat_flower_and_the_sandbox() -> None:
+def test_the_procfile_has_worker_beat_web_flower_and_the_sandbox() -> None:
     processes = _procfile()
-    assert list(processes) == ["worker", "beat", "flower", "sandbox"]
+    assert list(processes) == ["worker", "beat", "web", "flower", "sandbox"]
+    assert processes["web"] == "rbsync webhooks serve --host=0.0.0.0 --port=${PORT:-8000}"
     assert processes["worker"].startswith("celery -A worker.app worker ")
     assert "--task-events" in processes["worker"]
     assert "exec celery -A worker.app beat " in processes["beat"]

@@ -22,6 +22,7 @@ def register_all(app: typer.Typer) -> None:
         sandbox_cmd,
         status_cmd,
         sync_cmd,
+        webhooks_cmd,
     )
 
     demo_cmd.register(app)
@@ -34,5 +35,6 @@ def register_all(app: typer.Typer) -> None:
     initial_sync_cmd.register(app)
     db_cmd.register(app)
     flower_cmd.register(app)
+    webhooks_cmd.register(app)
     sandbox_cmd.register(app)
     config_cmd.register(app)

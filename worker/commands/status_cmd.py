@@ -18,7 +18,7 @@ from worker.commands._common import (
     titled_table,
 )
 
-__all__ = ["STATUS_COLUMNS", "gather_status", "register", "status"]
+__all__ = ["STATUS_COLUMNS", "gather_status", "print_connection", "register", "status"]
 
 STATUS_COLUMNS = ("pending", "in_flight", "synced", "skipped", "unknown", "failed", "dead")
 """The ledger statuses, in the order ``status`` shows them."""
@@ -63,7 +63,44 @@ def gather_status(sessions: Any) -> dict[str, Any]:
                 "error": None if poll.error is None else one_line(poll.error),
             },
         }
+    result["webhooks"] = _webhooks(sessions)
     return result
+
+
+def _webhooks(sessions: Any) -> dict[str, Any]:
+    """Registered webhooks, accepted deliveries by outcome, the connection's state."""
+    from ledger.webhooks import connection_disconnected, subscriptions, webhook_event_counts
+
+    with sessions() as session:
+        registered = len(subscriptions(session))
+        deliveries = webhook_event_counts(session)
+        disconnection = connection_disconnected(session)
+    return {
+        "registered": registered,
+        "deliveries": deliveries,
+        "disconnected": None
+        if disconnection is None
+        else {"at": _iso(disconnection.at), "reason": disconnection.reason},
+    }
+
+
+def print_connection(data: dict[str, Any]) -> None:
+    """The webhook lines of ``status``: a disconnection first, loudly."""
+    console = make_console()
+    hooks = data["webhooks"]
+    gone = hooks["disconnected"]
+    if gone is not None:
+        console.print(
+            f"[bold red]Rackbeat connection DISCONNECTED[/] since {_short(gone['at'])}: "
+            f"{gone['reason']}. Polls are stopped. Once the plugin is installed again, run "
+            "`rbsync webhooks register --url URL` (it reconnects)."
+        )
+    if hooks["registered"] or hooks["deliveries"]:
+        counts = ", ".join(f"{name} {n}" for name, n in sorted(hooks["deliveries"].items()))
+        console.print(
+            f"Webhooks: {hooks['registered']} registered; deliveries: {counts or 'none'} "
+            "(`rbsync webhooks list`)."
+        )
 
 
 def _short(moment: str | None) -> str:
@@ -81,7 +118,8 @@ def status(
     What to do about each status: pending/in_flight are in progress; unknown is retried (looked
     up first); failed and dead need a look (`rbsync failures`) and then `rbsync retry`;
     skipped rows were left alone on purpose (the reason is in `rbsync failures --status
-    skipped`).
+    skipped`). Also: registered webhooks, their deliveries, and a Rackbeat connection marked
+    disconnected by plugin.uninstalled (polls stopped).
     """
     settings = load_cli_settings()
     with ledger_runtime(settings) as runtime:
@@ -93,6 +131,7 @@ def status(
         return
     console = make_console()
     console.print(f"Ledger: {data['ledger']} ({data['mode']} mode)")
+    print_connection(data)
     if not data["kinds"]:
         console.print("The ledger is empty: no poll has run yet (try `rbsync sync --once`).")
         return
