@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Cli, emulator_env, kinds_in, one_line_error
+from cli_helpers import Cli, emulator_env, kinds_in, one_line_error, settings_of
 
 from clients import set_testing
 from ledger import get_link
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from wiring.runtime import build_runtime
-from wiring.settings import load_settings
 
 WORKER_WAIT_SECONDS = 60.0
 
@@ -284,20 +283,7 @@ def _worker(cli: Cli) -> Iterator[None]:
 
 
 def _settings(cli: Cli) -> Any:
-    values = {
-        "rackbeat_base_url": cli.env["RACKBEAT_BASE_URL"],
-        "rackbeat_api_token": cli.env["RACKBEAT_API_TOKEN"],
-        "poweroffice_base_url": cli.env["POWEROFFICE_BASE_URL"],
-        "poweroffice_token_url": cli.env["POWEROFFICE_TOKEN_URL"],
-        "poweroffice_application_key": cli.env["POWEROFFICE_APPLICATION_KEY"],
-        "poweroffice_client_key": cli.env["POWEROFFICE_CLIENT_KEY"],
-        "poweroffice_subscription_key": cli.env["POWEROFFICE_SUBSCRIPTION_KEY"],
-        "data_dir": Path(cli.env["RBSYNC_DATA_DIR"]),
-        "database_url": None,
-        "broker_url": None,
-        "redis_url": None,
-    }
-    return load_settings(_env_file=None, **values)
+    return settings_of(cli)
 
 
 # --- sync, status, failures, retry --------------------------------------------------------------
