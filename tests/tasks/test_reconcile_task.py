@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Pipeline
-
 from ledger import get_link, last_reconcile_run
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
+from tasks.pipeline import sync_entity
+from tasks.poll import poll_kind
 from wiring.runtime import runtime_for, set_runtime
 from worker.app import create_app, embedded_broker_dir
 
@@ -24,7 +24,16 @@ def _setup(
     poweroffice.configure(rate_limit_enabled=False)
     app = create_app(make_settings(**overrides))
     app.loader.import_default_modules()
-    Pipeline(runtime_for(app)).run("customer")
+    runtime = runtime_for(app)
+    keys: list[str] = []
+
+    def enqueue(kind: str, batch: list[str]) -> int:
+        keys.extend(batch)
+        return len(batch)
+
+    poll_kind(runtime, "customer", enqueue)
+    for key in keys:
+        assert sync_entity(runtime, "customer", key, f"t-{key}").status == "synced"
     return app
 
 
@@ -91,8 +100,6 @@ def test_with_reconcile_repair_the_scheduled_run_sends_the_lost_records_again(
             row = get_link(session, "customer", "10004")
         assert row is not None
         assert (row.status, row.remote_id, row.written) == ("pending", None, None)
-        from tasks.pipeline import sync_entity
-
         assert sync_entity(runtime, "customer", "10004", "t-again").status == "synced"
         again = app.tasks["rbsync.reconcile"].apply(kwargs={"kinds": ["customer"]})
         assert again.result["differences"] == 0

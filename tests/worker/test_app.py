@@ -50,6 +50,12 @@ def test_production_config_is_json_late_ack_prefetch_one_with_ceilings(tmp_path:
     assert conf["task_routes"] == {
         "rbsync.poll": {"queue": "rbsync.poll"},
         "rbsync.sweep": {"queue": "rbsync.poll"},
+        "rbsync.reconcile": {"queue": "rbsync.poll"},
+    }
+    # A reconcile reads whole collections: it has the poll's time limit, not a sync's.
+    assert conf["task_annotations"]["rbsync.reconcile"] == {
+        "time_limit": 900.0,
+        "soft_time_limit": 720.0,
     }
     # every countdown and the time limit stay far below the visibility timeout
     assert max(settings.retry_backoff_max_seconds, conf["task_time_limit"]) * 4 <= 3600.0
