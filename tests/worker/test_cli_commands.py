@@ -451,3 +451,26 @@ def test_production_mode_check_migrate_enqueue_status(
     assert status["mode"] == "production"
     # enqueue stored Rackbeat's current records before sending: the ledger knows them.
     assert status["kinds"]["supplier"]["counts"]["pending"] == 2
+
+
+def test_reconcile_repair_sends_to_the_workers_when_one_consumes_the_queue(
+    cli: Cli, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    assert cli("enqueue", "product", "AB/100", "10002", "--now").exit_code == 0
+    (product,) = [
+        p for p in poweroffice_emulator.state()["resources"]["Products"] if p["Code"] == "AB/100"
+    ]
+    with poweroffice_emulator.client() as po:
+        po.delete(f"Products/{product['Id']}").raise_for_status()
+    with _worker(cli):
+        outcome = cli("reconcile", "--kind", "product", "--repair", "--json")
+        assert outcome.exit_code == 1, outcome.stderr
+        body = outcome.json()
+        assert (body["sent"], body["synced_here"]) == ("workers", [])
+        assert body["kinds"]["product"]["repaired"] == {"recreated": 1}
+        _wait_until(lambda: "AB/100" in _po_codes(poweroffice_emulator, "Products", "Code"))
+    missed = cli("reconcile", "--kind", "product", "--json").json()["kinds"]["product"]
+    # The two products enqueued by hand are the Rackbeat catalogue's only ledger rows: the rest
+    # were never polled (no cursor), so they are not missed, only not yet polled.
+    assert missed["counts"] == {"missing": 0, "duplicates": 0, "drift": 0, "missed": 0, "stuck": 0}
+    assert missed["not_yet_polled"] == missed["read"]["rackbeat"] - 2
