@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger import get_link, last_reconcile_run
+import pytest
+
+from ledger import get_link, last_reconcile_run, upgrade
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from tasks.pipeline import sync_entity
 from tasks.poll import poll_kind
@@ -78,12 +80,22 @@ def test_the_scheduled_reconcile_keeps_its_result_and_reports_without_repairing(
         set_runtime(app, None)
 
 
+@pytest.mark.parametrize("ledger", ["sqlite", "postgresql"])
 def test_with_reconcile_repair_the_scheduled_run_sends_the_lost_records_again(
     make_settings: Any,
     rackbeat_emulator: RackbeatEmulatorHandle,
     poweroffice_emulator: PowerOfficeEmulatorHandle,
+    request: pytest.FixtureRequest,
+    ledger: str,
 ) -> None:
-    app = _setup(make_settings, rackbeat_emulator, poweroffice_emulator, reconcile_repair=True)
+    database: dict[str, Any] = {}
+    if ledger == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        upgrade(url)
+        database["database_url"] = url
+    app = _setup(
+        make_settings, rackbeat_emulator, poweroffice_emulator, reconcile_repair=True, **database
+    )
     runtime = runtime_for(app)
     try:
         with runtime.sessions() as session:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from cli_helpers import Cli, emulator_env, settings_of
+from cli_helpers import Cli, emulator_env, one_line_error, settings_of
 
 from clients import set_testing
 from ledger import EntityLink, Status, get_cursor, get_link, last_reconcile_run, utcnow
@@ -273,3 +273,20 @@ def _link(runtime: Runtime, kind: str, key: str) -> EntityLink:
 
 def _customer(poweroffice: PowerOfficeEmulatorHandle, remote_id: str) -> dict[str, Any]:
     return next(c for c in _records(poweroffice, "Customers") if str(c["Id"]) == remote_id)
+
+
+def test_a_reconcile_that_cannot_read_is_kept_as_failed_and_exits_2(
+    cli: Cli, synced: Runtime, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    poweroffice_emulator.set_faults(
+        [{"route": "GET /v2/Products", "error_rate": 1.0, "status": 403}]
+    )
+    outcome = cli("reconcile")
+    assert outcome.exit_code == 2
+    assert "Traceback" not in outcome.stderr
+    assert "403" in one_line_error(outcome)
+    status = cli("status", "--json").json()["last_reconcile"]
+    assert status["status"] == "failed"
+    assert "403" in status["error"]
+    assert "Last reconcile: " in cli("status").stdout
+    assert ": failed: " in cli("status").stdout
