@@ -431,8 +431,8 @@ def _run(
         stuck_ids = [row.id for row in overdue if row.kind == kind.name]
         if report.missing and not kind.recreate_when_lost:
             report.notes.append(
-                f"{kind.name}: records missing in PowerOffice Go are not created again "
-                "(create-only: making one twice could bill twice); decide by hand"
+                f"{kind.name}: records missing in PowerOffice Go are reported, never created "
+                "again (one deleted there may have been deleted on purpose): decide by hand"
             )
         if repair:
             assert send is not None
