@@ -290,3 +290,19 @@ def test_a_reconcile_that_cannot_read_is_kept_as_failed_and_exits_2(
     assert "403" in status["error"]
     assert "Last reconcile: " in cli("status").stdout
     assert ": failed: " in cli("status").stdout
+
+
+def test_an_invoice_draft_deleted_in_poweroffice_is_reported_never_made_again(
+    cli: Cli, synced: Runtime, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    order = _records(poweroffice_emulator, "SalesOrders")[0]
+    with poweroffice_emulator.client() as po:
+        po.delete(f"SalesOrders/{order['Id']}").raise_for_status()
+    outcome = cli("reconcile", "--kind", "invoice", "--repair", "--json")
+    assert outcome.exit_code == 1
+    invoice = outcome.json()["kinds"]["invoice"]
+    assert [e["remote_id"] for e in invoice["missing"]] == [str(order["Id"])]
+    assert "repaired" not in invoice
+    assert "never created again" in invoice["notes"][0]
+    assert len(_records(poweroffice_emulator, "SalesOrders")) == 4  # 5 synced, 1 deleted
+    assert cli("reconcile", "--kind", "invoice").exit_code == 1  # still reported
