@@ -59,6 +59,7 @@ from clients.retry import ReplicaLagPolicy, RetryPolicy
 from clients.tokens import InProcessTokenCache, TokenCache
 
 __all__ = [
+    "BULK_PAGE_SIZE",
     "DEFAULT_INDEX_PAGE_SIZE",
     "DEFAULT_PAGE_SIZE",
     "MAX_FILTER_URL_CHARS",
@@ -88,6 +89,9 @@ DEFAULT_PAGE_SIZE = 1000
 
 DEFAULT_INDEX_PAGE_SIZE = 5000
 """Records per page for the bulk index loaders, which fetch two small fields per record."""
+
+BULK_PAGE_SIZE = 20000
+"""Records per page of a whole-collection read (reconciliation): the API's maximum."""
 
 MAX_FILTER_URL_CHARS = 1500
 """Longer ``codes=`` / ``customerNos=`` values are split: PowerOffice Go reportedly answers a
@@ -601,6 +605,27 @@ class PowerOfficeClient:
         return self._lag.settle_many(lookup, codes) if settle else lookup(codes)
 
     # --- bulk indexes ---------------------------------------------------------------------
+
+    def records(
+        self,
+        resource: str,
+        filters: Mapping[str, str | int] | None = None,
+        *,
+        page_size: int = BULK_PAGE_SIZE,
+    ) -> Iterator[Mapping[str, Any]]:
+        """Every record of the list ``resource`` as its raw wire body, ``page_size`` a request
+        (the API's maximum by default: 100,000 products are five requests and a last one).
+
+        For a whole-collection comparison (``rbsync reconcile``): nothing is parsed into a
+        model, so a field PowerOffice Go added or shaped otherwise cannot fail the read.
+        """
+        for items in self._pages(resource, filters, page_size=page_size):
+            for item in items:
+                if not isinstance(item, Mapping):
+                    raise MalformedResponseError(
+                        "a list item is not a JSON object", method="GET", path=resource
+                    )
+                yield item
 
     def _index(self, path: str, key_field: str) -> dict[str, int]:
         index: dict[str, int] = {}

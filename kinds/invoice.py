@@ -93,6 +93,10 @@ KIND = InvoiceKind(
     poweroffice_resource="SalesOrders",
     namespace=NS_INVOICE,
     create_only=True,
+    remote_filters=(("onlyCreatedByCurrentIntegration", "true"),),
+    # A draft gone from PowerOffice Go may have been deleted, or invoiced, on purpose: making
+    # it again could bill the customer twice. Reconciliation reports it; a person decides.
+    recreate_when_lost=False,
     depends_on=("customer", "item"),
     indexes=(NS_INVOICE, NS_CUSTOMER, NS_PRODUCT, NS_PRODUCT_GROUP),
     loaders={NS_INVOICE: sales_order_ids_by_reference},

@@ -83,6 +83,7 @@ KIND = ItemKind(
     poweroffice_resource="Products",
     namespace=NS_PRODUCT,
     numeric_key=False,
+    remote_key_field="Code",
     group="item",
     indexes=(NS_PRODUCT, NS_PRODUCT_GROUP),
     loaders={NS_PRODUCT: product_ids_by_code},

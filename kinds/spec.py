@@ -63,6 +63,15 @@ class EntityKind:
     """Keyed by a Rackbeat number (customers, invoices); else by an item number (text)."""
     create_only: bool = False
     """Never updated once created (R-INV, R-SUP-11)."""
+    remote_key_field: str = "ExternalImportReference"
+    """The PowerOffice Go field that carries :meth:`reference` (``Code`` for items): what
+    reconciliation groups PowerOffice Go's records by to find duplicates."""
+    remote_filters: tuple[tuple[str, str], ...] = ()
+    """List filters that narrow :attr:`poweroffice_resource` to the records this kind may have
+    written (sales orders: only those created by this integration)."""
+    recreate_when_lost: bool = True
+    """Whether ``rbsync reconcile --repair`` creates a record again that PowerOffice Go lost
+    (deleted there by hand)."""
     group: str | None = None
     """A name several kinds share one key space under: an invoice line's ``item`` is a product
     or a BOM (one product ``Code`` namespace). A dependency may name the group."""

@@ -47,6 +47,7 @@ from ledger.models import (
     IndexLoad,
     PollCycle,
     ProbeAnswer,
+    ReconcileRun,
     RemoteLink,
     Status,
 )
@@ -59,6 +60,15 @@ from ledger.outstanding import (
 )
 from ledger.polls import finish_poll_cycle, last_poll_cycle, last_poll_cycles, start_poll_cycle
 from ledger.probes import LedgerProbeStore, get_probe_answer, put_probe_answer
+from ledger.reconciles import (
+    ReconcileRow,
+    finish_reconcile_run,
+    forget_remote_records,
+    last_reconcile_run,
+    reconcile_rows,
+    start_reconcile_run,
+    take_held_as_written,
+)
 from ledger.remote_links import (
     forget_remote_id,
     index_is_fresh,
@@ -112,6 +122,8 @@ __all__ = [
     "Overdue",
     "PollCycle",
     "ProbeAnswer",
+    "ReconcileRow",
+    "ReconcileRun",
     "RemoteLink",
     "RowOutcome",
     "SnapshotRecord",
@@ -136,7 +148,9 @@ __all__ = [
     "finish",
     "finish_many",
     "finish_poll_cycle",
+    "finish_reconcile_run",
     "forget_remote_id",
+    "forget_remote_records",
     "get_cursor",
     "get_link",
     "get_probe_answer",
@@ -150,6 +164,7 @@ __all__ = [
     "last_outcomes_since",
     "last_poll_cycle",
     "last_poll_cycles",
+    "last_reconcile_run",
     "ledger_key",
     "links_attempted_since",
     "links_of",
@@ -163,6 +178,7 @@ __all__ = [
     "overdue_work",
     "put_probe_answer",
     "put_remote_id",
+    "reconcile_rows",
     "record_initial_intent",
     "record_initial_outcome",
     "record_intent",
@@ -176,8 +192,10 @@ __all__ = [
     "start_attempt",
     "start_attempts",
     "start_poll_cycle",
+    "start_reconcile_run",
     "store_snapshots",
     "store_snapshots_isolated",
+    "take_held_as_written",
     "unit_links",
     "unsent_work",
     "unsettled",

@@ -10,6 +10,8 @@
 - ``remote_links``: PowerOffice Go ids by code / reference (product groups, products, customers,
   suppliers, contact groups, ...), filled from the clients' bulk index loaders so that a task
   needs no lookup request per record; ``index_loads`` says when each namespace was last loaded.
+- ``reconcile_runs``: one row per ``rbsync reconcile`` (or its scheduled task), with what it
+  found per kind; ``rbsync status`` shows the last one.
 - ``probe_answers``: small facts about a remote API that every process may reuse until they
   expire (whether a Rackbeat endpoint honours ``updated_at_from``), kept here when there is no
   Redis to share them.
@@ -41,6 +43,7 @@ __all__ = [
     "IndexLoad",
     "PollCycle",
     "ProbeAnswer",
+    "ReconcileRun",
     "RemoteLink",
     "Status",
     "WebhookEvent",
@@ -281,3 +284,26 @@ class ConnectionState(Base):
     name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(sa.String(255))
+
+
+class ReconcileRun(Base):
+    """One reconciliation of the ledger with both APIs, and what it found."""
+
+    __tablename__ = "reconcile_runs"
+    __table_args__ = (sa.Index(None, "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(16), default="running")
+    """running / clean / differences / failed."""
+    trigger: Mapped[str] = mapped_column(sa.String(16), default="cli")
+    """cli (``rbsync reconcile``) or beat (the scheduled task)."""
+    kinds: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    repair: Mapped[bool] = mapped_column(default=False)
+    overwrite_drift: Mapped[bool] = mapped_column(default=False)
+    differences: Mapped[int] = mapped_column(default=0)
+    """How many differences it found, over every kind and category."""
+    report: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    """Per kind: counts per category and the first keys of each (``tasks.reconcile``)."""
+    error: Mapped[str | None] = mapped_column(sa.Text)

@@ -103,6 +103,11 @@ class PowerOfficeEmulatorHandle(AdminHandle):
         return httpx.Client(base_url=self.base_url + "/", headers=headers, **kwargs)
 
     # --- admin (the common routes are AdminHandle's) --------------------------------------------
+    def duplicate(self, resource: str, record_id: int) -> dict[str, Any]:
+        """A copy of record ``record_id`` of ``resource`` under a new id, past the API's
+        uniqueness rules (as an import in PowerOffice Go's own screens may leave behind)."""
+        return dict(self._ok(self.admin.post(f"duplicate/{resource}/{record_id}")))
+
     def advance_clock(self, seconds: float) -> float:
         """Move the emulator's time forward (token expiry, replica lag) instead of sleeping."""
         return float(

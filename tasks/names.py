@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "INITIAL_SYNC_TASK",
     "POLL_TASK",
+    "RECONCILE_TASK",
     "RETRY_TASK",
     "SWEEP_TASK",
     "SYNC_BATCH_TASK",
@@ -25,6 +26,8 @@ SYNC_BATCH_TASK = "rbsync.sync_batch"
 """``rbsync.sync_batch(kind, keys)``: many entities of one kind, a poll's fan-out."""
 SWEEP_TASK = "rbsync.sweep"
 """``rbsync.sweep()``: send again the rows whose lease ran out or whose message was lost."""
+RECONCILE_TASK = "rbsync.reconcile"
+"""``rbsync.reconcile(kinds=None, repair=None)``: compare the ledger with both APIs (weekly)."""
 RETRY_TASK = "rbsync.retry"
 """``rbsync.retry(kind=None, key=None, keys=None)``: re-drive failed, dead and unknown rows."""
 INITIAL_SYNC_TASK = "rbsync.initial_sync"

@@ -160,6 +160,11 @@ class Settings(BaseSettings):
     requeue_after_seconds: float = Field(600.0, gt=0)
     """A waiting row this long past due is sent again by the sweep even while the sync queue
     is busy (with an idle queue: one lease past due; before a broker restart: at once)."""
+    reconcile_interval_seconds: float = Field(604800.0, ge=0)
+    """How often beat sends ``rbsync.reconcile`` (a week; 0: never, only by hand)."""
+    reconcile_repair: bool = False
+    """Whether the scheduled reconcile also repairs what is missing in PowerOffice Go and the
+    missed changes (as ``rbsync reconcile --repair``); hand edits are never overwritten by it."""
     link_index_max_age_seconds: float = Field(3600.0, gt=0)
     """Bulk indexes of PowerOffice Go ids older than this are reloaded before a poll writes."""
     task_events: bool = True

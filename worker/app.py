@@ -26,7 +26,7 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
-from tasks.names import POLL_TASK, SWEEP_TASK, WEBHOOK_QUEUE, WEBHOOK_TASK
+from tasks.names import POLL_TASK, RECONCILE_TASK, SWEEP_TASK, WEBHOOK_QUEUE, WEBHOOK_TASK
 from wiring.settings import Settings, SettingsInvalidError, env_name, load_settings
 from worker.beat import beat_schedule
 
@@ -43,15 +43,16 @@ __all__ = [
 
 DEFAULT_QUEUE = "rbsync"
 POLL_QUEUE = "rbsync.poll"
-"""Polls and sweeps have a queue of their own: they never wait behind the thousands of sync
-messages a first push enqueues. Webhook work has one too (``tasks.names.WEBHOOK_QUEUE``). Workers
-consume every queue (no ``-Q`` needed)."""
+"""Polls, sweeps and reconciles have a queue of their own: they never wait behind the thousands
+of sync messages a first push enqueues. Webhook work has one too (``tasks.names.WEBHOOK_QUEUE``).
+Workers consume every queue (no ``-Q`` needed)."""
 TASK_MODULES = (
     "tasks.poll",
     "tasks.sync",
     "tasks.sweep",
     "tasks.retry",
     "tasks.webhooks",
+    "tasks.reconcile",
     "tasks.initial.task",
 )
 EMBEDDED_POLLING_INTERVAL_SECONDS = 0.05
@@ -141,10 +142,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": time_limit,
         "task_soft_time_limit": time_limit * SOFT_TIME_LIMIT_FRACTION,
         "task_annotations": {
-            POLL_TASK: {
+            name: {
                 "time_limit": settings.poll_time_limit_seconds,
                 "soft_time_limit": settings.poll_time_limit_seconds * SOFT_TIME_LIMIT_FRACTION,
             }
+            for name in (POLL_TASK, RECONCILE_TASK)
         },
         "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_seconds,
         "worker_enable_soft_shutdown_on_idle": True,
@@ -156,6 +158,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             POLL_TASK: {"queue": POLL_QUEUE},
             SWEEP_TASK: {"queue": POLL_QUEUE},
+            RECONCILE_TASK: {"queue": POLL_QUEUE},
             WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE},
         },
         "worker_hijack_root_logger": False,

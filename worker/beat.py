@@ -13,17 +13,19 @@ from __future__ import annotations
 from typing import Any
 
 from kinds import registry
-from tasks.names import POLL_TASK, SWEEP_TASK
+from tasks.names import POLL_TASK, RECONCILE_TASK, SWEEP_TASK
 from wiring.settings import Settings
 
-__all__ = ["SWEEP_ENTRY", "beat_schedule"]
+__all__ = ["RECONCILE_ENTRY", "SWEEP_ENTRY", "beat_schedule"]
 
 SWEEP_ENTRY = "sweep"
+RECONCILE_ENTRY = "reconcile"
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Celery's ``beat_schedule``: ``poll-<kind>`` every ``poll_interval_seconds``, and
-    ``sweep`` every ``sweep_interval_seconds``."""
+    ``sweep`` every ``sweep_interval_seconds``, ``reconcile`` every
+    ``reconcile_interval_seconds`` (none when 0)."""
     period = settings.poll_interval_seconds
     schedule: dict[str, dict[str, Any]] = {
         f"poll-{kind}": {
@@ -35,4 +37,9 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         for kind in registry.names()
     }
     schedule[SWEEP_ENTRY] = {"task": SWEEP_TASK, "schedule": settings.sweep_interval_seconds}
+    if settings.reconcile_interval_seconds > 0:
+        schedule[RECONCILE_ENTRY] = {
+            "task": RECONCILE_TASK,
+            "schedule": settings.reconcile_interval_seconds,
+        }
     return schedule

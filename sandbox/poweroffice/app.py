@@ -334,6 +334,18 @@ def create_app(config: PowerOfficeConfig | None = None) -> Starlette:
             return JSONResponse({"error": f"clock: {exc}"}, status_code=400)
         return JSONResponse({"clock_offset_seconds": offset})
 
+    async def duplicate(request: Request) -> Response:
+        resource = request.path_params["resource"]
+        try:
+            record_id = int(request.path_params["id"])
+            with backend.lock:
+                record = backend.state.duplicate(resource, record_id)
+        except ValueError:
+            return JSONResponse({"error": "the id is not a number"}, status_code=400)
+        except ApiError as exc:
+            return exc.response(instance=request.url.path)
+        return JSONResponse(record)
+
     def too_many_requests() -> Response:
         return rate_limited(1, retry_after_header=backend.config.retry_after_header)
 
@@ -342,7 +354,13 @@ def create_app(config: PowerOfficeConfig | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            admin_mount(backend, [Route("/clock/advance", advance_clock, methods=["POST"])]),
+            admin_mount(
+                backend,
+                [
+                    Route("/clock/advance", advance_clock, methods=["POST"]),
+                    Route("/duplicate/{resource}/{id}", duplicate, methods=["POST"]),
+                ],
+            ),
             Mount("", app=api),
         ],
         middleware=[

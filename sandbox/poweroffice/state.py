@@ -298,6 +298,25 @@ class PowerOfficeState:
         self.tables[resource].delete(record_id)
         self.counters.count_write(resource, "deleted")
 
+    def duplicate(self, resource: str, record_id: Any) -> Record:
+        """A copy of a record under a new id, past the API's uniqueness rules: what an import
+        in PowerOffice Go's own screens, or another integration, may leave behind (a second
+        product with one ``Code``). Only products, customers and suppliers; visible at once."""
+        if resource not in ("Products", "Customers", "Suppliers"):
+            raise ApiError(400, VALIDATION_TITLE, f"{resource} records cannot be duplicated")
+        existing = self.tables[resource].current(record_id)
+        if existing is None:
+            raise ApiError(
+                404, "Not Found", f"{_singular(resource)} with id = {record_id} not found."
+            )
+        copy = dict(existing)
+        ids = self._ids if resource == "Products" else self._contact_ids
+        copy["Id"] = next(ids)
+        copy["LastChangedDateTimeOffset"] = self.stamp()
+        self.tables[resource].put(copy["Id"], copy, at=float("-inf"))
+        self.counters.count_event("duplicated_by_hand")
+        return copy
+
     # --- helpers for the builders ------------------------------------------------------------
     def _builders(self) -> Mapping[str, Callable[[dict[str, Any], Record | None, bool], Record]]:
         return {

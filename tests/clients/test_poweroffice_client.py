@@ -506,3 +506,19 @@ def test_many_products_by_code_in_few_requests(emulator: PowerOfficeEmulatorHand
         found = po.find_products([*codes, "NOT-THERE"])
     assert sorted(found) == sorted(codes)
     assert emulator.counters()["requests"]["GET /v2/Products"] == 2
+
+
+def test_records_read_a_whole_collection_raw_a_page_at_a_time(
+    emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    emulator.reset(seed=5, scale=2)
+    products = emulator.state()["resources"]["Products"]
+    emulator.reset_counters()
+    with _client(emulator) as po:
+        read = list(po.records("Products", page_size=40))
+        ours = list(po.records("SalesOrders", {"onlyCreatedByCurrentIntegration": "true"}))
+    assert [r["Id"] for r in read] == [p["Id"] for p in products]
+    assert read[0]["Code"] == products[0]["Code"]
+    assert ours == []  # the seeded orders were typed in by a bookkeeper
+    requests = emulator.counters()["requests"]
+    assert requests["GET /v2/Products"] == len(products) // 40 + 1

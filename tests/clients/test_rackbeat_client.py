@@ -437,3 +437,24 @@ def test_a_filter_probe_store_that_fails_means_probing_again(
         assert client.filter_honoured(PRODUCTS) is True
         assert client.filter_honoured(PRODUCTS) is True
     assert rackbeat_emulator.counters()["requests"] == {"GET /api/products": 2}
+
+
+def test_the_key_scan_reads_keys_and_stamps_many_a_page(
+    rackbeat_emulator: RackbeatEmulatorHandle, rackbeat: RackbeatClient
+) -> None:
+    state = rackbeat_emulator.state()
+    rackbeat_emulator.reset_counters()
+    scanned = dict(rackbeat.scan(PRODUCTS, page_size=20))
+    assert set(scanned) == {str(p["number"]) for p in state["products"]}
+    first = state["products"][0]
+    assert scanned[str(first["number"])] == datetime.fromisoformat(first["updated_at"])
+    assert rackbeat_emulator.counters()["requests"]["GET /api/products"] == 3  # 50 keys
+    booked = dict(rackbeat.scan(BOOKED_INVOICES))
+    assert set(booked) == {str(i["number"]) for i in state["customer_invoices"] if i["is_booked"]}
+
+
+def test_a_scan_page_size_the_server_refuses_falls_back_to_the_clients(
+    rackbeat_emulator: RackbeatEmulatorHandle, rackbeat: RackbeatClient
+) -> None:
+    scanned = list(rackbeat.scan(PRODUCTS, page_size=5000))  # the emulator allows 1000
+    assert len(scanned) == len(rackbeat_emulator.state()["products"])

@@ -95,6 +95,26 @@ class Cli:
         return Outcome(done.returncode, done.stdout, done.stderr)
 
 
+def settings_of(cli: Cli) -> Any:
+    """The Settings of ``cli``'s environment (embedded mode), to read its ledger in a test."""
+    from wiring.settings import load_settings
+
+    values = {
+        "rackbeat_base_url": cli.env["RACKBEAT_BASE_URL"],
+        "rackbeat_api_token": cli.env["RACKBEAT_API_TOKEN"],
+        "poweroffice_base_url": cli.env["POWEROFFICE_BASE_URL"],
+        "poweroffice_token_url": cli.env["POWEROFFICE_TOKEN_URL"],
+        "poweroffice_application_key": cli.env["POWEROFFICE_APPLICATION_KEY"],
+        "poweroffice_client_key": cli.env["POWEROFFICE_CLIENT_KEY"],
+        "poweroffice_subscription_key": cli.env["POWEROFFICE_SUBSCRIPTION_KEY"],
+        "data_dir": Path(cli.env["RBSYNC_DATA_DIR"]),
+        "database_url": None,
+        "broker_url": None,
+        "redis_url": None,
+    }
+    return load_settings(_env_file=None, **values)
+
+
 def one_line_error(outcome: Outcome) -> str:
     """The single stderr line of a failed command (asserts there is exactly one, no traceback)."""
     lines = [line for line in outcome.stderr.splitlines() if line.strip()]

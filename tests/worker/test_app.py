@@ -51,6 +51,12 @@ def test_production_config_is_json_late_ack_prefetch_one_with_ceilings(tmp_path:
         "rbsync.poll": {"queue": "rbsync.poll"},
         "rbsync.sweep": {"queue": "rbsync.poll"},
         "rbsync.webhook": {"queue": "rbsync.webhook"},
+        "rbsync.reconcile": {"queue": "rbsync.poll"},
+    }
+    # A reconcile reads whole collections: it has the poll's time limit, not a sync's.
+    assert conf["task_annotations"]["rbsync.reconcile"] == {
+        "time_limit": 900.0,
+        "soft_time_limit": 720.0,
     }
     # every countdown and the time limit stay far below the visibility timeout
     assert max(settings.retry_backoff_max_seconds, conf["task_time_limit"]) * 4 <= 3600.0
@@ -91,8 +97,13 @@ def test_a_countdown_near_the_visibility_timeout_is_refused(tmp_path: Path) -> N
         celery_config(settings)
 
 
-def test_beat_has_one_poll_per_kind_and_the_sweep(tmp_path: Path) -> None:
-    settings = make(data_dir=tmp_path, poll_interval_seconds=120, sweep_interval_seconds=7)
+def test_beat_has_one_poll_per_kind_the_sweep_and_the_reconcile(tmp_path: Path) -> None:
+    settings = make(
+        data_dir=tmp_path,
+        poll_interval_seconds=120,
+        sweep_interval_seconds=7,
+        reconcile_interval_seconds=3600,
+    )
     schedule = beat_schedule(settings)
     # No expiry: a poll waiting behind a first push must run when a worker frees, not vanish.
     assert schedule == {
@@ -106,7 +117,11 @@ def test_beat_has_one_poll_per_kind_and_the_sweep(tmp_path: Path) -> None:
             for kind in ("product", "bom", "customer", "invoice", "supplier")
         },
         "sweep": {"task": "rbsync.sweep", "schedule": 7.0},
+        "reconcile": {"task": "rbsync.reconcile", "schedule": 3600.0},
     }
+    weekly = beat_schedule(make(data_dir=tmp_path))
+    assert weekly["reconcile"]["schedule"] == 7 * 24 * 3600
+    assert "reconcile" not in beat_schedule(make(data_dir=tmp_path, reconcile_interval_seconds=0))
 
 
 def test_the_app_registers_the_task_names(tmp_path: Path) -> None:
@@ -117,6 +132,7 @@ def test_the_app_registers_the_task_names(tmp_path: Path) -> None:
         "rbsync.sync",
         "rbsync.sweep",
         "rbsync.retry",
+        "rbsync.reconcile",
         "rbsync.initial_sync",
     } <= set(app.tasks)
     assert app.tasks["rbsync.sync"].max_retries is None  # the budget is ours (settings)

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Cli, emulator_env, kinds_in, one_line_error
+from cli_helpers import Cli, emulator_env, kinds_in, one_line_error, settings_of
 
 from clients import set_testing
 from ledger import get_link
 from sandbox.testing import PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
 from wiring.runtime import build_runtime
-from wiring.settings import load_settings
 
 WORKER_WAIT_SECONDS = 60.0
 
@@ -284,20 +283,7 @@ def _worker(cli: Cli) -> Iterator[None]:
 
 
 def _settings(cli: Cli) -> Any:
-    values = {
-        "rackbeat_base_url": cli.env["RACKBEAT_BASE_URL"],
-        "rackbeat_api_token": cli.env["RACKBEAT_API_TOKEN"],
-        "poweroffice_base_url": cli.env["POWEROFFICE_BASE_URL"],
-        "poweroffice_token_url": cli.env["POWEROFFICE_TOKEN_URL"],
-        "poweroffice_application_key": cli.env["POWEROFFICE_APPLICATION_KEY"],
-        "poweroffice_client_key": cli.env["POWEROFFICE_CLIENT_KEY"],
-        "poweroffice_subscription_key": cli.env["POWEROFFICE_SUBSCRIPTION_KEY"],
-        "data_dir": Path(cli.env["RBSYNC_DATA_DIR"]),
-        "database_url": None,
-        "broker_url": None,
-        "redis_url": None,
-    }
-    return load_settings(_env_file=None, **values)
+    return settings_of(cli)
 
 
 # --- sync, status, failures, retry --------------------------------------------------------------
@@ -465,3 +451,26 @@ def test_production_mode_check_migrate_enqueue_status(
     assert status["mode"] == "production"
     # enqueue stored Rackbeat's current records before sending: the ledger knows them.
     assert status["kinds"]["supplier"]["counts"]["pending"] == 2
+
+
+def test_reconcile_repair_sends_to_the_workers_when_one_consumes_the_queue(
+    cli: Cli, poweroffice_emulator: PowerOfficeEmulatorHandle
+) -> None:
+    assert cli("enqueue", "product", "AB/100", "10002", "--now").exit_code == 0
+    (product,) = [
+        p for p in poweroffice_emulator.state()["resources"]["Products"] if p["Code"] == "AB/100"
+    ]
+    with poweroffice_emulator.client() as po:
+        po.delete(f"Products/{product['Id']}").raise_for_status()
+    with _worker(cli):
+        outcome = cli("reconcile", "--kind", "product", "--repair", "--json")
+        assert outcome.exit_code == 1, outcome.stderr
+        body = outcome.json()
+        assert (body["sent"], body["synced_here"]) == ("workers", [])
+        assert body["kinds"]["product"]["repaired"] == {"recreated": 1}
+        _wait_until(lambda: "AB/100" in _po_codes(poweroffice_emulator, "Products", "Code"))
+    missed = cli("reconcile", "--kind", "product", "--json").json()["kinds"]["product"]
+    # The two products enqueued by hand are the Rackbeat catalogue's only ledger rows: the rest
+    # were never polled (no cursor), so they are not missed, only not yet polled.
+    assert missed["counts"] == {"missing": 0, "duplicates": 0, "drift": 0, "missed": 0, "stuck": 0}
+    assert missed["not_yet_polled"] == missed["read"]["rackbeat"] - 2

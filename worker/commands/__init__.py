@@ -18,6 +18,7 @@ def register_all(app: typer.Typer) -> None:
         failures_cmd,
         flower_cmd,
         initial_sync_cmd,
+        reconcile_cmd,
         retry_cmd,
         sandbox_cmd,
         status_cmd,
@@ -32,6 +33,7 @@ def register_all(app: typer.Typer) -> None:
     retry_cmd.register(app)
     enqueue_cmd.register(app)
     sync_cmd.register(app)
+    reconcile_cmd.register(app)
     initial_sync_cmd.register(app)
     db_cmd.register(app)
     flower_cmd.register(app)

@@ -1,4 +1,5 @@
-"""``rbsync status``: the ledger at a glance -- counts by kind and status, cursors, last polls."""
+"""``rbsync status``: the ledger at a glance -- counts by kind and status, cursors, last polls,
+the last reconciliation."""
 
 from __future__ import annotations
 
@@ -35,15 +36,37 @@ def _iso(moment: datetime | None) -> str | None:
 
 def gather_status(sessions: Any) -> dict[str, Any]:
     """The status as plain JSON-ready values (what ``--json`` prints)."""
-    from ledger import all_cursors, counts_by_kind_and_status, last_poll_cycles, one_line
+    from ledger import (
+        all_cursors,
+        counts_by_kind_and_status,
+        last_poll_cycles,
+        last_reconcile_run,
+        one_line,
+    )
 
     with sessions() as session:
         counts = counts_by_kind_and_status(session)
         cursors = all_cursors(session)
         polls = last_poll_cycles(session)
+        run = last_reconcile_run(session)
     kinds = [k for k in kind_names() if k in counts or k in cursors or k in polls]
     kinds += sorted(set(counts) - set(kind_names()))
-    result: dict[str, Any] = {"kinds": {}}
+    result: dict[str, Any] = {"kinds": {}, "last_reconcile": None}
+    if run is not None:
+        result["last_reconcile"] = {
+            "status": run.status,
+            "trigger": run.trigger,
+            "started_at": _iso(run.started_at),
+            "finished_at": _iso(run.finished_at),
+            "kinds": list(run.kinds),
+            "repair": run.repair,
+            "differences": run.differences,
+            "counts": {
+                kind: {c: n for c, n in body.get("counts", {}).items() if n}
+                for kind, body in run.report.items()
+            },
+            "error": run.error,
+        }
     for kind in kinds:
         poll = polls.get(kind)
         result["kinds"][kind] = {
@@ -113,7 +136,8 @@ def _short(moment: str | None) -> str:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    """Show the ledger: entities per kind and status, each kind's cursor and its last poll.
+    """Show the ledger: entities per kind and status, each kind's cursor and last poll, and the
+    last reconciliation (`rbsync reconcile`).
 
     What to do about each status: pending/in_flight are in progress; unknown is retried (looked
     up first); failed and dead need a look (`rbsync failures`) and then `rbsync retry`;
@@ -170,3 +194,26 @@ def status(
             str(poll.get("enqueued", "-")),
         )
     console.print(polls)
+    console.print(_reconcile_line(data["last_reconcile"]))
+
+
+def _reconcile_line(run: dict[str, Any] | None) -> str:
+    """One line on the last reconciliation."""
+    if run is None:
+        return "Last reconcile: never (`rbsync reconcile`; beat runs it weekly)."
+    when = _short(run["started_at"])
+    if run["status"] == "failed":
+        return f"Last reconcile: {when}: failed: {run['error']}"
+    if run["status"] == "running":
+        return f"Last reconcile: {when}: running"
+    if not run["differences"]:
+        return f"Last reconcile: {when}: clean"
+    found = "; ".join(
+        f"{kind}: " + ", ".join(f"{c} {n}" for c, n in counts.items())
+        for kind, counts in run["counts"].items()
+        if counts
+    )
+    return (
+        f"Last reconcile: {when}: {run['differences']} differences ({found}); "
+        "`rbsync reconcile` lists them"
+    )
