@@ -98,13 +98,32 @@ class Deployment:
     @contextmanager
     def worker(self, name: str) -> Iterator[subprocess.Popen[bytes]]:
         """A real worker process (prefork, 2 children) until the block ends."""
-        log_path = self.workdir / f"{name}.log"
-        self.logs.append(log_path)
         command = [
             CELERY, "-A", "worker.app", "worker", "--pool=prefork", "--concurrency=2",
             "--loglevel=INFO", "--without-mingle", "--without-gossip",
             f"--hostname={name}@localhost",
         ]  # fmt: skip
+        with self._process(name, command, ready=b" ready.", stop_seconds=30) as process:
+            yield process
+
+    @contextmanager
+    def beat(self, name: str) -> Iterator[subprocess.Popen[bytes]]:
+        """A real beat process until the block ends."""
+        command = [
+            CELERY, "-A", "worker.app", "beat", "--loglevel=INFO",
+            f"--schedule={self.workdir / name}.schedule",
+        ]  # fmt: skip
+        with self._process(name, command, ready=None, stop_seconds=10) as process:
+            yield process
+
+    @contextmanager
+    def _process(
+        self, name: str, command: list[str], *, ready: bytes | None, stop_seconds: float
+    ) -> Iterator[subprocess.Popen[bytes]]:
+        """``command`` in its own process group, logging to ``<name>.log``, until the block
+        ends (SIGTERM, then SIGKILL); with ``ready``, once its log says so."""
+        log_path = self.workdir / f"{name}.log"
+        self.logs.append(log_path)
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 command,
@@ -115,47 +134,19 @@ class Deployment:
                 start_new_session=True,  # its own process group: SIGKILL takes the children too
             )
         try:
-            wait_for(
-                f"worker {name} to be ready",
-                lambda: process.poll() is None and b" ready." in log_path.read_bytes(),
-                READY_SECONDS,
-                alive=process,
-            )
+            if ready is not None:
+                wait_for(
+                    f"{name} to be ready",
+                    lambda: process.poll() is None and ready in log_path.read_bytes(),
+                    READY_SECONDS,
+                    alive=process,
+                )
             yield process
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
-
-    @contextmanager
-    def beat(self, name: str) -> Iterator[subprocess.Popen[bytes]]:
-        """A real beat process until the block ends."""
-        log_path = self.workdir / f"{name}.log"
-        self.logs.append(log_path)
-        command = [
-            CELERY, "-A", "worker.app", "beat", "--loglevel=INFO",
-            f"--schedule={self.workdir / name}.schedule",
-        ]  # fmt: skip
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                command,
-                env=self.env,
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
+                    process.wait(timeout=stop_seconds)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=10)
