@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from clients import PermanentError, RetriableError
 from kinds import registry
 from kinds.spec import EntityKind
@@ -221,7 +223,7 @@ def _sync_claimed_batch(
         attempts = start_attempts(conn, [link.id for link in links], token)
         known = handler.known(conn, [link.key for link in links if link.remote_id is None])
         fresh = bool(links) and index_is_fresh(conn, handler.namespace, max_age=max_age)
-    looked = _look_up_in_doubt(runtime, handler, links, known, token)
+    looked = _look_up_in_doubt(runtime, handler, links, known, token=token, budget=budget)
     # Never wait for a held dependency past the batch's own budget.
     wait = budget.left(DEPENDENCY_WAIT_SECONDS)
     resolved = resolve_dependencies(
@@ -342,7 +344,9 @@ def _look_up_in_doubt(
     handler: EntityKind,
     links: Sequence[EntityLink],
     known: dict[str, str],
+    *,
     token: str,
+    budget: Budget,
 ) -> set[str]:
     """Look up, in bulk, the batch's creates an earlier attempt left in doubt (a worker killed
     mid-batch leaves dozens): found ones are added to ``known``; the keys looked up (found or
@@ -364,6 +368,11 @@ def _look_up_in_doubt(
         found = handler.find_many(runtime, list(doubt))
     except (RetriableError, PermanentError) as exc:
         log.info("%s batch: looking up creates in doubt failed (%s)", handler.name, exc)
+        return set()
+    except SoftTimeLimitExceeded:
+        # The rows are claimed: never leave them in flight. The batch starts nothing more and
+        # releases every entity untouched (each looks itself up on its next attempt).
+        budget.expired = True
         return set()
     if found is None:
         return set()

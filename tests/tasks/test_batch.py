@@ -465,3 +465,26 @@ def test_creates_a_killed_batch_left_in_doubt_are_looked_up_together(
     # found hold), not five reads per entity.
     lookups = po_requests(poweroffice_emulator).get("GET /v2/Products", 0)
     assert lookups <= 1 + 4 + 1, lookups
+
+
+def test_the_soft_time_limit_in_the_bulk_lookup_leaves_no_row_in_flight(
+    batched: Any, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = polled(batched, "product")
+    with runtime.sessions.begin() as session:
+        # Every create in doubt (an earlier attempt's intents), so the batch looks them up.
+        session.execute(sa.update(EntityLink).values(intent=EntityLink.key))
+
+    def out_of_time(*args: Any, **kwargs: Any) -> Any:
+        raise SoftTimeLimitExceeded
+
+    monkeypatch.setattr(runtime.poweroffice, "find_products", out_of_time)
+    results = sync_entities(runtime, "product", keys, "batch-1")
+    assert {(r.outcome, r.retry) for r in results} == {(Outcome.RETRY, True)}
+    with runtime.sessions() as session:
+        held = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(EntityLink)
+            .where(EntityLink.status == "in_flight")
+        )
+    assert held == 0

@@ -49,6 +49,8 @@ def test_every_command_has_help(cli: Cli) -> None:
         "flower",
         "sandbox",
         "config",
+        "webhooks",
+        "reconcile",
     }
     for name in names:
         assert name is not None
