@@ -66,6 +66,7 @@ __all__ = [
     "PowerOfficeAuth",
     "PowerOfficeClient",
     "format_offset",
+    "wire_field",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 
-def _wire_field(record: Mapping[str, Any], name: str) -> Any:
+def wire_field(record: Mapping[str, Any], name: str) -> Any:
     """A field by wire name; PowerOffice Go's key case is not significant."""
     if name in record:
         return record[name]
@@ -292,7 +293,7 @@ class PowerOfficeClient:
             if items:
                 yield items
             first = items[0] if items else None
-            first_key = _wire_field(first, "Id") if isinstance(first, Mapping) else None
+            first_key = wire_field(first, "Id") if isinstance(first, Mapping) else None
             try:
                 more = paginator.advance(
                     status=response.status_code, item_count=len(items), first_key=first_key
@@ -632,8 +633,8 @@ class PowerOfficeClient:
         params = {"Fields": f"Id,{key_field}"}
         for items in self._pages(path, params, page_size=self._index_page_size):
             for item in items:
-                key = _wire_field(item, key_field)
-                ident = _wire_field(item, "Id")
+                key = wire_field(item, key_field)
+                ident = wire_field(item, "Id")
                 if key is not None and ident is not None:
                     index[str(key)] = int(ident)
         return index

@@ -43,6 +43,7 @@ from typing import Any
 
 from celery import shared_task
 
+from clients.poweroffice import wire_field
 from kinds import registry
 from kinds.spec import EntityKind
 from ledger import (
@@ -171,17 +172,6 @@ class Reconciliation:
 # --- reading PowerOffice Go ---------------------------------------------------------------------
 
 
-def _field(record: Mapping[str, Any], name: str) -> Any:
-    """A field by wire name; PowerOffice Go's key case is not significant."""
-    if name in record:
-        return record[name]
-    lowered = name.lower()
-    for key, value in record.items():
-        if key.lower() == lowered:
-            return value
-    return None
-
-
 def _norm(reference: Any) -> str:
     return str(reference).strip().casefold()
 
@@ -198,11 +188,11 @@ class Remote:
         by_id: dict[str, Mapping[str, Any]] = {}
         by_reference: dict[str, list[str]] = {}
         for record in records:
-            ident = _field(record, "Id")
+            ident = wire_field(record, "Id")
             if ident is None:
                 continue
             by_id[str(ident)] = record
-            reference = _field(record, key_field)
+            reference = wire_field(record, key_field)
             if reference is not None and str(reference).strip():
                 by_reference.setdefault(_norm(reference), []).append(str(ident))
         return cls(by_id, by_reference)
@@ -220,7 +210,7 @@ def _aligned(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> dict[str, An
     """``theirs`` keyed by ``ours``' names (PowerOffice Go's key case is not significant)."""
     aligned: dict[str, Any] = {}
     for name, value in ours.items():
-        found = _field(theirs, name)
+        found = wire_field(theirs, name)
         if isinstance(value, Mapping) and isinstance(found, Mapping):
             found = _aligned(value, found)
         aligned[name] = found
