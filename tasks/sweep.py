@@ -1,6 +1,6 @@
 """``rbsync.sweep``: every few seconds, send again the work whose holder or message was lost.
 
-Beat sends it every ``RBSYNC_SWEEP_INTERVAL_SECONDS`` (15 s) on the poll queue. One sweep runs
+Beat sends it every ``RBSYNC_SWEEP_INTERVAL_SECONDS`` (5 s) on the poll queue. One sweep runs
 at a time (a lock, as for polls); each asks the ledger (``ledger.sweep``) for
 
 - rows ``in_flight`` whose lease ran out: their worker died (a SIGKILL, a hard time limit, a
@@ -137,7 +137,7 @@ def broker_facts(app: Celery, queue: str) -> tuple[bool | None, datetime | None]
 
 @shared_task(bind=True, base=PipelineTask, name=SWEEP_TASK, ignore_result=True)
 def sweep(self: PipelineTask) -> dict[str, Any]:
-    """Send again the rows whose lease ran out or whose message was lost (beat: every 15 s)."""
+    """Send again the rows whose lease ran out or whose message was lost (beat: every 5 s)."""
     app = self.app
     settings = self.runtime.settings
     queue = str(app.conf.task_default_queue)

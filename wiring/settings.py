@@ -151,10 +151,10 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = Field(600.0, gt=0)
     """Longest Celery retry countdown (exponential backoff with full jitter, capped here)."""
     worker_soft_shutdown_seconds: float = Field(30.0, ge=0)
-    lease_seconds: float = Field(30.0, ge=3)
+    lease_seconds: float = Field(20.0, ge=3)
     """A worker's claim on a row, and a poll's lock, last this long unless its heartbeat renews
     them (every third of it): a worker that died frees its rows within one lease."""
-    sweep_interval_seconds: float = Field(15.0, gt=0)
+    sweep_interval_seconds: float = Field(5.0, gt=0)
     """How often beat sends ``rbsync.sweep``, which re-sends the rows whose lease ran out and
     the waiting rows whose message was lost."""
     requeue_after_seconds: float = Field(600.0, gt=0)
