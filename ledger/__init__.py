@@ -101,7 +101,7 @@ from ledger.snapshots import (
     store_snapshots,
     store_snapshots_isolated,
 )
-from ledger.sweep import Overdue, mark_due, mark_sent, overdue_work, unsent_work
+from ledger.sweep import Overdue, mark_due, mark_sent, overdue_work, unsent_work, unswept_count
 from ledger.types import utcnow
 
 __all__ = [
@@ -199,6 +199,7 @@ __all__ = [
     "unit_links",
     "unsent_work",
     "unsettled",
+    "unswept_count",
     "upgrade",
     "utcnow",
     "without_sql",

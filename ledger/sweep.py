@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from ledger.models import EntityLink, Status
 from ledger.types import UTCDateTime, utcnow
 
-__all__ = ["Overdue", "mark_due", "mark_sent", "overdue_work", "unsent_work"]
+__all__ = ["Overdue", "mark_due", "mark_sent", "overdue_work", "unsent_work", "unswept_count"]
 
 _WAITING = (Status.PENDING.value, Status.UNKNOWN.value)
 
@@ -90,6 +90,24 @@ def overdue_work(
         .limit(limit)
     ).all()
     return [Overdue(int(row[0]), row[1], row[2], row[3]) for row in rows]
+
+
+def unswept_count(session: Session, *, before: datetime) -> int:
+    """Rows ``in_flight`` whose lease ran out before ``before`` and that no sweep has sent
+    again (``due_at`` unset: a claim clears it, the sweep sets it): their holder is gone and
+    nothing is bringing them back, so the sweep is not running (no beat, or no worker on the
+    poll queue). ``status`` says so rather than count them as in progress."""
+    c = EntityLink
+    count = session.execute(
+        sa.select(sa.func.count())
+        .select_from(c)
+        .where(
+            c.status == Status.IN_FLIGHT.value,
+            sa.or_(c.lease_until < before, c.lease_until.is_(None)),
+            c.due_at.is_(None),
+        )
+    ).scalar_one()
+    return int(count)
 
 
 def unsent_work(session: Session, kind: str, *, limit: int = 10_000) -> list[Overdue]:

@@ -314,6 +314,45 @@ def test_status_after_a_sync_shows_counts_cursors_and_polls(
     assert f"│ product  │       0 │         0 │ {products:>6} │" in table.stdout
 
 
+def test_status_counts_apart_in_flight_rows_whose_worker_died_and_no_sweep_sent_again(
+    cli: Cli,
+) -> None:
+    from datetime import timedelta
+
+    from ledger import claim, mark_sent, store_snapshots, utcnow
+    from ledger.snapshots import SnapshotRecord
+
+    assert cli("sync", "--once").exit_code == 0
+    runtime = build_runtime(_settings(cli))
+    long_ago = utcnow() - timedelta(minutes=10)
+    try:
+        with runtime.sessions.begin() as s:
+            store_snapshots(s, "product", [SnapshotRecord("held-by-the-dead", {"n": 1}, long_ago)])
+            store_snapshots(
+                s, "product", [SnapshotRecord("held-by-the-living", {"n": 1}, long_ago)]
+            )
+            # A worker that died ten minutes ago; one whose lease runs now.
+            assert claim(
+                s, "product", "held-by-the-dead", "dead", lease=timedelta(seconds=20), now=long_ago
+            )
+            assert claim(s, "product", "held-by-the-living", "live", lease=timedelta(seconds=20))
+        data = cli("status", "--json").json()
+        assert data["unswept"] == 1
+        assert data["kinds"]["product"]["counts"]["in_flight"] == 2
+        table = cli("status").stdout
+        assert "1 in_flight rows are not in progress" in table
+        assert "check that beat and a worker run" in table
+        # The sweep sends it again: it waits for a worker, nothing to report.
+        with runtime.sessions.begin() as s:
+            link = get_link(s, "product", "held-by-the-dead")
+            assert link is not None
+            mark_sent(s, [link.id])
+        assert cli("status", "--json").json()["unswept"] == 0
+        assert "not in progress" not in cli("status").stdout
+    finally:
+        runtime.close()
+
+
 def test_failures_show_reasons_and_retry_redrives_them(
     cli: Cli,
     rackbeat_emulator: RackbeatEmulatorHandle,

@@ -4,7 +4,7 @@ the last reconciliation."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -34,7 +34,12 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def gather_status(sessions: Any) -> dict[str, Any]:
+UNSWEPT_AFTER_SWEEPS = 3
+"""A row whose lease ran out this many sweep intervals ago (and at least a minute) and that no
+sweep sent again is reported as waiting for a sweep that does not come."""
+
+
+def gather_status(sessions: Any, *, sweep_interval_seconds: float) -> dict[str, Any]:
     """The status as plain JSON-ready values (what ``--json`` prints)."""
     from ledger import (
         all_cursors,
@@ -42,16 +47,20 @@ def gather_status(sessions: Any) -> dict[str, Any]:
         last_poll_cycles,
         last_reconcile_run,
         one_line,
+        unswept_count,
+        utcnow,
     )
 
+    patience = max(60.0, UNSWEPT_AFTER_SWEEPS * sweep_interval_seconds)
     with sessions() as session:
         counts = counts_by_kind_and_status(session)
         cursors = all_cursors(session)
         polls = last_poll_cycles(session)
         run = last_reconcile_run(session)
+        unswept = unswept_count(session, before=utcnow() - timedelta(seconds=patience))
     kinds = [k for k in kind_names() if k in counts or k in cursors or k in polls]
     kinds += sorted(set(counts) - set(kind_names()))
-    result: dict[str, Any] = {"kinds": {}, "last_reconcile": None}
+    result: dict[str, Any] = {"kinds": {}, "last_reconcile": None, "unswept": unswept}
     if run is not None:
         result["last_reconcile"] = {
             "status": run.status,
@@ -139,7 +148,8 @@ def status(
     """Show the ledger: entities per kind and status, each kind's cursor and last poll, and the
     last reconciliation (`rbsync reconcile`).
 
-    What to do about each status: pending/in_flight are in progress; unknown is retried (looked
+    What to do about each status: pending/in_flight are in progress (in_flight rows whose
+    worker died and that no sweep sent again are counted apart, in red); unknown is retried (looked
     up first); failed and dead need a look (`rbsync failures`) and then `rbsync retry`;
     skipped rows were left alone on purpose (the reason is in `rbsync failures --status
     skipped`). Also: registered webhooks, their deliveries, and a Rackbeat connection marked
@@ -147,7 +157,9 @@ def status(
     """
     settings = load_cli_settings()
     with ledger_runtime(settings) as runtime:
-        data = gather_status(runtime.sessions)
+        data = gather_status(
+            runtime.sessions, sweep_interval_seconds=settings.sweep_interval_seconds
+        )
     data["ledger"] = ledger_location(settings)
     data["mode"] = "embedded" if settings.embedded else "production"
     if as_json:
@@ -174,6 +186,13 @@ def status(
         "all", *(str(totals[c]) for c in STATUS_COLUMNS), str(sum(totals.values())), style="bold"
     )
     console.print(table)
+    if data["unswept"]:
+        console.print(
+            f"[bold red]{data['unswept']} in_flight rows are not in progress[/]: their worker "
+            "died (their lease ran out) and no sweep has sent them again. Beat sends "
+            "`rbsync.sweep` every RBSYNC_SWEEP_INTERVAL_SECONDS to a worker on the poll queue: "
+            "check that beat and a worker run."
+        )
     polls = titled_table("Cursors and last polls")
     for column in ("kind", "cursor", "last poll", "status", "seen", "changed", "enqueued"):
         polls.add_column(
