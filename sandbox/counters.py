@@ -147,15 +147,20 @@ class RequestCounterMiddleware:
         else:
             template = route_template(self.routes, scope)
         key = f"{scope['method']} {template or UNMATCHED}"
-        status: list[int] = []
+        counted = False
 
         async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(int(message["status"]))
+            nonlocal counted
+            if message["type"] == "http.response.start" and not counted:
+                # Counted before the first byte leaves: a client that has its answer (and a
+                # test that saw the client act on it) never finds the request uncounted.
+                counted = True
+                self.counters.count_request(key, int(message["status"]))
             await send(message)
 
         try:
             await self.app(scope, receive, counting_send)
         finally:
-            # A dropped connection (no status) still counts as a request the server handled.
-            self.counters.count_request(key, status[0] if status else None)
+            if not counted:
+                # A dropped connection (no status) still counts as a request the server handled.
+                self.counters.count_request(key, None)
