@@ -168,7 +168,33 @@ def write_outcomes(runtime: Runtime, outcomes: Sequence[BookedOutcome]) -> list[
                 for o in outcomes
             ],
         )
-    return [o.result(d) for o, d in zip(outcomes, done, strict=True)]
+    results = [o.result(d) for o, d in zip(outcomes, done, strict=True)]
+    for booked, result in zip(outcomes, results, strict=True):
+        _log_outcome(booked, result)
+    return results
+
+
+def _log_outcome(booked: BookedOutcome, result: SyncResult) -> None:
+    """One line per recorded attempt, at INFO, carrying the entity's fields for
+    ``RBSYNC_LOG_FORMAT=json``; the text form reads ``product 10001: created``. (INFO even for
+    a failure: the CLI reports failed entities itself, and the worker logs at INFO.)"""
+    run = booked.run
+    log.info(
+        "%s %s: %s%s",
+        run.kind,
+        run.key,
+        result.outcome,
+        f" ({result.error})" if result.error else "",
+        extra={
+            "kind": run.kind,
+            "key": run.key,
+            "attempt": run.link.attempts,
+            "outcome": result.outcome,
+            "status": result.status,
+            "http_status": result.http_status,
+            "remote_id": result.remote_id,
+        },
+    )
 
 
 def warning_json(value: Any) -> Any:

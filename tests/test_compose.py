@@ -136,7 +136,16 @@ def test_services_and_the_sandbox_profile() -> None:
 def test_long_running_services_have_healthchecks_and_restart() -> None:
     services = _compose()["services"]
     checked = {name for name, service in services.items() if "healthcheck" in service}
-    assert checked == {"redis", "postgres", "worker", "webhooks", "flower"}
+    assert checked == {"redis", "postgres", "worker", "beat", "webhooks", "flower"}
+    # rbsync's own processes are checked by `rbsync health` (tests/e2e/test_health_e2e.py).
+    assert services["worker"]["healthcheck"]["test"] == ["CMD", "rbsync", "health", "worker"]
+    assert services["beat"]["healthcheck"]["test"] == ["CMD", "rbsync", "health", "beat"]
+    assert services["webhooks"]["healthcheck"]["test"][:4] == [
+        "CMD",
+        "rbsync",
+        "health",
+        "receiver",
+    ]
     restarting = {name for name, s in services.items() if s.get("restart") == "unless-stopped"}
     assert restarting == {"redis", "postgres", "worker", "beat", "webhooks", "flower", "sandbox"}
     assert services["migrate"]["restart"] == "no"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from pydantic import (
@@ -167,6 +167,10 @@ class Settings(BaseSettings):
     missed changes (as ``rbsync reconcile --repair``); hand edits are never overwritten by it."""
     link_index_max_age_seconds: float = Field(3600.0, gt=0)
     """Bulk indexes of PowerOffice Go ids older than this are reloaded before a poll writes."""
+    log_format: Literal["text", "json"] = "text"
+    """``json``: every rbsync process (the CLI, Celery's worker and beat, the webhook receiver,
+    Flower) logs one JSON object a line, with the entity's kind, key, attempt, outcome and HTTP
+    status where a line is about one (docs/operations.md, "Logs")."""
     task_events: bool = True
     """Send task events (Flower needs them); off saves the worker a share of its CPU."""
     sync_once_concurrency: int = Field(8, ge=1)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from celery.signals import beat_init, setup_logging
 from kombu import Queue
 
 from tasks.names import POLL_TASK, RECONCILE_TASK, SWEEP_TASK, WEBHOOK_QUEUE, WEBHOOK_TASK
@@ -195,4 +196,31 @@ def _app_from_environment() -> Celery:
         raise SystemExit(EXIT_BAD_SETTINGS) from None
 
 
+def _json_logs_for_celery(settings: Settings) -> None:
+    """With ``RBSYNC_LOG_FORMAT=json``, Celery's worker and beat log through rbsync's redacting
+    JSON handler: a receiver of ``setup_logging`` replaces Celery's own logging set-up."""
+    if settings.log_format != "json":
+        return
+
+    def _setup(loglevel: int | str | None = None, **_: Any) -> None:
+        from worker.logs import configure_logging
+
+        configure_logging(settings, level=loglevel or "INFO", task_tracebacks=True)
+
+    setup_logging.connect(_setup, weak=False, dispatch_uid="rbsync-json-logs")
+
+
+def _beat_records_its_ticks(settings: Settings) -> None:
+    """Beat records the time of every message it sends (``rbsync health beat`` reads it)."""
+
+    def _started(**_: Any) -> None:
+        from worker.health import install_beat_ticks
+
+        install_beat_ticks(settings)
+
+    beat_init.connect(_started, weak=False, dispatch_uid="rbsync-beat-ticks")
+
+
 app = _app_from_environment()
+_json_logs_for_celery(app.conf.rbsync_settings)
+_beat_records_its_ticks(app.conf.rbsync_settings)

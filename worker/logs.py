@@ -6,24 +6,36 @@ whole formatted record (message, arguments and traceback alike) through a
 client and subscription keys, their Basic-auth form, passwords inside URLs, Flower's
 credentials) and, by pattern, any ``Bearer``/``Basic`` credential or
 ``Ocp-Apim-Subscription-Key`` header value, which covers access tokens fetched at run time.
+
+``RBSYNC_LOG_FORMAT=json`` makes it :class:`JsonFormatter` instead: one JSON object a line, with
+the entity's kind, key, attempt, outcome, ledger status and HTTP status where a record carries
+them (the ``extra=`` of :data:`ENTITY_FIELDS`), and the Celery task's id and name inside a task;
+every string in it is redacted the same way. Celery's own processes (``celery -A worker.app
+worker|beat``) take this handler too when the format is ``json`` (``worker.app``).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterable
-from typing import TextIO
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
 
+from celery import current_task
 from pydantic import SecretStr
 
 from wiring.settings import Settings
 
 __all__ = [
+    "ENTITY_FIELDS",
     "LOG_FORMAT",
     "REDACTED",
+    "JsonFormatter",
+    "LogFormat",
     "RedactingFormatter",
     "SecretRedactor",
     "configure_logging",
@@ -52,6 +64,11 @@ every connection of the embedded (filesystem) broker, which has no host by desig
 
 _TASK_LOGGERS = ("celery.app.trace", "celery.worker")
 """Loggers of failed tasks, whose tracebacks only ``--log-level debug`` shows in the CLI."""
+
+ENTITY_FIELDS = ("kind", "key", "attempt", "outcome", "status", "http_status", "remote_id")
+"""Fields a log record may carry (``extra={...}``) that a JSON line shows as keys of its own."""
+
+LogFormat = Literal["text", "json"]
 
 _handler: logging.Handler | None = None
 
@@ -100,6 +117,55 @@ class RedactingFormatter(logging.Formatter):
         return self.redactor(super().format(record))
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ``ts``, ``level``, ``logger``, ``message``, the entity fields a
+    record carries, ``task_id``/``task`` inside a Celery task, ``exc`` (the traceback) when
+    there is one. Every string value passes through the redactor before it is encoded."""
+
+    def __init__(self, redactor: SecretRedactor, *, task_tracebacks: bool = True) -> None:
+        super().__init__()
+        self.redactor = redactor
+        self.task_tracebacks = task_tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in ENTITY_FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                line[name] = value
+        line.update(_task_of(record))
+        traceback_wanted = self.task_tracebacks or not record.name.startswith(_TASK_LOGGERS)
+        if record.exc_info and traceback_wanted:
+            line["exc"] = self.formatException(record.exc_info)
+        elif record.exc_info and record.exc_info[1] is not None:
+            line["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        return json.dumps(
+            {k: self._redacted(v) for k, v in line.items()}, ensure_ascii=False, default=str
+        )
+
+    def _redacted(self, value: Any) -> Any:
+        return self.redactor(value) if isinstance(value, str) else value
+
+
+def _task_of(record: logging.LogRecord) -> dict[str, str]:
+    """The Celery task a record was logged in (or, for Celery's own "Task ... succeeded"
+    lines, the task it is about)."""
+    data = record.__dict__.get("data")
+    if isinstance(data, dict) and data.get("id"):
+        return {"task_id": str(data["id"]), "task": str(data.get("name", ""))}
+    task = current_task
+    request = getattr(task, "request", None) if task else None
+    task_id = getattr(request, "id", None)
+    if not task_id:
+        return {}
+    return {"task_id": str(task_id), "task": str(getattr(task, "name", ""))}
+
+
 def secrets_of(settings: Settings | None) -> list[str]:
     """Every secret value in ``settings`` (plus derived forms a log line could carry)."""
     if settings is None:
@@ -141,8 +207,14 @@ def configure_logging(
     *,
     level: int | str = logging.WARNING,
     stream: TextIO | None = None,
+    log_format: LogFormat | None = None,
+    task_tracebacks: bool | None = None,
 ) -> logging.Handler:
-    """Send every log record through one redacting handler on the root logger.
+    """Send every log record through one redacting handler on the root logger, as text or as
+    JSON lines (``log_format``; by default the settings' ``RBSYNC_LOG_FORMAT``, else text).
+
+    A failed Celery task's traceback is shown at ``debug`` only (the CLI reports each failed
+    task itself), unless ``task_tracebacks`` says otherwise (Celery's own processes).
 
     Calling it again (e.g. once the settings are known) replaces the handler it installed
     before; handlers installed by others (pytest's capture) are left alone.
@@ -153,8 +225,14 @@ def configure_logging(
         root.removeHandler(_handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     redactor = SecretRedactor(secrets_of(settings))
-    debug = _as_int(level) <= logging.DEBUG
-    handler.setFormatter(RedactingFormatter(redactor, task_tracebacks=debug))
+    debug = _as_int(level) <= logging.DEBUG if task_tracebacks is None else task_tracebacks
+    chosen = log_format or (settings.log_format if settings is not None else "text")
+    formatter: logging.Formatter
+    if chosen == "json":
+        formatter = JsonFormatter(redactor, task_tracebacks=debug)
+    else:
+        formatter = RedactingFormatter(redactor, task_tracebacks=debug)
+    handler.setFormatter(formatter)
     handler.addFilter(_DropNoise())
     root.addHandler(handler)
     root.setLevel(level)

@@ -51,6 +51,7 @@ def test_every_command_has_help(cli: Cli) -> None:
         "config",
         "webhooks",
         "reconcile",
+        "health",
     }
     for name in names:
         assert name is not None
@@ -81,6 +82,7 @@ SETTINGS_COMMANDS = [
     ("db", "upgrade"),
     ("flower",),
     ("config",),
+    ("health",),
 ]
 
 

@@ -17,6 +17,7 @@ def register_all(app: typer.Typer) -> None:
         enqueue_cmd,
         failures_cmd,
         flower_cmd,
+        health_cmd,
         initial_sync_cmd,
         reconcile_cmd,
         retry_cmd,
@@ -29,6 +30,7 @@ def register_all(app: typer.Typer) -> None:
     demo_cmd.register(app)
     check_cmd.register(app)
     status_cmd.register(app)
+    health_cmd.register(app)
     failures_cmd.register(app)
     retry_cmd.register(app)
     enqueue_cmd.register(app)
