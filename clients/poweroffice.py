@@ -605,6 +605,52 @@ class PowerOfficeClient:
         codes = list(codes)
         return self._lag.settle_many(lookup, codes) if settle else lookup(codes)
 
+    def ids_by_reference(
+        self,
+        resource: str,
+        references: Iterable[str],
+        *,
+        changed_after: datetime,
+        filters: Mapping[str, str | int] | None = None,
+        settle: bool = True,
+    ) -> dict[str, str]:
+        """``ExternalImportReference`` -> ``Id`` (as text: a sales order's is a GUID) of the ``resource`` records (Customers,
+        Suppliers, SalesOrders) with one of ``references``, among those changed after
+        ``changed_after``: one scan answers many lookups (a batch's creates in doubt), where
+        one lookup per reference would wait out replica lag once each. With ``settle``, the
+        references not found are re-read (once for all) before they count as absent.
+
+        A matching record without a usable ``Id`` fails the scan: answering "absent" for it
+        would create the record twice.
+        """
+        params: dict[str, str | int] = {
+            **(filters or {}),
+            "lastChangedDateTimeOffsetGreaterThan": format_offset(changed_after),
+            "Fields": "Id,ExternalImportReference",
+        }
+
+        def lookup(wanted_references: list[str]) -> dict[str, str]:
+            wanted = set(wanted_references)
+            found: dict[str, str] = {}
+            for items in self._pages(resource, params, page_size=self._index_page_size):
+                for item in items:
+                    reference = wire_field(item, "ExternalImportReference")
+                    if reference is None or str(reference) not in wanted:
+                        continue
+                    ident = wire_field(item, "Id")
+                    usable = isinstance(ident, int | str) and not isinstance(ident, bool)
+                    if not usable or not str(ident).strip():
+                        raise MalformedResponseError(
+                            f"a record with ExternalImportReference {reference!r} has no usable Id",
+                            method="GET",
+                            path=resource,
+                        )
+                    found[str(reference)] = str(ident)
+            return found
+
+        wanted = list(references)
+        return self._lag.settle_many(lookup, wanted) if settle else lookup(wanted)
+
     # --- bulk indexes ---------------------------------------------------------------------
 
     def records(

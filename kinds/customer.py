@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from clients.models.poweroffice import CustomerPost
@@ -41,6 +42,11 @@ class CustomerKind(EntityKind):
     def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
         found = runtime.poweroffice.find_customer(reference)
         return str(found.id) if found is not None else None
+
+    def find_many(
+        self, runtime: Runtime, references: Sequence[str], *, since: datetime
+    ) -> dict[str, str] | None:
+        return self.find_by_reference_scan(runtime, references, since=since)
 
     def held(self, runtime: Runtime, ids: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
         po = runtime.poweroffice

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from clients.models import RackbeatLot, RackbeatProduct
@@ -42,7 +43,13 @@ class ItemKind(EntityKind):
         found = runtime.poweroffice.find_product(reference)
         return str(found.id) if found is not None else None
 
-    def find_many(self, runtime: Runtime, references: Sequence[str]) -> dict[str, str] | None:
+    def find_many(
+        self,
+        runtime: Runtime,
+        references: Sequence[str],
+        *,
+        since: datetime,  # noqa: ARG002 - codes are looked up directly, whenever created
+    ) -> dict[str, str] | None:
         found = runtime.poweroffice.find_products(references, settle=True)
         return {code: str(product.id) for code, product in found.items()}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -28,6 +29,7 @@ from mapping import Create, MappedRecord, Skip, Update
 from wiring.runtime import Runtime
 
 __all__ = [
+    "CREATE_LOOKBACK",
     "EnsureEntity",
     "EntityKind",
     "IndexLoader",
@@ -36,6 +38,10 @@ __all__ = [
     "patch",
     "wire_of",
 ]
+
+CREATE_LOOKBACK = timedelta(days=1)
+"""A lookup of a create in doubt scans the records changed since its row was created, less this
+(room for the clocks of rbsync and PowerOffice Go to disagree)."""
 
 EnsureEntity = Callable[[str, str], str]
 """``ensure(name, key) -> PowerOffice Go id``: a dependency's id, syncing it first when it has
@@ -96,12 +102,33 @@ class EntityKind:
         """Look the record up in PowerOffice Go (waiting out replica lag)."""
         raise NotImplementedError(f"{self.name} has no lookup")
 
-    def find_many(self, runtime: Runtime, references: Sequence[str]) -> dict[str, str] | None:  # noqa: ARG002
+    def find_many(
+        self,
+        runtime: Runtime,  # noqa: ARG002
+        references: Sequence[str],  # noqa: ARG002
+        *,
+        since: datetime,  # noqa: ARG002
+    ) -> dict[str, str] | None:
         """Look many records up at once (waiting out replica lag once for all): reference ->
         PowerOffice Go id of those found; None when the kind has no bulk lookup (each record is
         then looked up alone). A batch uses it for the creates an earlier attempt left in doubt
-        (a worker killed mid-batch leaves dozens)."""
+        (a worker killed mid-batch, or a broker connection lost, leaves dozens); ``since`` is
+        the earliest ``created_at`` of their rows (no create of theirs can be older)."""
         return None
+
+    def find_by_reference_scan(
+        self, runtime: Runtime, references: Sequence[str], *, since: datetime
+    ) -> dict[str, str]:
+        """:meth:`find_many` for a kind keyed by ``ExternalImportReference``: one scan of the
+        records changed since ``since`` less :data:`CREATE_LOOKBACK`, within the kind's
+        :attr:`remote_filters`."""
+        found = runtime.poweroffice.ids_by_reference(
+            self.poweroffice_resource,
+            references,
+            changed_after=since - CREATE_LOOKBACK,
+            filters=dict(self.remote_filters),
+        )
+        return dict(found)
 
     def held(self, runtime: Runtime, ids: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:  # noqa: ARG002
         """What PowerOffice Go holds now for records of these keys (key -> PowerOffice Go id):

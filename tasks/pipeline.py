@@ -357,15 +357,17 @@ def _look_up_in_doubt(
     on): a found id goes into the kind's bulk index, and an intent proved not to have landed is
     taken back, so that neither is looked up again."""
     by_id = {link.key: link.id for link in links}
-    doubt = {
-        handler.reference(link.key): link.key
+    in_doubt = [
+        link
         for link in links
         if link.intent is not None and link.remote_id is None and link.key not in known
-    }
-    if not doubt:
+    ]
+    if not in_doubt:
         return set()
+    doubt = {handler.reference(link.key): link.key for link in in_doubt}
+    since = min(link.created_at for link in in_doubt)
     try:
-        found = handler.find_many(runtime, list(doubt))
+        found = handler.find_many(runtime, list(doubt), since=since)
     except (RetriableError, PermanentError) as exc:
         log.info("%s batch: looking up creates in doubt failed (%s)", handler.name, exc)
         return set()

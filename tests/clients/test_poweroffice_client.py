@@ -12,6 +12,7 @@ from clients.errors import (
     AmbiguousWriteError,
     AuthenticationError,
     InvalidRequestError,
+    MalformedResponseError,
     RateLimitedError,
 )
 from clients.http import build_http_client
@@ -522,3 +523,41 @@ def test_records_read_a_whole_collection_raw_a_page_at_a_time(
     assert ours == []  # the seeded orders were typed in by a bookkeeper
     requests = emulator.counters()["requests"]
     assert requests["GET /v2/Products"] == len(products) // 40 + 1
+
+
+def test_ids_by_reference_scans_once_for_many_references(po: PowerOfficeClient) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    made = {
+        f"ref-{n}": po.create_customer(
+            CustomerPost(name=f"Scan {n}", external_import_reference=f"ref-{n}")
+        ).id
+        for n in range(3)
+    }
+    found = po.ids_by_reference(
+        "Customers", ["ref-0", "ref-2", "ref-absent"], changed_after=before, settle=False
+    )
+    assert found == {"ref-0": str(made["ref-0"]), "ref-2": str(made["ref-2"])}
+    # Nothing changed after a later moment: the scan is bounded by the time filter.
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert po.ids_by_reference("Customers", ["ref-0"], changed_after=later, settle=False) == {}
+
+
+def test_ids_by_reference_refuses_a_match_without_a_usable_id() -> None:
+    def answers(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/OAuth/Token"):
+            return httpx.Response(200, json={"access_token": "tok-abcdef", "expires_in": 1200})
+        if request.url.params.get("PageNumber", "1") != "1":
+            return httpx.Response(204)
+        return httpx.Response(200, json=[{"ExternalImportReference": "ref-1", "Id": None}])
+
+    http = build_http_client(base_url="http://po.test/v2", transport=httpx.MockTransport(answers))
+    po = PowerOfficeClient(
+        http,
+        application_key="app-key-123456",
+        client_key="client-key-123456",
+        subscription_key="sub-key-123456",
+        token_url="http://po.test/OAuth/Token",
+    )
+    # "Absent" would create the record a second time: the scan fails instead.
+    with po, pytest.raises(MalformedResponseError, match="ref-1"):
+        po.ids_by_reference("SalesOrders", ["ref-1"], changed_after=datetime.now(UTC), settle=False)
