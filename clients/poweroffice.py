@@ -177,6 +177,11 @@ class PowerOfficeClient:
         self.token_requests = 0
         """Token requests this client made (for benchmarks and tests)."""
 
+    @property
+    def replica_lag_seconds(self) -> float:
+        """How long after a write a lookup re-reads an absence (the replica-lag policy)."""
+        return self._lag.window_seconds
+
     def close(self) -> None:
         """Close the underlying ``httpx.Client`` and its connections."""
         self._http.close()
@@ -614,11 +619,12 @@ class PowerOfficeClient:
         filters: Mapping[str, str | int] | None = None,
         settle: bool = True,
     ) -> dict[str, str]:
-        """``ExternalImportReference`` -> ``Id`` (as text: a sales order's is a GUID) of the ``resource`` records (Customers,
-        Suppliers, SalesOrders) with one of ``references``, among those changed after
-        ``changed_after``: one scan answers many lookups (a batch's creates in doubt), where
-        one lookup per reference would wait out replica lag once each. With ``settle``, the
-        references not found are re-read (once for all) before they count as absent.
+        """``ExternalImportReference`` -> ``Id`` (as text: a sales order's is a GUID) of the
+        ``resource`` records (Customers, Suppliers, SalesOrders) with one of ``references``,
+        among those changed after ``changed_after``: one scan answers many lookups (a batch's
+        creates in doubt), where one lookup per reference would wait out replica lag once each.
+        With ``settle``, the references not found are re-read (once for all) before they count
+        as absent.
 
         A matching record without a usable ``Id`` fails the scan: answering "absent" for it
         would create the record twice.

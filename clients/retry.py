@@ -128,6 +128,12 @@ class ReplicaLagPolicy:
     wait_seconds: float = 0.5
     sleep: Callable[[float], None] = time.sleep
 
+    @property
+    def window_seconds(self) -> float:
+        """How long after a write its absence is still re-read: a write that ended longer ago
+        than this is visible to a single read."""
+        return self.rereads * self.wait_seconds
+
     def settle_many(
         self, lookup: Callable[[list[str]], dict[str, T]], keys: Sequence[str]
     ) -> dict[str, T]:

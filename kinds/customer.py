@@ -39,14 +39,21 @@ class CustomerKind(EntityKind):
     def reference(self, key: str) -> str:
         return customer_reference(int(key))
 
-    def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
-        found = runtime.poweroffice.find_customer(reference)
+    def find(
+        self,
+        runtime: Runtime,
+        link: EntityLink,  # noqa: ARG002
+        reference: str,
+        *,
+        settle: bool = True,
+    ) -> str | None:
+        found = runtime.poweroffice.find_customer(reference, settle=settle)
         return str(found.id) if found is not None else None
 
     def find_many(
-        self, runtime: Runtime, references: Sequence[str], *, since: datetime
+        self, runtime: Runtime, references: Sequence[str], *, since: datetime, settle: bool = True
     ) -> dict[str, str] | None:
-        return self.find_by_reference_scan(runtime, references, since=since)
+        return self.find_by_reference_scan(runtime, references, since=since, settle=settle)
 
     def held(self, runtime: Runtime, ids: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
         po = runtime.poweroffice

@@ -47,18 +47,20 @@ class InvoiceKind(EntityKind):
     def reference(self, key: str) -> str:
         return invoice_reference(int(key))
 
-    def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:
+    def find(
+        self, runtime: Runtime, link: EntityLink, reference: str, *, settle: bool = True
+    ) -> str | None:
         found = runtime.poweroffice.find_sales_order(
-            reference, changed_after=link.created_at - SALES_ORDER_LOOKBACK
+            reference, changed_after=link.created_at - SALES_ORDER_LOOKBACK, settle=settle
         )
         return str(found.id) if found is not None else None
 
     def find_many(
-        self, runtime: Runtime, references: Sequence[str], *, since: datetime
+        self, runtime: Runtime, references: Sequence[str], *, since: datetime, settle: bool = True
     ) -> dict[str, str] | None:
         # One scan of this integration's drafts changed since then, for a whole batch: 50
         # invoices in doubt looked up one by one waited out replica lag 50 times (~2 s each).
-        return self.find_by_reference_scan(runtime, references, since=since)
+        return self.find_by_reference_scan(runtime, references, since=since, settle=settle)
 
     def dependencies(self, snapshot: Mapping[str, Any]) -> list[tuple[str, str]]:
         links = invoice_links(parse_invoice(snapshot))

@@ -39,8 +39,15 @@ class ItemKind(EntityKind):
     parse: Callable[[Mapping[str, Any]], RackbeatProduct | RackbeatLot] = parse_product
     """Reads the stored snapshot back into its Rackbeat model."""
 
-    def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:  # noqa: ARG002
-        found = runtime.poweroffice.find_product(reference)
+    def find(
+        self,
+        runtime: Runtime,
+        link: EntityLink,  # noqa: ARG002
+        reference: str,
+        *,
+        settle: bool = True,
+    ) -> str | None:
+        found = runtime.poweroffice.find_product(reference, settle=settle)
         return str(found.id) if found is not None else None
 
     def find_many(
@@ -49,8 +56,9 @@ class ItemKind(EntityKind):
         references: Sequence[str],
         *,
         since: datetime,  # noqa: ARG002 - codes are looked up directly, whenever created
+        settle: bool = True,
     ) -> dict[str, str] | None:
-        found = runtime.poweroffice.find_products(references, settle=True)
+        found = runtime.poweroffice.find_products(references, settle=settle)
         return {code: str(product.id) for code, product in found.items()}
 
     def held(self, runtime: Runtime, ids: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:

@@ -98,8 +98,12 @@ class EntityKind:
         """Key -> PowerOffice Go id, of the ``keys`` the ledger's bulk indexes hold an id for."""
         return known_by_reference(session, self.namespace, keys, self.reference)
 
-    def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:
-        """Look the record up in PowerOffice Go (waiting out replica lag)."""
+    def find(
+        self, runtime: Runtime, link: EntityLink, reference: str, *, settle: bool = True
+    ) -> str | None:
+        """Look the record up in PowerOffice Go; with ``settle``, an absence is re-read for
+        replica lag before it counts (needless when the write in doubt ended long enough ago:
+        ``tasks.entity``)."""
         raise NotImplementedError(f"{self.name} has no lookup")
 
     def find_many(
@@ -108,16 +112,18 @@ class EntityKind:
         references: Sequence[str],  # noqa: ARG002
         *,
         since: datetime,  # noqa: ARG002
+        settle: bool = True,  # noqa: ARG002
     ) -> dict[str, str] | None:
         """Look many records up at once (waiting out replica lag once for all): reference ->
         PowerOffice Go id of those found; None when the kind has no bulk lookup (each record is
         then looked up alone). A batch uses it for the creates an earlier attempt left in doubt
         (a worker killed mid-batch, or a broker connection lost, leaves dozens); ``since`` is
-        the earliest ``created_at`` of their rows (no create of theirs can be older)."""
+        the earliest ``created_at`` of their rows (no create of theirs can be older);
+        ``settle``: re-read the absent ones for replica lag (as :meth:`find`)."""
         return None
 
     def find_by_reference_scan(
-        self, runtime: Runtime, references: Sequence[str], *, since: datetime
+        self, runtime: Runtime, references: Sequence[str], *, since: datetime, settle: bool
     ) -> dict[str, str]:
         """:meth:`find_many` for a kind keyed by ``ExternalImportReference``: one scan of the
         records changed since ``since`` less :data:`CREATE_LOOKBACK`, within the kind's
@@ -127,6 +133,7 @@ class EntityKind:
             references,
             changed_after=since - CREATE_LOOKBACK,
             filters=dict(self.remote_filters),
+            settle=settle,
         )
         return dict(found)
 

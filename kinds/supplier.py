@@ -53,13 +53,15 @@ class SupplierKind(EntityKind):
         missing = [key for key in keys if key not in found]
         return found | remote_ids(session, NS_SUPPLIER_NUMBER, missing)
 
-    def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:
+    def find(
+        self, runtime: Runtime, link: EntityLink, reference: str, *, settle: bool = True
+    ) -> str | None:
         po = runtime.poweroffice
         # Only our own create can be too new to be visible yet, and it carries our reference:
         # that lookup waits out replica lag. A supplier entered by hand under the same number
         # is old, so the number lookup need not wait (both waiting took ~4 s, past a short
         # task's soft time limit: seen in CI as a supplier that died in its lookups).
-        found = po.find_supplier(reference) or po.find_supplier_by_number(
+        found = po.find_supplier(reference, settle=settle) or po.find_supplier_by_number(
             int(link.key), settle=False
         )
         return str(found.id) if found is not None else None

@@ -42,6 +42,7 @@ __all__ = [
     "end_attempts",
     "finish",
     "finish_many",
+    "previous_attempt_end",
     "record_intent",
     "record_intents",
     "renew_leases",
@@ -434,6 +435,18 @@ def start_attempts(
         [{"p_link_id": link_id, "p_task_id": task_id, "p_now": now} for link_id in link_ids],
     ).all()
     return {int(link_id): int(attempt_id) for attempt_id, link_id in rows}
+
+
+def previous_attempt_end(executor: Executor, link_id: int, before: int) -> datetime | None:
+    """When the link's last attempt before attempt ``before`` ended; None when it never ended
+    (its worker died in it) or there was none."""
+    row = executor.execute(
+        sa.select(ATTEMPTS.c.finished_at)
+        .where(ATTEMPTS.c.link_id == link_id, ATTEMPTS.c.id < before)
+        .order_by(ATTEMPTS.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else row[0]
 
 
 def end_attempt(

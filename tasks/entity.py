@@ -27,6 +27,7 @@ from mapping import Create, MappedRecord, Skip, Update, decide, held_view
 from tasks.leases import ensure_held
 from tasks.outcome import PLANNED, Outcome, RetryLaterError, SyncResult
 from tasks.recording import Recorder
+from tasks.replica_lag import lag_may_hide
 from tasks.snapshot import fetch_snapshot
 
 __all__ = ["EntityRun"]
@@ -87,7 +88,7 @@ class EntityRun(Recorder):
         ):
             # An earlier create may have landed, or no fresh bulk index can vouch that the
             # record is absent: look it up before any create.
-            remote_id = handler.find(runtime, link, reference)
+            remote_id = handler.find(runtime, link, reference, settle=self._lag_may_hide(in_doubt))
         # A record this ledger never wrote: our own create in doubt that landed (perhaps with
         # older content than this snapshot's), or one a bulk index knows (a new ledger against
         # a full PowerOffice Go). It is compared with what PowerOffice Go holds, and only the
@@ -123,6 +124,11 @@ class EntityRun(Recorder):
         if isinstance(decision, Create):
             return self._create(decision)
         return self._update(decision, remote_id)
+
+    def _lag_may_hide(self, in_doubt: bool) -> bool:
+        """Whether a lookup must re-read an absence for replica lag (:func:`lag_may_hide`);
+        a lookup not about a create in doubt does, as before."""
+        return not in_doubt or lag_may_hide(self.runtime, [(self.link.id, self.attempt_id)])
 
     def _held(self, remote_id: str) -> Mapping[str, Any] | None:
         """What PowerOffice Go holds for the record: read ahead by the batch, or now."""

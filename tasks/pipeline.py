@@ -49,6 +49,7 @@ from tasks.dependencies import DEPENDENCY_WAIT_SECONDS, resolve_dependencies
 from tasks.entity import EntityRun
 from tasks.leases import holding_claims, not_proven, proven
 from tasks.outcome import PLANNED, BookedOutcome, Outcome, SyncResult, write_outcomes
+from tasks.replica_lag import lag_may_hide
 from tasks.snapshot import fetch_snapshot
 from wiring.heartbeat import Holding
 from wiring.runtime import Runtime
@@ -223,7 +224,9 @@ def _sync_claimed_batch(
         attempts = start_attempts(conn, [link.id for link in links], token)
         known = handler.known(conn, [link.key for link in links if link.remote_id is None])
         fresh = bool(links) and index_is_fresh(conn, handler.namespace, max_age=max_age)
-    looked = _look_up_in_doubt(runtime, handler, links, known, token=token, budget=budget)
+    looked = _look_up_in_doubt(
+        runtime, handler, links, known, token=token, budget=budget, attempts=attempts
+    )
     # Never wait for a held dependency past the batch's own budget.
     wait = budget.left(DEPENDENCY_WAIT_SECONDS)
     resolved = resolve_dependencies(
@@ -347,6 +350,7 @@ def _look_up_in_doubt(
     *,
     token: str,
     budget: Budget,
+    attempts: Mapping[int, int],
 ) -> set[str]:
     """Look up, in bulk, the batch's creates an earlier attempt left in doubt (a worker killed
     mid-batch leaves dozens): found ones are added to ``known``; the keys looked up (found or
@@ -366,8 +370,9 @@ def _look_up_in_doubt(
         return set()
     doubt = {handler.reference(link.key): link.key for link in in_doubt}
     since = min(link.created_at for link in in_doubt)
+    settle = lag_may_hide(runtime, [(link.id, attempts[link.id]) for link in in_doubt])
     try:
-        found = handler.find_many(runtime, list(doubt), since=since)
+        found = handler.find_many(runtime, list(doubt), since=since, settle=settle)
     except (RetriableError, PermanentError) as exc:
         log.info("%s batch: looking up creates in doubt failed (%s)", handler.name, exc)
         return set()

@@ -47,8 +47,10 @@ def map_group(record: RackbeatProductGroup) -> MappedRecord:
 class GroupKind(EntityKind):
     """The kind's spec: only the steps that differ from the defaults."""
 
-    def find(self, runtime: Runtime, link: EntityLink, reference: str) -> str | None:
-        found = runtime.poweroffice.find_product_group(reference)
+    def find(
+        self, runtime: Runtime, link: EntityLink, reference: str, *, settle: bool = True
+    ) -> str | None:
+        found = runtime.poweroffice.find_product_group(reference, settle=settle)
         return str(found.id) if found is not None else None
 
     def prepare(

@@ -24,12 +24,14 @@ from ledger import (
     Status,
     claim,
     counts_by_kind_and_status,
+    end_attempt,
     get_link,
+    start_attempts,
     store_snapshots,
     utcnow,
 )
 from sandbox.testing import SEEDED_SYNC, PowerOfficeEmulatorHandle, RackbeatEmulatorHandle
-from tasks.pipeline import Outcome, sync_entities
+from tasks.pipeline import Outcome, sync_entities, sync_entity
 from wiring.runtime import Runtime
 
 pytestmark = BOTH_LEDGERS
@@ -555,3 +557,50 @@ def test_the_soft_time_limit_in_the_bulk_lookup_leaves_no_row_in_flight(
             .where(EntityLink.status == "in_flight")
         )
     assert held == 0
+
+
+def _in_doubt_since(runtime: Runtime, kind: str, keys: list[str], *, ended: bool) -> None:
+    """Make each row a create in doubt (an intent, no id) left by an attempt 10 s ago that
+    ended (a 503 or a dropped connection) or never did (its worker died)."""
+    past = utcnow() - timedelta(seconds=10)
+    with runtime.engine.begin() as conn:
+        links = list(
+            conn.scalars(
+                sa.select(EntityLink.id).where(EntityLink.kind == kind, EntityLink.key.in_(keys))
+            )
+        )
+        conn.execute(
+            sa.update(EntityLink)
+            .where(EntityLink.id.in_(links))
+            .values(intent=f"rackbeat-{kind}-doubt")
+        )
+        opened = start_attempts(conn, links, "an-earlier-task", now=past)
+        if ended:
+            for attempt_id in opened.values():
+                end_attempt(conn, attempt_id, Outcome.UNKNOWN, now=past)
+
+
+@pytest.mark.parametrize(("ended", "reads"), [(True, 1), (False, 5)])
+def test_a_create_in_doubt_whose_attempt_ended_long_ago_is_read_once(
+    batched: Any,
+    runtime: Runtime,
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+    *,
+    ended: bool,
+    reads: int,
+) -> None:
+    """Replica lag hides only a recent write: a create in doubt whose attempt ended 10 s ago
+    (a 503, retried after its countdown) is looked up with one read, not five and a 2 s wait;
+    one whose worker died in it (no end recorded) is re-read as before. Alone and batched."""
+    keys = polled(batched, "customer")[:4]
+    _in_doubt_since(runtime, "customer", keys, ended=ended)
+    poweroffice_emulator.reset_counters()
+    alone = sync_entity(runtime, "customer", keys[0], "retry-1")
+    assert (alone.outcome, alone.status) == (Outcome.CREATED, "synced")
+    assert po_requests(poweroffice_emulator).get("GET /v2/Customers", 0) == reads
+    poweroffice_emulator.reset_counters()
+    results = sync_entities(runtime, "customer", keys[1:], "retry-batch")
+    assert {(r.outcome, r.status) for r in results} == {(Outcome.CREATED, "synced")}
+    # The batch's one scan for its three creates in doubt (and its re-reads, or none).
+    assert po_requests(poweroffice_emulator).get("GET /v2/Customers", 0) == reads
+    assert poweroffice_emulator.counters()["duplicates_refused"] == 0
