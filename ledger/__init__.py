@@ -85,6 +85,7 @@ from ledger.reports import (
     links_of,
     reset_for_retry,
     rows_for_retry,
+    search_links,
 )
 from ledger.snapshots import (
     SnapshotRecord,
@@ -188,6 +189,7 @@ __all__ = [
     "renew_leases",
     "reset_for_retry",
     "rows_for_retry",
+    "search_links",
     "set_cursor",
     "start_attempt",
     "start_attempts",
