@@ -27,7 +27,14 @@ from celery import Celery
 from ledger import Attempt, EntityLink, Status, get_link, make_engine, make_session_factory
 from sandbox.testing import RackbeatEmulatorHandle
 from worker.app import DEFAULT_QUEUE
-from worker.flower.entities import RESYNC_PATH, entity_url, parse_search, task_entities
+from worker.flower.entities import (
+    RESYNC_PATH,
+    SEARCH_LIMIT,
+    TASK_ENTITIES_SHOWN,
+    entity_url,
+    parse_search,
+    task_entities,
+)
 from worker.flower.testing import FlowerProcess, flower_process, free_port, send_task_events
 
 FLOWER_USER = "ops"
@@ -472,6 +479,14 @@ def test_a_failed_tasks_page_links_each_failed_entity(setup: Setup, redis_url: s
                 args="('product', [...])",
                 exception="BatchFailedError('product', ['AB/100', 'Q 2'], 'AB/100: failed: 400')",
             )
+            many_keys = [f"BULK-{n:02d}" for n in range(TASK_ENTITIES_SHOWN + 2)]
+            many = _published(
+                client,
+                capp,
+                name="rbsync.sync_batch",
+                args="('product', [...])",
+                exception=f"BatchFailedError('product', {many_keys!r}, 'BULK-00: failed: 400')",
+            )
             synced = _published(
                 client,
                 capp,
@@ -480,7 +495,7 @@ def test_a_failed_tasks_page_links_each_failed_entity(setup: Setup, redis_url: s
                 state="SUCCESS",
                 result="{'kind': 'product', 'key': 'AB/100', 'status': 'synced'}",
             )
-            pages = {task: client.get(f"/task/{task}").text for task in (sync, batch, synced)}
+            pages = {task: client.get(f"/task/{task}").text for task in (sync, batch, many, synced)}
     finally:
         capp.close()
     assert f'href="/rbsync/entities/customer/{customer}"' in pages[sync]
@@ -489,6 +504,11 @@ def test_a_failed_tasks_page_links_each_failed_entity(setup: Setup, redis_url: s
     assert 'href="/rbsync/entities/product/Q%202"' in pages[batch]
     assert pages[batch].count('rbsync-entity-link"') == 2
     assert "rbsync-entity-link" not in pages[synced]
+    assert pages[many].count('rbsync-entity-link"') == TASK_ENTITIES_SHOWN
+    assert 'href="/rbsync/entities/product/BULK-19"' in pages[many]
+    assert 'href="/rbsync/entities/product/BULK-20"' not in pages[many]
+    assert 'href="/rbsync/entities?kind=product&amp;status=failed"' in pages[many]
+    assert "and 2 more: search the failed product entities" in pages[many]
 
 
 @pytest.mark.redis
@@ -522,6 +542,15 @@ def test_behind_a_url_prefix_the_entity_pages_live_under_it(
 
     upgrade(postgres_url)
     _seed(postgres_url, "5004")
+    engine = make_engine(postgres_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            session.add_all(
+                EntityLink(kind="product", key=f"BULK-{n:03d}", status=Status.PENDING)
+                for n in range(SEARCH_LIMIT + 1)
+            )
+    finally:
+        engine.dispose()
     port = free_port()
     env = {
         "RBSYNC_DATABASE_URL": postgres_url,
@@ -542,11 +571,15 @@ def test_behind_a_url_prefix_the_entity_pages_live_under_it(
         search = client.get("/flower/rbsync/entities", params={"key": "5004"})
         page = client.get("/flower/rbsync/entities/customer/5004")
         unprefixed = client.get("/rbsync/entities/customer/5004")
+        bulk = client.get("/flower/rbsync/entities", params={"key": "bulk-"})
     assert 'href="/flower/rbsync/entities/customer/5004"' in search.text
     assert 'action="/flower/rbsync/entities"' in search.text
     assert 'action="/flower/rbsync/resync/customer/5004"' in page.text
     assert 'href="/flower/rbsync/entities"' in page.text  # the Entities tab
     assert unprefixed.status_code == 404
+    assert bulk.text.count('class="rbsync-entity-row"') == SEARCH_LIMIT
+    assert 'id="rbsync-search-more"' in bulk.text
+    assert 'id="rbsync-search-more"' not in search.text
 
 
 @pytest.mark.redis
