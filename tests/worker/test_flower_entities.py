@@ -536,12 +536,17 @@ def test_no_secret_on_the_entity_pages_or_in_the_log(setup: Setup) -> None:
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_behind_a_url_prefix_the_entity_pages_live_under_it(
-    tmp_path: Path, postgres_url: str, redis_url: str
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    rackbeat_emulator: RackbeatEmulatorHandle,
 ) -> None:
     from ledger.migrate import upgrade
 
+    rackbeat_emulator.configure(token=RACKBEAT_TOKEN)
+    customer = str(rackbeat_emulator.state()["customers"][0]["number"])
     upgrade(postgres_url)
-    _seed(postgres_url, "5004")
+    _seed(postgres_url, customer)
     engine = make_engine(postgres_url)
     try:
         with make_session_factory(engine).begin() as session:
@@ -557,6 +562,8 @@ def test_behind_a_url_prefix_the_entity_pages_live_under_it(
         "RBSYNC_BROKER_URL": redis_url,
         "RBSYNC_FLOWER_BASIC_AUTH": f"{FLOWER_USER}:{FLOWER_PASSWORD}",
         "RBSYNC_DATA_DIR": str(tmp_path / "data"),
+        "RACKBEAT_BASE_URL": rackbeat_emulator.base_url,
+        "RACKBEAT_API_TOKEN": RACKBEAT_TOKEN,
     }
     with (
         flower_process(
@@ -568,14 +575,22 @@ def test_behind_a_url_prefix_the_entity_pages_live_under_it(
         ) as flower,
         _client(flower) as client,
     ):
-        search = client.get("/flower/rbsync/entities", params={"key": "5004"})
-        page = client.get("/flower/rbsync/entities/customer/5004")
-        unprefixed = client.get("/rbsync/entities/customer/5004")
+        search = client.get("/flower/rbsync/entities", params={"key": customer})
+        page = client.get(f"/flower/rbsync/entities/customer/{customer}")
+        resynced = client.post(
+            f"/flower/rbsync/resync/customer/{customer}", data={"_xsrf": _xsrf_field(page.text)}
+        )
+        unprefixed = client.get(f"/rbsync/entities/customer/{customer}")
         bulk = client.get("/flower/rbsync/entities", params={"key": "bulk-"})
-    assert 'href="/flower/rbsync/entities/customer/5004"' in search.text
+    ((_name, sent_id, _args),) = _queued(redis_url)
+    assert f'href="/flower/rbsync/entities/customer/{customer}"' in search.text
     assert 'action="/flower/rbsync/entities"' in search.text
-    assert 'action="/flower/rbsync/resync/customer/5004"' in page.text
+    assert f'action="/flower/rbsync/resync/customer/{customer}"' in page.text
     assert 'href="/flower/rbsync/entities"' in page.text  # the Entities tab
+    assert resynced.status_code == 303
+    assert resynced.headers["Location"] == (
+        f"/flower/rbsync/entities/customer/{customer}?rbsync_resync_sent={sent_id}"
+    )
     assert unprefixed.status_code == 404
     assert bulk.text.count('class="rbsync-entity-row"') == SEARCH_LIMIT
     assert 'id="rbsync-search-more"' in bulk.text
