@@ -196,6 +196,7 @@ def test_find_a_failed_customer_read_poweroffices_refusal_resync_it_and_see_it_s
             _wait_for("Flower's event receiver", receiving)
             failed_sync = capp.send_task("rbsync.sync", args=["customer", key], queue=DEFAULT_QUEUE)
             _wait_for("the customer to fail", lambda: _ended(database_url, key, "failed"))
+            failed_attempts = len(_outcomes(database_url, key))
 
             # As an operator would: the Entities tab, the customer's number, its row.
             page.goto(f"{flower.base_url}/tasks")
@@ -239,7 +240,10 @@ def test_find_a_failed_customer_read_poweroffices_refusal_resync_it_and_see_it_s
             poweroffice_emulator.reset_counters()
             page.click("#rbsync-resync")
             page.wait_for_selector("#rbsync-resync-sent")
-            _wait_for("the second resync's attempt", lambda: _attempts_done(database_url, key, 3))
+            _wait_for(
+                "the second resync's attempt",
+                lambda: _attempts_done(database_url, key, failed_attempts + 2),
+            )
             page.click("#rbsync-reload")
             page.wait_for_selector("#rbsync-entity-status")
             seen["outcomes_again"] = page.locator(".rbsync-attempt-outcome").all_inner_texts()
@@ -260,7 +264,7 @@ def test_find_a_failed_customer_read_poweroffices_refusal_resync_it_and_see_it_s
     assert "failed" in seen["row"]
     assert "Number is already in use" in seen["row"]
     assert seen["status"] == "failed"
-    assert len(seen["attempts"]) == 1
+    assert len(seen["attempts"]) == failed_attempts >= 1
     assert seen["http"] == "400"
     # PowerOffice Go's own words, as its API answered them.
     assert (
@@ -270,13 +274,12 @@ def test_find_a_failed_customer_read_poweroffices_refusal_resync_it_and_see_it_s
     assert seen["sent"].startswith("Resync sent as task ")
     assert "reload this page" in seen["sent"]
     assert seen["status_after"] == "synced"
-    assert seen["outcomes_after"][0] == "created"
-    assert seen["outcomes_after"][1:] == ["failed"]
+    assert seen["outcomes_after"] == ["created"] + ["failed"] * failed_attempts
     customers = poweroffice_emulator.state()["resources"]["Customers"]
     (created,) = [c for c in customers if c.get("Number") == int(key)]
     assert seen["remote_id"] == str(created["Id"])
     assert f'"Number": {key}' in seen["written"]
-    assert seen["outcomes_again"] == ["unchanged", "created", "failed"]
+    assert seen["outcomes_again"] == ["unchanged", "created"] + ["failed"] * failed_attempts
     assert seen["po_requests_again"] == 0
     for secret in [*SECRETS.values(), FLOWER_PASSWORD, DATABASE_PASSWORD]:
         leaks = [name for name, text in {**pages, **logs}.items() if secret in text]
