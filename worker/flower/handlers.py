@@ -251,8 +251,8 @@ class EntityHandler(BaseHandler):  # type: ignore[misc]
 class EntityResyncHandler(_RetryHandler):
     """``POST /rbsync/resync/<kind>/<key>``: what ``rbsync enqueue KIND KEY`` does.
 
-    Rackbeat's current record is fetched and stored (a GET, two for a customer: its contacts),
-    then one ``rbsync.sync`` is sent
+    Rackbeat's current record is fetched and stored (a GET, and a customer's contacts or a BOM's
+    lines when the record does not carry them), then one ``rbsync.sync`` is sent
     for the workers; the browser goes back to the entity page, where the worker's attempt shows
     once it ran. A key Rackbeat does not have is a 409, a Rackbeat that cannot be read a 502:
     nothing is sent then.
