@@ -102,12 +102,12 @@ def test_no_entity_link_for_other_tasks(task: FakeTask | None) -> None:
 def test_the_search_form_is_checked() -> None:
     assert parse_search(" Customer ", " 5004 ", "") == parse_search("customer", "5004", None)
     assert parse_search("", "", "").empty
-    for kind, status, problem in [  # SearchError is a ValueError
-        ("invoices", "", "unknown kind 'invoices'; expected one of "),
-        ("", "broken", "unknown status 'broken'; expected one of pending, in_flight, synced"),
+    for kind, key, status, problem in [  # SearchError is a ValueError
+        ("invoices", "", "", "unknown kind 'invoices'; expected one of "),
+        ("", "", "broken", "unknown status 'broken'; expected one of pending, in_flight, synced"),
     ]:
         with pytest.raises(ValueError, match=re.escape(problem)):
-            parse_search(kind, "", status)
+            parse_search(kind, key, status)
 
 
 def test_entity_urls_encode_kind_and_key_one_segment_each() -> None:
@@ -311,6 +311,8 @@ def test_the_entity_page_shows_row_attempts_and_payload_escaped(setup: Setup) ->
         evil = client.get(entity_url("", "product", EVIL_KEY))
         unknown = client.get("/rbsync/entities/supplier/424242")
         no_kind = client.get("/rbsync/entities/gadget/1")
+        nul_key = client.get("/rbsync/entities/product/a%00b")
+        nul_search = client.get("/rbsync/entities", params={"key": "a\x00b"})
         tasks = client.get("/tasks")
     assert failed.status_code == 200
     page = failed.text
@@ -347,6 +349,9 @@ def test_the_entity_page_shows_row_attempts_and_payload_escaped(setup: Setup) ->
     assert unknown.status_code == 404
     assert 'id="rbsync-entity-missing"' in unknown.text
     assert 'id="rbsync-resync"' in unknown.text
+    # Not a database error (tornado drops control characters from query arguments itself).
+    assert [nul_key.status_code, nul_search.status_code] == [404, 200]
+    assert 'id="rbsync-entity-missing"' in nul_key.text
     assert no_kind.status_code == 404
     assert "Unknown kind &#x27;gadget&#x27;; rbsync knows product, " in no_kind.text
     # Flower's navigation has the Entities tab.

@@ -256,13 +256,13 @@ def search(runtime: Runtime, wanted: EntitySearch) -> tuple[list[RowView], bool]
 def entity_view(runtime: Runtime, kind: str, key: str) -> EntityView | None:
     """The entity page of (kind, key), or None when the ledger has no such row.
 
-    A key the ledger keeps shortened (``ledger.ledger_key``: longer than its column) is found
-    by the Rackbeat number too.
+    Looked up under ``ledger.ledger_key(key)``, as the ledger stores it: a key the ledger cannot
+    hold as it is (longer than its column, or with a NUL) is found by the Rackbeat number too.
     """
     from ledger import attempts_of, get_link, ledger_key
 
     with runtime.sessions() as session:
-        link = get_link(session, kind, key) or get_link(session, kind, ledger_key(key))
+        link = get_link(session, kind, ledger_key(key))
         if link is None:
             return None
         redact = _Redact(runtime)
