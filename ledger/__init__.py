@@ -86,6 +86,7 @@ from ledger.reports import (
     links_of,
     reset_for_retry,
     rows_for_retry,
+    search_links,
 )
 from ledger.snapshots import (
     SnapshotRecord,
@@ -190,6 +191,7 @@ __all__ = [
     "renew_leases",
     "reset_for_retry",
     "rows_for_retry",
+    "search_links",
     "set_cursor",
     "start_attempt",
     "start_attempts",

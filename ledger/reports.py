@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,8 +19,12 @@ __all__ = [
     "links_of",
     "reset_for_retry",
     "rows_for_retry",
+    "search_links",
     "status_counts",
 ]
+
+LIKE_ESCAPE = "\\"
+"""The escape character of :func:`search_links`' LIKE pattern."""
 
 
 def counts_by_kind_and_status(session: Session) -> dict[str, dict[str, int]]:
@@ -141,6 +146,32 @@ def links_of(session: Session, pairs: Collection[tuple[str, str]]) -> list[Entit
                 )
             )
     return sorted(rows, key=lambda row: (row.kind, row.key))
+
+
+def search_links(
+    session: Session,
+    *,
+    kind: str | None = None,
+    key: str | None = None,
+    statuses: Collection[str] = (),
+    limit: int = 100,
+) -> list[EntityLink]:
+    """Rows for the operator's search (Flower's entity page): of ``kind`` (any when None),
+    whose key contains ``key`` (case-insensitive; ``%`` and ``_`` are plain characters), in one
+    of ``statuses`` (any when empty). A key equal to ``key`` comes first, then the newest change.
+    """
+    stmt = sa.select(EntityLink)
+    order: list[sa.ColumnElement[Any]] = []
+    if kind is not None:
+        stmt = stmt.where(EntityLink.kind == kind)
+    if key:
+        pattern = key.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(EntityLink.key.ilike(f"%{pattern}%", escape=LIKE_ESCAPE))
+        order.append(sa.case((EntityLink.key == key, 0), else_=1))
+    if statuses:
+        stmt = stmt.where(EntityLink.status.in_([str(s) for s in statuses]))
+    order.extend([EntityLink.updated_at.desc(), EntityLink.id.desc()])
+    return list(session.scalars(stmt.order_by(*order).limit(limit)))
 
 
 def links_attempted_since(session: Session, since: datetime) -> list[EntityLink]:

@@ -4,12 +4,18 @@ commit."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from celery import Celery
 
 from tasks.names import SYNC_BATCH_TASK, SYNC_TASK
 
-__all__ = ["enqueue_sync"]
+__all__ = ["enqueue_sync", "send_sync"]
+
+
+def send_sync(app: Celery, kind: str, key: str, *, producer: Any = None) -> str:
+    """Send one ``rbsync.sync(kind, key)``; return its task id (Flower's Resync links to it)."""
+    return str(app.send_task(SYNC_TASK, args=[kind, str(key)], producer=producer).id)
 
 
 def enqueue_sync(app: Celery, kind: str, keys: Iterable[str], *, batch_size: int = 1) -> int:
@@ -22,7 +28,7 @@ def enqueue_sync(app: Celery, kind: str, keys: Iterable[str], *, batch_size: int
     with app.producer_or_acquire() as producer:
         if batch_size <= 1 or len(wanted) == 1:
             for key in wanted:
-                app.send_task(SYNC_TASK, args=[kind, key], producer=producer)
+                send_sync(app, kind, key, producer=producer)
         else:
             for start in range(0, len(wanted), batch_size):
                 chunk = wanted[start : start + batch_size]

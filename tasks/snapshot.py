@@ -1,9 +1,11 @@
 """Turning a Rackbeat record into the ledger's snapshot, and fetching current ones on demand.
 
 A poll stores what changed since its cursor. A person who asks for one entity by hand (``rbsync
-enqueue``, ``rbsync retry``, Flower's Retry) expects Rackbeat's *current* record to be pushed,
-not the copy the last poll stored: :func:`fetch_snapshots` reads it (one GET per key) and
+enqueue``, ``rbsync retry``, Flower's Retry and Resync) expects Rackbeat's *current* record to be
+pushed, not the copy the last poll stored: :func:`fetch_snapshots` reads it (one GET per key) and
 :func:`store_fetched` stores it, which puts a row whose content changed back to ``pending``.
+:func:`fetch_current` does both for a manual push (``rbsync enqueue``, Flower's Resync), refusing
+keys Rackbeat does not have before anything is stored.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from wiring.runtime import Runtime
 
 __all__ = [
     "Fetched",
+    "NotInRackbeatKeysError",
+    "fetch_current",
     "fetch_snapshot",
     "fetch_snapshots",
     "refresh_snapshots",
@@ -128,5 +132,33 @@ def refresh_snapshots(runtime: Runtime, kind: str, keys: Sequence[str]) -> Fetch
     except RetriableError as exc:
         log.warning("%s: Rackbeat unreachable, re-driving the stored copies (%s)", kind, exc)
         return None
+    store_fetched(runtime, fetched)
+    return fetched
+
+
+class NotInRackbeatKeysError(LookupError):
+    """Keys a manual push named that Rackbeat does not have (answered 404); nothing was stored.
+
+    ``str()`` reads ``not in Rackbeat: customer 5004, 5005``.
+    """
+
+    def __init__(self, kind: str, keys: Sequence[str]) -> None:
+        super().__init__(kind, list(keys))
+        self.kind, self.keys = kind, list(keys)
+
+    def __str__(self) -> str:
+        return f"not in Rackbeat: {self.kind} {', '.join(self.keys)}"
+
+
+def fetch_current(runtime: Runtime, kind: str, keys: Sequence[str]) -> Fetched:
+    """Fetch Rackbeat's current records of ``keys`` and store them (committed), for a manual
+    push (``rbsync enqueue``, Flower's Resync): one GET per key.
+
+    Raises :class:`NotInRackbeatKeysError` naming every key Rackbeat does not have, before
+    anything is stored; client errors (``clients.ClientError``) propagate.
+    """
+    fetched = fetch_snapshots(runtime, kind, keys)
+    if fetched.missing:
+        raise NotInRackbeatKeysError(kind, fetched.missing)
     store_fetched(runtime, fetched)
     return fetched

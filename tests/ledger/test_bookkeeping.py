@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger import (
+    EntityLink,
     SnapshotRecord,
     Status,
     all_cursors,
@@ -31,6 +32,7 @@ from ledger import (
     renew_leases,
     reset_for_retry,
     rows_for_retry,
+    search_links,
     set_cursor,
     start_poll_cycle,
     store_snapshots,
@@ -204,3 +206,52 @@ def test_the_sweep_finds_expired_leases_lost_messages_and_messages_lost_with_the
         assert taken is not None
         assert taken.due_at is None
         assert claim(s, "product", "held", "thief", lease=lease, now=one_minute) is None
+
+
+def test_search_links_by_part_of_the_key_kind_and_status(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        for kind, key, status, minutes in [
+            ("customer", "5004", Status.FAILED, 1),
+            ("customer", "15004", Status.SYNCED, 3),
+            ("customer", "50041", Status.FAILED, 2),
+            ("product", "5004", Status.SYNCED, 4),
+            ("product", "AB/100", Status.DEAD, 5),
+            ("product", "ab_1%", Status.PENDING, 6),
+            ("product", "abx1y", Status.PENDING, 7),
+        ]:
+            s.add(
+                EntityLink(
+                    kind=kind,
+                    key=key,
+                    status=status,
+                    updated_at=T0 + timedelta(minutes=minutes),
+                    created_at=T0,
+                )
+            )
+
+    def keys(**query: Any) -> list[tuple[str, str]]:
+        with sessions() as s:
+            return [(link.kind, link.key) for link in search_links(s, **query)]
+
+    # The exact key first, then the newest change.
+    assert keys(key="5004") == [
+        ("product", "5004"),
+        ("customer", "5004"),
+        ("customer", "15004"),
+        ("customer", "50041"),
+    ]
+    assert keys(kind="customer", key="5004", statuses=["failed"]) == [
+        ("customer", "5004"),
+        ("customer", "50041"),
+    ]
+    assert keys(kind="customer", key="5004", limit=1) == [("customer", "5004")]
+    # Case-insensitive; % and _ are characters, not wildcards.
+    assert keys(key="ab/1") == [("product", "AB/100")]
+    assert keys(key="_1%") == [("product", "ab_1%")]
+    assert keys(key="b_") == [("product", "ab_1%")]
+    assert keys(statuses=["dead", "pending"]) == [
+        ("product", "abx1y"),
+        ("product", "ab_1%"),
+        ("product", "AB/100"),
+    ]
+    assert keys(kind="supplier") == []

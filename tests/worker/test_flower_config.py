@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -89,12 +90,12 @@ def test_a_password_may_contain_colons() -> None:
     assert entry.get_secret_value() == "ops:a:b:c"
 
 
-def test_the_installed_flower_templates_have_both_anchors() -> None:
+def test_the_installed_flower_templates_have_every_anchor() -> None:
     loader = RbsyncTemplateLoader()
     for name, insertion in INSERTIONS.items():
         compiled = loader.load(name)
         # tornado inlines an include, tagging each generated line with the file it came from.
-        assert f"# {insertion.include}:1 (via {name}:" in compiled.code
+        assert re.search(rf"# {re.escape(insertion.include)}:\d+ \(via {name}:", compiled.code)
         source = (Path(loader.root) / name).read_text(encoding="utf-8")
         assert source.count(insertion.anchor) == 1, name
 
@@ -148,5 +149,8 @@ def test_the_gate_and_metrics_follow_the_url_prefix_and_vanish_with_control_on(
     assert patterns(control=True) == [
         f"{root}/rbsync/retry/([0-9a-fA-F-]+)$",
         f"{root}/rbsync/retry-failed$",
+        f"{root}/rbsync/entities$",
+        f"{root}/rbsync/entities/([^/]+)/([^/]+)$",
+        f"{root}/rbsync/resync/([^/]+)/([^/]+)$",
         f"{root}/metrics$",
     ]

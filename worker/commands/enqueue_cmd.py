@@ -160,18 +160,19 @@ def enqueue(
 
 
 def fetch_current(runtime: Runtime, kind: str, keys: Sequence[str]) -> None:
-    """Fetch and store Rackbeat's current records of ``keys``; fail (exit 2) naming the keys
-    Rackbeat does not have, before anything is stored."""
+    """Fetch and store Rackbeat's current records of ``keys`` (``tasks.snapshot.fetch_current``,
+    which Flower's Resync runs too); fail (exit 2) naming the keys Rackbeat does not have,
+    before anything is stored."""
     from clients import ClientError
-    from tasks.snapshot import fetch_snapshots, store_fetched
+    from tasks.snapshot import NotInRackbeatKeysError
+    from tasks.snapshot import fetch_current as fetch_and_store
 
     try:
-        fetched = fetch_snapshots(runtime, kind, keys)
+        fetch_and_store(runtime, kind, keys)
     except ClientError as exc:
         fail(f"cannot read {kind} from Rackbeat: {exc}; nothing was enqueued")
-    if fetched.missing:
-        fail(f"not in Rackbeat: {kind} {', '.join(fetched.missing)}; nothing was enqueued")
-    store_fetched(runtime, fetched)
+    except NotInRackbeatKeysError as exc:
+        fail(f"{exc}; nothing was enqueued")
 
 
 def queue_consumers(app: Celery) -> list[str]:

@@ -1,4 +1,5 @@
-"""``rbsync flower``: Flower for the rbsync app, with auth, persistence and Retry buttons."""
+"""``rbsync flower``: Flower for the rbsync app, with auth, persistence, Retry buttons and entity
+pages (search the ledger, Resync one entity)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,18 @@ def flower(
     insecure_no_auth: bool = typer.Option(
         False,
         "--insecure-no-auth",
-        help="Start without RBSYNC_FLOWER_BASIC_AUTH: anyone who reaches the port can retry.",
+        help=(
+            "Start without RBSYNC_FLOWER_BASIC_AUTH: anyone who reaches the port can read the "
+            "ledger, retry and resync."
+        ),
     ),
 ) -> None:
-    """Run Flower for rbsync: inspect tasks, Retry a failed one from the ledger.
+    """Run Flower for rbsync: inspect tasks, Retry a failed one, look an entity up and Resync it.
 
     Needs RBSYNC_FLOWER_BASIC_AUTH (user:password) unless --insecure-no-auth is given; keeps its
-    state in RBSYNC_FLOWER_DB (default RBSYNC_DATA_DIR/flower-state) across restarts.
+    state in RBSYNC_FLOWER_DB (default RBSYNC_DATA_DIR/flower-state) across restarts. The
+    Entities tab reads the ledger (RBSYNC_DATABASE_URL); its Resync reads the record from
+    Rackbeat first (RACKBEAT_API_TOKEN), as rbsync enqueue does.
     """
     settings = load_cli_settings()
     try:

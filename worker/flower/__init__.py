@@ -1,10 +1,12 @@
-"""Flower for rbsync: mandatory auth, persistent state, readable arguments, and Retry buttons.
+"""Flower for rbsync: mandatory auth, persistent state, readable arguments, Retry buttons, and
+entity pages (the ledger searched by kind and key, one entity's attempts, Resync).
 
 ``rbsync flower`` (``worker/commands/flower_cmd.py``) builds a :class:`FlowerConfig` from the
 settings and calls ``worker.flower.server.run_flower``, which this package does not import: it
 loads Flower and tornado, which the rest of the CLI does not need. The Retry button on a failed
 ``rbsync.sync`` / ``rbsync.retry`` task and the "Retry all failed" button on the tasks page send
 ``rbsync.retry(kind, key)`` / ``rbsync.retry()`` by name: the worker re-drives from the ledger.
+An entity page's Resync (``worker.flower.entities``) does what ``rbsync enqueue KIND KEY`` does.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""rbsync's handlers in Flower: the two Retry endpoints, ``/metrics`` behind the login, and the
-gate that refuses Flower's remote control while ``RBSYNC_FLOWER_CONTROL`` is off.
+"""rbsync's handlers in Flower: the two Retry endpoints, the entity pages and their Resync,
+``/metrics`` behind the login, and the gate that refuses Flower's remote control while
+``RBSYNC_FLOWER_CONTROL`` is off.
 
-The two POST endpoints behind rbsync's buttons retry one task or all failed ones.
+The POST endpoints behind rbsync's buttons retry one task or all failed ones, or resync one
+entity (``worker.flower.entities``: fetch Rackbeat's current record, send one sync).
 
 They are Flower handlers, so Flower's own authentication applies (basic auth on every request)
 and so do its cross-site checks (``Sec-Fetch-Site`` / ``Origin``). With basic auth alone Flower
@@ -9,15 +11,21 @@ does not check the XSRF token, because the browser re-sends the credentials on a
 handlers require the token as well (double-submit cookie, the form carries ``_xsrf``), so a page
 on another site cannot make a logged-in browser press Retry.
 
-Both send ``rbsync.retry`` by name through the Celery app (``send_task``): the worker re-drives
-the entity from the ledger, never from Flower's truncated copy of the arguments.
+Both Retry buttons send ``rbsync.retry`` by name through the Celery app (``send_task``): the worker
+re-drives the entity from the ledger, never from Flower's truncated copy of the arguments.
+
+The entity pages read the ledger of the Flower process (``RBSYNC_DATABASE_URL``, as every rbsync
+process), off tornado's I/O loop; a ledger that cannot be read is a 503 with one line saying why.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import tornado.web
@@ -25,21 +33,41 @@ from flower.api import BaseApiHandler
 from flower.views import BaseHandler
 from flower.views.monitor import Metrics
 
+from worker.flower.entities import (
+    SEARCH_LIMIT,
+    EntitySearch,
+    EntityView,
+    RowView,
+    SearchError,
+    entity_url,
+    entity_view,
+    kind_names,
+    parse_search,
+    resync,
+    search,
+    status_names,
+)
 from worker.flower.retry import RETRY_ALL_FAILED, NotRetriableError, RetryRequest, retry_request_for
 
 logger = logging.getLogger(__name__)
 
 RETRY_SENT_ARGUMENT = "rbsync_retry_sent"
 """Query argument of the page shown after a retry: the id of the task that was sent."""
+RESYNC_SENT_ARGUMENT = "rbsync_resync_sent"
+"""Query argument of the entity page shown after a Resync: the id of the sync task sent."""
+
+T = TypeVar("T")
 
 CONTROL_OFF_MESSAGE = (
     "Flower's remote control is off in rbsync; RBSYNC_FLOWER_CONTROL=true turns it on"
 )
 
 
-def retry_sent_id(handler: tornado.web.RequestHandler) -> str | None:
-    """The task id a previous retry sent (from the query string), only if it is a UUID."""
-    value = handler.get_query_argument(RETRY_SENT_ARGUMENT, None)
+def retry_sent_id(
+    handler: tornado.web.RequestHandler, argument: str = RETRY_SENT_ARGUMENT
+) -> str | None:
+    """The task id a previous retry (or Resync) sent, from the query string, if it is a UUID."""
+    value = handler.get_query_argument(argument, None)
     if not value:
         return None
     try:
@@ -103,6 +131,164 @@ class RetryAllFailedHandler(_RetryHandler):
     async def post(self) -> None:
         new_id = await self.send(RETRY_ALL_FAILED)
         self.redirect_after(self.reverse_url("tasks"), new_id)
+
+
+def resync_sent_id(handler: tornado.web.RequestHandler) -> str | None:
+    """The id of the sync task a previous Resync sent (from the query string), if a UUID."""
+    return retry_sent_id(handler, RESYNC_SENT_ARGUMENT)
+
+
+def operator_problem(exc: BaseException) -> str | None:
+    """One line for an error an operator can act on (the CLI's wording: ledger or broker
+    unreachable, ledger not migrated, a setting missing); None for a bug."""
+    from worker.commands._common import describe_error
+
+    return describe_error(exc)
+
+
+async def off_loop(
+    handler: tornado.web.RequestHandler,
+    func: Callable[..., T],
+    *args: Any,
+    passthrough: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Run ``func(*args)`` in Flower's executor (ledger and API calls block); an error the
+    operator can act on becomes a 503 saying what it is, except the ``passthrough`` ones,
+    which the caller answers itself."""
+    loop = asyncio.get_running_loop()
+    executor: Any = handler.application.executor  # type: ignore[attr-defined]
+    try:
+        return await loop.run_in_executor(executor, functools.partial(func, *args))
+    except tornado.web.HTTPError:
+        raise
+    except passthrough:
+        raise
+    except Exception as exc:
+        message = operator_problem(exc)
+        if message is None:
+            raise
+        raise tornado.web.HTTPError(503, message) from exc
+
+
+def known_kind(kind: str) -> str:
+    """``kind`` if it is a registered kind, else a 404 naming them."""
+    if kind not in kind_names():
+        raise tornado.web.HTTPError(
+            404, f"Unknown kind {kind!r}; rbsync knows {', '.join(kind_names())}"
+        )
+    return kind
+
+
+class EntitySearchHandler(BaseHandler):  # type: ignore[misc]
+    """``GET /rbsync/entities?kind=&key=&status=``: ledger rows by kind and key, or status."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        problem = None
+        try:
+            wanted = parse_search(
+                self.get_query_argument("kind", ""),
+                self.get_query_argument("key", ""),
+                self.get_query_argument("status", ""),
+            )
+        except SearchError as exc:
+            problem, wanted = str(exc), EntitySearch()
+            self.set_status(400)
+        rows: list[RowView] = []
+        more = False
+        if not wanted.empty:
+            capp = self.application.capp
+            rows, more = await off_loop(self, _search, capp, wanted)
+        self.render(
+            "rbsync/entities.html",
+            wanted=wanted,
+            rows=rows,
+            more=more,
+            problem=problem,
+            kinds=kind_names(),
+            statuses=status_names(),
+            limit=SEARCH_LIMIT,
+        )
+
+
+def _search(capp: Any, wanted: EntitySearch) -> tuple[list[RowView], bool]:
+    from wiring.runtime import runtime_for
+
+    return search(runtime_for(capp), wanted)
+
+
+def _entity(capp: Any, kind: str, key: str) -> EntityView | None:
+    from wiring.runtime import runtime_for
+
+    return entity_view(runtime_for(capp), kind, key)
+
+
+def _resync(capp: Any, kind: str, key: str) -> str:
+    from wiring.runtime import runtime_for
+
+    return resync(runtime_for(capp), capp, kind, key)
+
+
+class EntityHandler(BaseHandler):  # type: ignore[misc]
+    """``GET /rbsync/entities/<kind>/<key>``: the row, its attempts, the payload last sent,
+    and the Resync button (also for a key the ledger has not seen: Resync fetches it)."""
+
+    @tornado.web.authenticated
+    async def get(self, kind: str, key: str) -> None:
+        known_kind(kind)
+        view = await off_loop(self, _entity, self.application.capp, kind, key)
+        if view is None:
+            self.set_status(404)
+        self.render(
+            "rbsync/entity.html",
+            kind=kind,
+            key=key,
+            view=view,
+            sent=resync_sent_id(self),
+        )
+
+
+class EntityResyncHandler(_RetryHandler):
+    """``POST /rbsync/resync/<kind>/<key>``: what ``rbsync enqueue KIND KEY`` does.
+
+    Rackbeat's current record is fetched and stored (a GET, and a customer's contacts or a BOM's
+    lines when the record does not carry them), then one ``rbsync.sync`` is sent
+    for the workers; the browser goes back to the entity page, where the worker's attempt shows
+    once it ran. A key Rackbeat does not have is a 409, a Rackbeat that cannot be read a 502:
+    nothing is sent then.
+    """
+
+    @tornado.web.authenticated
+    async def post(self, kind: str, key: str) -> None:
+        from clients import ClientError
+        from kinds import registry
+        from tasks.snapshot import NotInRackbeatKeysError
+
+        known_kind(kind)
+        if registry.get(kind).numeric_key and not key.isdigit():
+            raise tornado.web.HTTPError(
+                404, f"{kind} keys are Rackbeat numbers; {key!r} is not one"
+            )
+        try:
+            task_id = await off_loop(
+                self,
+                _resync,
+                self.application.capp,
+                kind,
+                key,
+                passthrough=(NotInRackbeatKeysError, ClientError),
+            )
+        except NotInRackbeatKeysError as exc:
+            raise tornado.web.HTTPError(409, f"{exc}; nothing was sent") from exc
+        except ClientError as exc:
+            raise tornado.web.HTTPError(
+                502, f"cannot read {kind} {key} from Rackbeat: {exc}; nothing was sent"
+            ) from exc
+        logger.info(
+            "Flower resync: %s %s fetched from Rackbeat and sent as task %s", kind, key, task_id
+        )
+        url = entity_url(self.application.options.url_prefix, kind, key)
+        self.redirect(f"{url}?{urlencode({RESYNC_SENT_ARGUMENT: task_id})}", status=303)
 
 
 class AuthenticatedMetricsHandler(Metrics):  # type: ignore[misc]

@@ -1,10 +1,12 @@
-"""Flower for the rbsync Celery app, built in-process: auth, persistence, Retry, readable args.
+"""Flower for the rbsync Celery app, built in-process: auth, persistence, Retry, readable args,
+entity pages.
 
 Flower 2 has no extension API; what ``celery flower`` does in ``flower/command.py`` is done here
 with rbsync's choices: options set from :class:`FlowerConfig` rather than ``FLOWER_*`` variables,
-rbsync's handlers added in front of Flower's routes (the two Retry endpoints, ``/metrics`` behind
-the login, and, unless ``RBSYNC_FLOWER_CONTROL`` is on, a 403 on every endpoint of Flower's
-remote control), and a template loader that puts the Retry buttons on Flower's pages.
+rbsync's handlers added in front of Flower's routes (the two Retry endpoints, the entity pages
+and their Resync, ``/metrics`` behind the login, and, unless ``RBSYNC_FLOWER_CONTROL`` is on, a
+403 on every endpoint of Flower's remote control), and a template loader that puts the Retry
+buttons, the entity links and the Entities tab on Flower's pages.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from tornado.web import RequestHandler, url
 
 from worker.flower.config import FlowerConfig
 from worker.flower.display import readable_task
+from worker.flower.entities import ENTITIES_PATH, RESYNC_PATH
 from worker.flower.handlers import (
     AuthenticatedMetricsHandler,
     ControlOffHandler,
+    EntityHandler,
+    EntityResyncHandler,
+    EntitySearchHandler,
     RetryAllFailedHandler,
     RetryTaskHandler,
 )
@@ -75,6 +81,10 @@ def rbsync_handlers(url_prefix: str = "", *, control: bool = False) -> list[Any]
     rules: list[Any] = [
         url(rf"{prefix}/rbsync/retry/([0-9a-fA-F-]+)", RetryTaskHandler, name="rbsync-retry-task"),
         url(rf"{prefix}/rbsync/retry-failed", RetryAllFailedHandler, name="rbsync-retry-failed"),
+        url(rf"{prefix}{ENTITIES_PATH}", EntitySearchHandler, name="rbsync-entities"),
+        # Kind and key are percent-encoded one by one (a key may hold "/"): one segment each.
+        url(rf"{prefix}{ENTITIES_PATH}/([^/]+)/([^/]+)", EntityHandler),
+        url(rf"{prefix}{RESYNC_PATH}/([^/]+)/([^/]+)", EntityResyncHandler),
         url(rf"{prefix}/metrics", AuthenticatedMetricsHandler),
     ]
     if not control:
@@ -158,6 +168,10 @@ def run_flower(capp: Celery, config: FlowerConfig) -> None:
         pass
     finally:
         flower_app.stop()
+        # The ledger (and Rackbeat client) the entity pages opened, if any.
+        from wiring.runtime import set_runtime
+
+        set_runtime(capp, None)
 
 
 def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:

@@ -1,4 +1,5 @@
-"""Flower's own templates, with rbsync's Retry actions included at two named places.
+"""Flower's own templates, with rbsync's Retry actions, entity links and Entities tab included at
+named places.
 
 Copying Flower's ``task.html`` to add one button would fork a 120-line template from the Flower
 release it was copied from. Instead this loader reads Flower's file and inserts one
@@ -30,6 +31,10 @@ INSERTIONS: dict[str, Insertion] = {
     "task.html": Insertion('<div class="detail-actions">', "rbsync/task_actions.html"),
     "tasks.html": Insertion(
         '<p class="page-eyebrow">Task history</p>', "rbsync/tasks_actions.html"
+    ),
+    # After the Broker tab, inside the primary navigation's list.
+    "navbar.html": Insertion(
+        'aria-current="page"{% end %}>Broker</a>\n        </li>', "rbsync/navbar_entities.html"
     ),
 }
 
