@@ -8,14 +8,16 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ledger.models import REDRIVE_STATUSES, Attempt, EntityLink, Status
+from ledger.models import ACTIVE_STATUSES, REDRIVE_STATUSES, Attempt, EntityLink, PollCycle, Status
 from ledger.types import utcnow
 
 __all__ = [
     "attempts_of",
     "counts_by_kind_and_status",
     "failures",
+    "last_done_polls",
     "links_of",
+    "oldest_active_by_kind",
     "reset_for_retry",
     "rows_for_retry",
     "status_counts",
@@ -33,6 +35,32 @@ def counts_by_kind_and_status(session: Session) -> dict[str, dict[str, int]]:
     for kind, status, count in rows:
         counts.setdefault(kind, {})[status] = count
     return counts
+
+
+def oldest_active_by_kind(session: Session) -> dict[str, datetime]:
+    """Per kind, since when its oldest row with work left (``pending``, ``in_flight``,
+    ``unknown``) has waited: when its current content was seen (``snapshot_at``; the row's
+    creation when it has none). Retries do not reset it. Kinds with no such row are absent."""
+    since = sa.func.min(sa.func.coalesce(EntityLink.snapshot_at, EntityLink.created_at))
+    rows = session.execute(
+        sa.select(EntityLink.kind, since)
+        .where(EntityLink.status.in_([s.value for s in ACTIVE_STATUSES]))
+        .group_by(EntityLink.kind)
+    )
+    return {kind: moment for kind, moment in rows if moment is not None}
+
+
+def last_done_polls(session: Session) -> dict[str, tuple[datetime, datetime]]:
+    """Per kind, the latest completed poll's (start, end): every Rackbeat change before that
+    start has been read. Kinds never polled to the end are absent."""
+    rows = session.execute(
+        sa.select(
+            PollCycle.kind, sa.func.max(PollCycle.started_at), sa.func.max(PollCycle.finished_at)
+        )
+        .where(PollCycle.status == "done")
+        .group_by(PollCycle.kind)
+    )
+    return {kind: (started, finished) for kind, started, finished in rows if started and finished}
 
 
 def status_counts(session: Session, *, kind: str | None = None) -> dict[str, int]:
