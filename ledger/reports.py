@@ -50,17 +50,25 @@ def oldest_active_by_kind(session: Session) -> dict[str, datetime]:
     return {kind: moment for kind, moment in rows if moment is not None}
 
 
-def last_done_polls(session: Session) -> dict[str, tuple[datetime, datetime]]:
-    """Per kind, the latest completed poll's (start, end): every Rackbeat change before that
-    start has been read. Kinds never polled to the end are absent."""
-    rows = session.execute(
-        sa.select(
-            PollCycle.kind, sa.func.max(PollCycle.started_at), sa.func.max(PollCycle.finished_at)
-        )
-        .where(PollCycle.status == "done")
-        .group_by(PollCycle.kind)
-    )
-    return {kind: (started, finished) for kind, started, finished in rows if started and finished}
+def last_done_polls(
+    session: Session, kinds: Collection[str]
+) -> dict[str, tuple[datetime, datetime]]:
+    """Per kind of ``kinds``, the latest completed poll's (start, end): every Rackbeat change
+    before that start has been read. Kinds never polled to the end are absent.
+
+    One query per kind down its ``(kind, started_at)`` index, newest first: ``poll_cycles``
+    grows by a row per poll, and this is read at every metrics scrape."""
+    found: dict[str, tuple[datetime, datetime]] = {}
+    for kind in kinds:
+        row = session.execute(
+            sa.select(PollCycle.started_at, PollCycle.finished_at)
+            .where(PollCycle.kind == kind, PollCycle.status == "done")
+            .order_by(PollCycle.started_at.desc())
+            .limit(1)
+        ).first()
+        if row is not None and row.finished_at is not None:
+            found[kind] = (row.started_at, row.finished_at)
+    return found
 
 
 def status_counts(session: Session, *, kind: str | None = None) -> dict[str, int]:

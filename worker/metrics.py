@@ -100,7 +100,8 @@ class LedgerCollector(Collector):
                 counts = counts_by_kind_and_status(session)
                 oldest = oldest_active_by_kind(session)
                 cursors = all_cursors(session)
-                polls = last_done_polls(session)
+                names = list(dict.fromkeys([*kinds.names(), *counts, *cursors]))
+                polls = last_done_polls(session, names)
                 webhooks = bool(subscriptions(session))
         except sqlalchemy.exc.SQLAlchemyError as exc:
             log.warning("metrics: the ledger did not answer: %s", type(exc).__name__)
@@ -108,7 +109,6 @@ class LedgerCollector(Collector):
             yield up
             return
         now = utcnow()
-        names = list(dict.fromkeys([*kinds.names(), *counts, *cursors, *polls]))
         up.add_metric([], 1)
         yield up
         yield self._entities(names, counts)

@@ -264,8 +264,9 @@ def test_a_real_prometheus_fires_the_alerts_of_a_run_that_fails(
         production.worker("alerts"),
         production.beat("beat"),
         metrics_server(production) as url,
-        prometheus_server(tmp_path, url.removeprefix("http://").removesuffix("/metrics"), rules)
-        as prometheus,
+        prometheus_server(
+            tmp_path, url.removeprefix("http://").removesuffix("/metrics"), rules
+        ) as prometheus,
     ):
         # Prometheus has the series at their starting values before anything fails (a rate
         # or a delta needs a sample from before the change).
