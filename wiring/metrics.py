@@ -30,7 +30,6 @@ entity key, a URL or a credential.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import threading
@@ -60,8 +59,6 @@ __all__ = [
     "start_heartbeat",
     "status_class",
 ]
-
-log = logging.getLogger(__name__)
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 HEARTBEAT_SECONDS = 5.0
