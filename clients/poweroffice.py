@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from clients.answers import ambiguous_answer, read_created, salvage
 from clients.errors import (
     AuthenticationError,
+    ClientError,
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
@@ -197,7 +198,7 @@ class PowerOfficeClient:
         hears of every request and whether it gave a token."""
         try:
             fetched = self._request_token()
-        except Exception:
+        except ClientError:
             self._observer.token_fetched(False)
             raise
         self._observer.token_fetched(True)
