@@ -24,6 +24,7 @@ from clients.errors import (
     UnexpectedStatusError,
 )
 from clients.http import build_http_client
+from clients.observer import NO_OBSERVER, ApiObserver, NullObserver
 from clients.poweroffice import PowerOfficeAuth, PowerOfficeClient
 from clients.probes import InProcessProbeStore, ProbeStore, RedisProbeStore
 from clients.rackbeat import RackbeatClient, RackbeatResource
@@ -37,7 +38,9 @@ from clients.retry import ReplicaLagPolicy, RetryPolicy, set_testing
 from clients.tokens import InProcessTokenCache, RedisTokenCache, TokenCache, token_cache_key
 
 __all__ = [
+    "NO_OBSERVER",
     "AmbiguousWriteError",
+    "ApiObserver",
     "AuthenticationError",
     "ClientError",
     "InProcessProbeStore",
@@ -47,6 +50,7 @@ __all__ = [
     "MalformedResponseError",
     "NetworkError",
     "NotFoundError",
+    "NullObserver",
     "PermanentError",
     "PowerOfficeAuth",
     "PowerOfficeClient",

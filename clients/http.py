@@ -36,6 +36,7 @@ from clients.errors import (
     ServerError,
     UnexpectedStatusError,
 )
+from clients.observer import NO_OBSERVER, ApiObserver
 from clients.ratelimit import RateLimiter, SlotUnavailableError
 
 __all__ = [
@@ -113,24 +114,43 @@ class Scrubber:
 
 
 class RateLimitedTransport(httpx.BaseTransport):
-    """Takes a slot from a rate limiter before every request that goes on the wire.
+    """Takes a slot from a rate limiter before every request that goes on the wire, and tells
+    the observer how long that took and what the answer's status was.
 
-    Sitting at the transport, the limiter also counts token requests and 401 replays, which
-    an ``Auth`` flow sends on its own.
+    Sitting at the transport, the limiter and the observer also see token requests and 401
+    replays, which an ``Auth`` flow sends on its own.
     """
 
-    def __init__(self, inner: httpx.BaseTransport, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        limiter: RateLimiter | None,
+        *,
+        observer: ApiObserver = NO_OBSERVER,
+    ) -> None:
         self._inner = inner
         self._limiter = limiter
+        self._observer = observer
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        observer = self._observer
+        if self._limiter is not None:
+            started = time.monotonic()
+            try:
+                self._limiter.acquire()
+            except SlotUnavailableError as exc:
+                observer.waited(time.monotonic() - started)
+                raise RateLimitWaitError(
+                    str(exc), method=request.method, path=request_target(request)
+                ) from exc
+            observer.waited(time.monotonic() - started)
         try:
-            self._limiter.acquire()
-        except SlotUnavailableError as exc:
-            raise RateLimitWaitError(
-                str(exc), method=request.method, path=request_target(request)
-            ) from exc
-        return self._inner.handle_request(request)
+            response = self._inner.handle_request(request)
+        except httpx.TransportError:
+            observer.answered(request.method, None)
+            raise
+        observer.answered(request.method, response.status_code)
+        return response
 
     def close(self) -> None:
         self._inner.close()
@@ -199,11 +219,13 @@ def build_http_client(
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     transport: httpx.BaseTransport | None = None,
+    observer: ApiObserver | None = None,
 ) -> httpx.Client:
     """An ``httpx.Client`` with explicit timeouts, a bounded keep-alive pool and our User-Agent.
 
-    ``limiter`` wraps the transport so that every request waits for a slot first;
-    ``transport`` replaces the network (``httpx.MockTransport`` in unit tests).
+    ``limiter`` wraps the transport so that every request waits for a slot first; ``observer``
+    hears of each wait and each answer (``clients.observer``); ``transport`` replaces the
+    network (``httpx.MockTransport`` in unit tests).
     """
     limits = httpx.Limits(
         max_connections=max_connections,
@@ -216,7 +238,11 @@ def build_http_client(
         headers={"User-Agent": user_agent(), "Accept": "application/json", **(headers or {})},
         timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds),
         limits=limits,
-        transport=RateLimitedTransport(inner, limiter) if limiter else inner,
+        transport=(
+            RateLimitedTransport(inner, limiter, observer=observer or NO_OBSERVER)
+            if limiter is not None or observer is not None
+            else inner
+        ),
         follow_redirects=False,
     )
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from clients.answers import ambiguous_answer, read_created, salvage
 from clients.errors import (
     AuthenticationError,
+    ClientError,
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
@@ -54,6 +55,7 @@ from clients.models import (
     SupplierPost,
     VatCode,
 )
+from clients.observer import NO_OBSERVER, ApiObserver
 from clients.paging import PageNumberPaginator, PaginationLoopError
 from clients.retry import ReplicaLagPolicy, RetryPolicy
 from clients.tokens import InProcessTokenCache, TokenCache
@@ -158,6 +160,7 @@ class PowerOfficeClient:
         replica_lag: ReplicaLagPolicy | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         index_page_size: int = DEFAULT_INDEX_PAGE_SIZE,
+        observer: ApiObserver = NO_OBSERVER,
     ) -> None:
         basic = base64.b64encode(f"{application_key}:{client_key}".encode()).decode()
         self._http = http
@@ -174,6 +177,7 @@ class PowerOfficeClient:
             tokens=tokens or InProcessTokenCache(),
             fetch=self._fetch_token,
         )
+        self._observer = observer
         self.token_requests = 0
         """Token requests this client made (for benchmarks and tests)."""
 
@@ -195,7 +199,17 @@ class PowerOfficeClient:
     # --- plumbing -------------------------------------------------------------------------
 
     def _fetch_token(self) -> tuple[str, float]:
-        """``POST`` the client-credentials grant; ``(access_token, expires_in)``."""
+        """``POST`` the client-credentials grant; ``(access_token, expires_in)``. The observer
+        hears of every request and whether it gave a token."""
+        try:
+            fetched = self._request_token()
+        except ClientError:
+            self._observer.token_fetched(False)
+            raise
+        self._observer.token_fetched(True)
+        return fetched
+
+    def _request_token(self) -> tuple[str, float]:
         request = self._http.build_request(
             "POST",
             self._token_url,

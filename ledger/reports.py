@@ -9,14 +9,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ledger.models import REDRIVE_STATUSES, Attempt, EntityLink, Status
+from ledger.models import ACTIVE_STATUSES, REDRIVE_STATUSES, Attempt, EntityLink, PollCycle, Status
 from ledger.types import utcnow
 
 __all__ = [
     "attempts_of",
     "counts_by_kind_and_status",
     "failures",
+    "last_done_polls",
     "links_of",
+    "oldest_active_by_kind",
     "reset_for_retry",
     "rows_for_retry",
     "search_links",
@@ -38,6 +40,40 @@ def counts_by_kind_and_status(session: Session) -> dict[str, dict[str, int]]:
     for kind, status, count in rows:
         counts.setdefault(kind, {})[status] = count
     return counts
+
+
+def oldest_active_by_kind(session: Session) -> dict[str, datetime]:
+    """Per kind, since when its oldest row with work left (``pending``, ``in_flight``,
+    ``unknown``) has waited: when its current content was seen (``snapshot_at``; the row's
+    creation when it has none). Retries do not reset it. Kinds with no such row are absent."""
+    since = sa.func.min(sa.func.coalesce(EntityLink.snapshot_at, EntityLink.created_at))
+    rows = session.execute(
+        sa.select(EntityLink.kind, since)
+        .where(EntityLink.status.in_([s.value for s in ACTIVE_STATUSES]))
+        .group_by(EntityLink.kind)
+    )
+    return {kind: moment for kind, moment in rows if moment is not None}
+
+
+def last_done_polls(
+    session: Session, kinds: Collection[str]
+) -> dict[str, tuple[datetime, datetime]]:
+    """Per kind of ``kinds``, the latest completed poll's (start, end): every Rackbeat change
+    before that start has been read. Kinds never polled to the end are absent.
+
+    One query per kind down its ``(kind, started_at)`` index, newest first: ``poll_cycles``
+    grows by a row per poll, and this is read at every metrics scrape."""
+    found: dict[str, tuple[datetime, datetime]] = {}
+    for kind in kinds:
+        row = session.execute(
+            sa.select(PollCycle.started_at, PollCycle.finished_at)
+            .where(PollCycle.kind == kind, PollCycle.status == "done")
+            .order_by(PollCycle.started_at.desc())
+            .limit(1)
+        ).first()
+        if row is not None and row.finished_at is not None:
+            found[kind] = (row.started_at, row.finished_at)
+    return found
 
 
 def status_counts(session: Session, *, kind: str | None = None) -> dict[str, int]:

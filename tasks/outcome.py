@@ -17,6 +17,7 @@ from clients.ratelimit import SlotUnavailableError
 from kinds.errors import DependencyPendingError, LockTimeoutError
 from ledger import Finish, RowOutcome, Status, end_attempts, finish_many, record_intents
 from tasks.leases import LeaseLostError
+from wiring import metrics
 from wiring.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -177,8 +178,10 @@ def write_outcomes(runtime: Runtime, outcomes: Sequence[BookedOutcome]) -> list[
 def _log_outcome(booked: BookedOutcome, result: SyncResult) -> None:
     """One line per recorded attempt, at INFO, carrying the entity's fields for
     ``RBSYNC_LOG_FORMAT=json``; the text form reads ``product 10001: created``. (INFO even for
-    a failure: the CLI reports failed entities itself, and the worker logs at INFO.)"""
+    a failure: the CLI reports failed entities itself, and the worker logs at INFO.) The same
+    attempt counts once in ``rbsync_syncs_total`` (``wiring.metrics``)."""
     run = booked.run
+    metrics.count_sync(run.kind, result.outcome)
     log.info(
         "%s %s: %s%s",
         run.kind,

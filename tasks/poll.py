@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from itertools import islice
@@ -65,6 +66,7 @@ from tasks.enqueue import enqueue_sync
 from tasks.names import POLL_TASK
 from tasks.snapshot import snapshot_of
 from tasks.webhooks import covered_by_webhooks, disconnection, send_unsent_webhook_events
+from wiring import metrics
 from wiring.runtime import Runtime
 
 __all__ = ["POLL_BATCH_SIZE", "LockLostError", "PollReport", "poll", "poll_kind", "polled_recently"]
@@ -195,6 +197,7 @@ def _poll(
     batch_size: int,
 ) -> PollReport:
     settings = runtime.settings
+    started = time.monotonic()
     signpost = now()
     with runtime.sessions.begin() as session:
         cursor = get_cursor(session, kind)
@@ -263,7 +266,9 @@ def _poll(
                 # One line, never the SQL: `rbsync status` prints it (ledger.errors).
                 error=describe_error(exc),
             )
+        metrics.observe_poll(kind, "failed", time.monotonic() - started)
         raise
+    metrics.observe_poll(kind, "done", time.monotonic() - started)
     return PollReport(
         kind,
         seen=seen,

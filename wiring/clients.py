@@ -35,6 +35,7 @@ from clients import (
     token_cache_key,
 )
 from ledger import LedgerProbeStore
+from wiring.metrics import api_observer
 from wiring.settings import Settings
 
 __all__ = [
@@ -110,6 +111,7 @@ def build_rackbeat_client(
         base_url=settings.rackbeat_base_url,
         limiter=_limiter(settings, "rackbeat", token, settings.rackbeat_requests_per_second),
         timeout_seconds=settings.http_timeout_seconds,
+        observer=api_observer("rackbeat"),
     )
     probes = _probe_store(settings, token, sessions)
     return RackbeatClient(
@@ -136,12 +138,14 @@ def build_poweroffice_client(settings: Settings) -> PowerOfficeClient:
         if settings.redis_url
         else InProcessTokenCache()
     )
+    observer = api_observer("poweroffice")
     http = build_http_client(
         base_url=settings.poweroffice_base_url,
         limiter=_limiter(
             settings, "poweroffice", subscription_key, settings.poweroffice_requests_per_second
         ),
         timeout_seconds=settings.http_timeout_seconds,
+        observer=observer,
     )
     return PowerOfficeClient(
         http,
@@ -150,6 +154,7 @@ def build_poweroffice_client(settings: Settings) -> PowerOfficeClient:
         subscription_key=subscription_key,
         token_url=settings.poweroffice_token_url,
         tokens=tokens,
+        observer=observer,
     )
 
 

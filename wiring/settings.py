@@ -188,6 +188,18 @@ class Settings(BaseSettings):
     sends one every ``poll_interval_seconds``; the others skip): the poll is then the safety
     net for missed deliveries, not the way changes arrive."""
 
+    # --- metrics (docs/observability.md) ----------------------------------------------------
+    metrics_enabled: bool = True
+    """Whether worker processes record Prometheus metrics (syncs, API requests, rate-limiter
+    waits, token refreshes, poll durations, heartbeats) into ``metrics_dir``; off, they record
+    nothing and ``rbsync metrics serve`` still serves what it reads from the ledger and Redis."""
+    metrics_dir: Path | None = None
+    """Where worker processes keep their metric files (``PROMETHEUS_MULTIPROC_DIR``; default
+    ``<data_dir>/metrics``). One per host: ``rbsync metrics serve`` on that host reads it."""
+    metrics_host: str = "127.0.0.1"
+    """Where ``rbsync metrics serve`` listens."""
+    metrics_port: int = Field(9808, ge=1, le=65535)
+
     # --- Flower ---------------------------------------------------------------------------
     flower_basic_auth: SecretStr | None = None
     """``user:password`` (comma-separated for several users); Flower refuses to start without."""

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init, setup_logging
+from celery.signals import (
+    beat_init,
+    celeryd_init,
+    setup_logging,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 from kombu import Queue
 
 from tasks.names import POLL_TASK, RECONCILE_TASK, SWEEP_TASK, WEBHOOK_QUEUE, WEBHOOK_TASK
@@ -221,6 +229,50 @@ def _beat_records_its_ticks(settings: Settings) -> None:
     beat_init.connect(_started, weak=False, dispatch_uid="rbsync-beat-ticks")
 
 
+def _workers_record_metrics(settings: Settings) -> None:
+    """``celery worker`` processes record Prometheus metrics (``wiring.metrics``; served by
+    ``rbsync metrics serve``).
+
+    ``celeryd_init`` comes first in the worker's main process, before any child is forked and
+    before anything could import prometheus_client: the metric directory is chosen there, and
+    the files of processes that are gone are removed. Each prefork child (and a solo pool's
+    process) runs a heartbeat; a threads pool runs it in the main process, once ready (a
+    prefork parent does not: a thread there could hold prometheus_client's lock at a fork).
+    A process about to exit drops its live-gauge files (``mark_process_dead``).
+    """
+
+    def _init(**_: Any) -> None:
+        from wiring import metrics
+
+        if metrics.enable(settings):
+            metrics.remove_dead_process_files(metrics.metrics_dir(settings))
+
+    def _child_started(**_: Any) -> None:
+        from wiring import metrics
+
+        metrics.start_heartbeat()
+
+    def _ready(sender: Any = None, **_: Any) -> None:
+        from celery.concurrency.prefork import TaskPool
+
+        from wiring import metrics
+
+        if not isinstance(getattr(sender, "pool", None), TaskPool):
+            metrics.start_heartbeat()
+
+    def _exiting(pid: int | None = None, **_: Any) -> None:
+        from wiring import metrics
+
+        metrics.process_exiting(pid)
+
+    celeryd_init.connect(_init, weak=False, dispatch_uid="rbsync-metrics-init")
+    worker_process_init.connect(_child_started, weak=False, dispatch_uid="rbsync-metrics-child")
+    worker_ready.connect(_ready, weak=False, dispatch_uid="rbsync-metrics-ready")
+    worker_process_shutdown.connect(_exiting, weak=False, dispatch_uid="rbsync-metrics-child-exit")
+    worker_shutdown.connect(_exiting, weak=False, dispatch_uid="rbsync-metrics-exit")
+
+
 app = _app_from_environment()
 _json_logs_for_celery(app.conf.rbsync_settings)
 _beat_records_its_ticks(app.conf.rbsync_settings)
+_workers_record_metrics(app.conf.rbsync_settings)

@@ -28,14 +28,15 @@ def _procfile() -> dict[str, str]:
     return processes
 
 
-def test_the_procfile_has_worker_beat_web_flower_and_the_sandbox() -> None:
+def test_the_procfile_has_worker_beat_web_flower_metrics_and_the_sandbox() -> None:
     processes = _procfile()
-    assert list(processes) == ["worker", "beat", "web", "flower", "sandbox"]
+    assert list(processes) == ["worker", "beat", "web", "flower", "metrics", "sandbox"]
     assert processes["web"] == "rbsync webhooks serve --host=0.0.0.0 --port=${PORT:-8000}"
     assert processes["worker"].startswith("celery -A worker.app worker ")
     assert "--task-events" in processes["worker"]
     assert "exec celery -A worker.app beat " in processes["beat"]
     assert processes["flower"] == "rbsync flower"
+    assert processes["metrics"] == "rbsync metrics serve"
     assert processes["sandbox"] == "rbsync sandbox"
 
 

@@ -52,6 +52,7 @@ def test_every_command_has_help(cli: Cli) -> None:
         "webhooks",
         "reconcile",
         "health",
+        "metrics",
     }
     for name in names:
         assert name is not None
@@ -83,6 +84,7 @@ SETTINGS_COMMANDS = [
     ("flower",),
     ("config",),
     ("health",),
+    ("metrics", "serve"),
 ]
 
 

@@ -19,6 +19,7 @@ def register_all(app: typer.Typer) -> None:
         flower_cmd,
         health_cmd,
         initial_sync_cmd,
+        metrics_cmd,
         reconcile_cmd,
         retry_cmd,
         sandbox_cmd,
@@ -31,6 +32,7 @@ def register_all(app: typer.Typer) -> None:
     check_cmd.register(app)
     status_cmd.register(app)
     health_cmd.register(app)
+    metrics_cmd.register(app)
     failures_cmd.register(app)
     retry_cmd.register(app)
     enqueue_cmd.register(app)
