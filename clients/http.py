@@ -146,7 +146,9 @@ class RateLimitedTransport(httpx.BaseTransport):
             observer.waited(time.monotonic() - started)
         try:
             response = self._inner.handle_request(request)
-        except httpx.TransportError:
+        except BaseException:
+            # No answer: a transport error, or the task's soft time limit firing mid-request
+            # (the request may still have reached the API, which then counted it).
             observer.answered(request.method, None)
             raise
         observer.answered(request.method, response.status_code)
