@@ -107,15 +107,21 @@ def _tick_file(settings: Settings) -> Path:
     return settings.data_dir / BEAT_TICK_FILE
 
 
-def record_beat_tick(settings: Settings, now: float | None = None) -> None:
-    """Record that beat sent a message now (Redis in production, a file when embedded)."""
+def record_beat_tick(
+    settings: Settings, now: float | None = None, *, client: redis.Redis | None = None
+) -> None:
+    """Record that beat sent a message now (Redis in production, a file when embedded).
+
+    ``client``: a Redis client to reuse (beat's, made once); one is made for this call else."""
     stamp = time.time() if now is None else now
     if settings.redis_url:
-        client = redis.Redis.from_url(settings.redis_url)
+        own = client is None
+        conn = redis.Redis.from_url(settings.redis_url) if client is None else client
         try:
-            client.set(BEAT_TICK_KEY, repr(stamp), ex=BEAT_TICK_TTL_SECONDS)
+            conn.set(BEAT_TICK_KEY, repr(stamp), ex=BEAT_TICK_TTL_SECONDS)
         finally:
-            client.close()
+            if own:
+                conn.close()
         return
     path = _tick_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,9 +177,13 @@ def install_beat_ticks(settings: Settings) -> None:
     """
     from celery.signals import before_task_publish
 
+    # One client for beat's life (its pool reconnects after a Redis restart), not a new
+    # connection for every message beat sends.
+    client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+
     def _tick(**_: Any) -> None:
         try:
-            record_beat_tick(settings)
+            record_beat_tick(settings, client=client)
         except (redis.RedisError, OSError) as exc:
             log.warning("beat: recording its tick failed: %s", type(exc).__name__)
 

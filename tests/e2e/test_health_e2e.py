@@ -8,18 +8,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_procfile import BIN, PROCFILE, ROOT, procfile_env, products_synced
 
 from worker.flower.testing import free_port, running_process, wait_for_port
 
-ROOT = Path(__file__).resolve().parents[2]
-PROCFILE = ROOT / "Procfile"
-BIN = Path(sys.executable).parent
 SYNC_WAIT_SECONDS = 120.0
 HONCHO_LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<process>[\w.]+)\s+\| (?P<text>.*)$")
 CELERY_TEXT_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:,]+: (INFO|WARNING|ERROR)/")
@@ -35,12 +32,6 @@ def _rbsync(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedP
         timeout=60,
         check=False,
     )
-
-
-def _products_synced(rackbeat: Any, poweroffice: Any) -> bool:
-    wanted = {str(product["number"]) for product in rackbeat.state()["products"]}
-    have = {str(p.get("Code")) for p in poweroffice.state()["resources"]["Products"]}
-    return bool(wanted) and wanted <= have
 
 
 def _lines_of(log: str, process: str) -> list[str]:
@@ -64,24 +55,11 @@ def test_health_of_the_procfile_processes_and_their_json_logs(
 ) -> None:
     rackbeat_emulator.reset(seed=1, scale=5)
     web_port = free_port()
-    env = {
-        "PATH": f"{BIN}:/usr/bin:/bin",
+    env = procfile_env(tmp_path, postgres_url, redis_url, rackbeat_emulator, poweroffice_emulator)
+    env |= {
         "PORT": str(web_port),
-        "RBSYNC_DATABASE_URL": postgres_url,
-        "RBSYNC_BROKER_URL": redis_url,
-        "RBSYNC_REDIS_URL": redis_url,
-        "RBSYNC_DATA_DIR": str(tmp_path / "data"),
-        "RBSYNC_POLL_INTERVAL_SECONDS": "3",
         "RBSYNC_SWEEP_INTERVAL_SECONDS": "2",
         "RBSYNC_LOG_FORMAT": "json",
-        "RBSYNC_WORKER_CONCURRENCY": "2",
-        "RACKBEAT_BASE_URL": rackbeat_emulator.base_url,
-        "RACKBEAT_API_TOKEN": rackbeat_emulator.token,
-        "POWEROFFICE_BASE_URL": poweroffice_emulator.base_url,
-        "POWEROFFICE_TOKEN_URL": poweroffice_emulator.token_url,
-        "POWEROFFICE_APPLICATION_KEY": poweroffice_emulator.application_key,
-        "POWEROFFICE_CLIENT_KEY": poweroffice_emulator.client_key,
-        "POWEROFFICE_SUBSCRIPTION_KEY": poweroffice_emulator.subscription_key,
     }
     assert _rbsync(env, tmp_path, "db", "upgrade").returncode == 0
     # Before anything runs: no worker answers, beat never ticked, no receiver listens.
@@ -112,10 +90,10 @@ def test_health_of_the_procfile_processes_and_their_json_logs(
         wait_for_port(web_port, process, timeout=60)
         deadline = time.monotonic() + SYNC_WAIT_SECONDS
         while time.monotonic() < deadline and process.poll() is None:
-            if _products_synced(rackbeat_emulator, poweroffice_emulator):
+            if products_synced(rackbeat_emulator, poweroffice_emulator):
                 break
             time.sleep(1.0)
-        synced = _products_synced(rackbeat_emulator, poweroffice_emulator)
+        synced = products_synced(rackbeat_emulator, poweroffice_emulator)
         up = _rbsync(env, tmp_path, "health", "worker", "beat", "receiver", "--url", url, "--json")
         still_running = process.poll() is None
     log = log_path.read_text(encoding="utf-8", errors="replace")

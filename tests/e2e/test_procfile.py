@@ -40,7 +40,30 @@ def test_the_procfile_has_worker_beat_web_flower_metrics_and_the_sandbox() -> No
     assert processes["sandbox"] == "rbsync sandbox"
 
 
-def _products_synced(rackbeat: Any, poweroffice: Any) -> bool:
+def procfile_env(
+    tmp_path: Path, postgres_url: str, redis_url: str, rackbeat: Any, poweroffice: Any
+) -> dict[str, str]:
+    """The environment of the Procfile's processes in production mode against both
+    emulators (the only PATH entries: this venv's and the system's)."""
+    return {
+        "PATH": f"{BIN}:/usr/bin:/bin",
+        "RBSYNC_DATABASE_URL": postgres_url,
+        "RBSYNC_BROKER_URL": redis_url,
+        "RBSYNC_REDIS_URL": redis_url,
+        "RBSYNC_DATA_DIR": str(tmp_path / "data"),
+        "RBSYNC_POLL_INTERVAL_SECONDS": POLL_INTERVAL_SECONDS,
+        "RBSYNC_WORKER_CONCURRENCY": "2",
+        "RACKBEAT_BASE_URL": rackbeat.base_url,
+        "RACKBEAT_API_TOKEN": rackbeat.token,
+        "POWEROFFICE_BASE_URL": poweroffice.base_url,
+        "POWEROFFICE_TOKEN_URL": poweroffice.token_url,
+        "POWEROFFICE_APPLICATION_KEY": poweroffice.application_key,
+        "POWEROFFICE_CLIENT_KEY": poweroffice.client_key,
+        "POWEROFFICE_SUBSCRIPTION_KEY": poweroffice.subscription_key,
+    }
+
+
+def products_synced(rackbeat: Any, poweroffice: Any) -> bool:
     wanted = {str(product["number"]) for product in rackbeat.state()["products"]}
     have = {str(p.get("Code")) for p in poweroffice.state()["resources"]["Products"]}
     return bool(wanted) and wanted <= have
@@ -58,23 +81,10 @@ def test_honcho_runs_the_procfile_and_beat_driven_polls_sync_the_products(
 ) -> None:
     rackbeat_emulator.reset(seed=1, scale=5)
     flower_port = free_port()
-    env = {
-        "PATH": f"{BIN}:/usr/bin:/bin",
-        "RBSYNC_DATABASE_URL": postgres_url,
-        "RBSYNC_BROKER_URL": redis_url,
-        "RBSYNC_REDIS_URL": redis_url,
-        "RBSYNC_DATA_DIR": str(tmp_path / "data"),
-        "RBSYNC_POLL_INTERVAL_SECONDS": POLL_INTERVAL_SECONDS,
-        "RBSYNC_WORKER_CONCURRENCY": "2",
+    env = procfile_env(tmp_path, postgres_url, redis_url, rackbeat_emulator, poweroffice_emulator)
+    env |= {
         "RBSYNC_FLOWER_BASIC_AUTH": "ops:procfile-pw",
         "RBSYNC_FLOWER_PORT": str(flower_port),
-        "RACKBEAT_BASE_URL": rackbeat_emulator.base_url,
-        "RACKBEAT_API_TOKEN": rackbeat_emulator.token,
-        "POWEROFFICE_BASE_URL": poweroffice_emulator.base_url,
-        "POWEROFFICE_TOKEN_URL": poweroffice_emulator.token_url,
-        "POWEROFFICE_APPLICATION_KEY": poweroffice_emulator.application_key,
-        "POWEROFFICE_CLIENT_KEY": poweroffice_emulator.client_key,
-        "POWEROFFICE_SUBSCRIPTION_KEY": poweroffice_emulator.subscription_key,
     }
     # The release step first, as a platform would run it.
     migrate = subprocess.run(
@@ -98,13 +108,13 @@ def test_honcho_runs_the_procfile_and_beat_driven_polls_sync_the_products(
         wait_for_port(flower_port, process, timeout=60)
         deadline = time.monotonic() + SYNC_WAIT_SECONDS
         while time.monotonic() < deadline and process.poll() is None:
-            if _products_synced(rackbeat_emulator, poweroffice_emulator):
+            if products_synced(rackbeat_emulator, poweroffice_emulator):
                 break
             time.sleep(1.0)
         still_running = process.poll() is None
     log = log_path.read_text(encoding="utf-8", errors="replace")
     assert still_running, log[-3000:]
-    assert _products_synced(rackbeat_emulator, poweroffice_emulator), log[-3000:]
+    assert products_synced(rackbeat_emulator, poweroffice_emulator), log[-3000:]
     assert [f"{name}.1 started" in log for name in ("worker", "beat", "flower")] == [True] * 3
     # The products came by the scheduled route: beat -> rbsync.poll -> rbsync.sync.
     assert "Scheduler: Sending due task poll-product (rbsync.poll)" in log
