@@ -37,6 +37,7 @@ __all__ = [
     "REDRIVE_STATUSES",
     "Attempt",
     "Base",
+    "Connection",
     "ConnectionState",
     "Cursor",
     "EntityLink",
@@ -307,3 +308,30 @@ class ReconcileRun(Base):
     report: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     """Per kind: counts per category and the first keys of each (``tasks.reconcile``)."""
     error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Connection(Base):
+    """One Rackbeat account <-> one PowerOffice Go client, served by this deployment.
+
+    Without any row here the environment variables define the one connection, ``default``.
+    The Rackbeat API token and the PowerOffice Go client key are kept encrypted (a Fernet
+    token made with ``RBSYNC_SECRET_KEY``, ``ledger.secrets``); the application key and the
+    subscription key are the deployment's, never stored. ``options`` holds the company's own
+    settings (employee map, supplier contact-group name, customer-number flag).
+    """
+
+    __tablename__ = "connections"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    rackbeat_token_encrypted: Mapped[str] = mapped_column(sa.Text)
+    client_key_encrypted: Mapped[str] = mapped_column(sa.Text)
+    rackbeat_account_id: Mapped[str | None] = mapped_column(sa.String(64))
+    """Rackbeat's id of the account (webhook deliveries name it in ``Rackbeat-Account-Id``)."""
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    state: Mapped[str] = mapped_column(sa.String(16), default="active")
+    """active / paused (by an operator) / broken (its credentials or PowerOffice Go module were
+    refused; polls stop until ``rbsync connections resume``)."""
+    state_reason: Mapped[str | None] = mapped_column(sa.Text)
+    state_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
