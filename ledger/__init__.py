@@ -91,6 +91,14 @@ from ledger.reports import (
     rows_for_retry,
     search_links,
 )
+from ledger.scope import (
+    ALL,
+    DEFAULT_CONNECTION,
+    Scoped,
+    connection_of,
+    is_scoped,
+    scoped_connection,
+)
 from ledger.snapshots import (
     SnapshotRecord,
     StoreReport,
@@ -111,6 +119,8 @@ from ledger.types import utcnow
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ALL",
+    "DEFAULT_CONNECTION",
     "FINAL_STATUSES",
     "KEY_LENGTH",
     "REDRIVE_STATUSES",
@@ -132,6 +142,7 @@ __all__ = [
     "ReconcileRun",
     "RemoteLink",
     "RowOutcome",
+    "Scoped",
     "SnapshotRecord",
     "Status",
     "StoreReport",
@@ -142,6 +153,7 @@ __all__ = [
     "claim_current_version",
     "claim_many",
     "clean_snapshot",
+    "connection_of",
     "content_hash",
     "counts_by_kind_and_status",
     "current_revision",
@@ -165,6 +177,7 @@ __all__ = [
     "index_is_fresh",
     "initial_item_counts",
     "initial_items",
+    "is_scoped",
     "is_transient",
     "key_problem",
     "last_done_polls",
@@ -197,6 +210,7 @@ __all__ = [
     "renew_leases",
     "reset_for_retry",
     "rows_for_retry",
+    "scoped_connection",
     "search_links",
     "set_cursor",
     "start_attempt",

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ledger.models import Attempt, EntityLink, Status
+from ledger.scope import connection_of
 from ledger.types import JSONType, UTCDateTime, utcnow
 
 __all__ = [
@@ -74,6 +75,7 @@ def _claim(which: sa.ColumnElement[bool]) -> sa.Update:
     return (
         sa.update(LINKS)
         .where(
+            _c.connection == _B("p_connection"),
             _c.kind == _B("p_kind"),
             which,
             sa.or_(
@@ -171,6 +173,7 @@ _FINISHED = sa.select(_c.id, _c.status, _c.claim_token, _c.updated_at).where(
 )
 
 _OPEN_ATTEMPT = sa.insert(ATTEMPTS).values(
+    connection=_B("p_connection"),
     link_id=_B("p_link_id"),
     task_id=_B("p_task_id"),
     started_at=_B("p_now", type_=UTCDateTime()),
@@ -218,6 +221,7 @@ def claim(
     row = executor.execute(
         _CLAIM,
         {
+            "p_connection": connection_of(executor),
             "p_kind": kind,
             "p_key": key,
             "p_token": token,
@@ -249,6 +253,7 @@ def claim_many(
     rows = executor.execute(
         _CLAIM_MANY,
         {
+            "p_connection": connection_of(executor),
             "p_kind": kind,
             "p_keys": list(keys),
             "p_token": token,
@@ -418,7 +423,13 @@ def start_attempt(
 ) -> int:
     """Open an attempt row; return its id."""
     attempt_id = executor.execute(
-        _START_ATTEMPT, {"p_link_id": link_id, "p_task_id": task_id, "p_now": now or utcnow()}
+        _START_ATTEMPT,
+        {
+            "p_connection": connection_of(executor),
+            "p_link_id": link_id,
+            "p_task_id": task_id,
+            "p_now": now or utcnow(),
+        },
     ).scalar_one()
     return int(attempt_id)
 
@@ -430,9 +441,13 @@ def start_attempts(
     if not link_ids:
         return {}
     now = now or utcnow()
+    name = connection_of(executor)
     rows = executor.execute(
         _START_ATTEMPTS,
-        [{"p_link_id": link_id, "p_task_id": task_id, "p_now": now} for link_id in link_ids],
+        [
+            {"p_connection": name, "p_link_id": link_id, "p_task_id": task_id, "p_now": now}
+            for link_id in link_ids
+        ],
     ).all()
     return {int(link_id): int(attempt_id) for attempt_id, link_id in rows}
 

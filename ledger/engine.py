@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.scope import CONNECTION_INFO, DEFAULT_CONNECTION
+
 __all__ = ["SQLITE_BUSY_TIMEOUT_MS", "make_engine", "make_session_factory"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -64,6 +66,9 @@ def _sqlite_on_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded values after commit (rows are handed to task code)."""
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(
+    engine: Engine, connection: str = DEFAULT_CONNECTION
+) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (rows are handed to task code), scoped to
+    ``connection`` (``ledger.scope``; ``ALL``: unscoped, for the fleet-wide views)."""
+    return sessionmaker(engine, expire_on_commit=False, info={CONNECTION_INFO: connection})

@@ -25,7 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ledger._sql import insert_ignore
-from ledger.models import Base
+from ledger.models import Base, connection_key
+from ledger.scope import Scoped
 from ledger.types import UTCDateTime, utcnow
 
 __all__ = [
@@ -56,11 +57,12 @@ FINAL_ITEM_STATUSES = frozenset({InitialItemStatus.CREATED, InitialItemStatus.LI
 """Rows that are done for good: their Rackbeat number never changes."""
 
 
-class InitialSyncItem(Base):
+class InitialSyncItem(Scoped, Base):
     """One PowerOffice Go record (or unit code, or supplier group) and its Rackbeat copy."""
 
     __tablename__ = "initial_sync_items"
 
+    connection: Mapped[str] = connection_key()
     kind: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     source: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     number: Mapped[str | None] = mapped_column(sa.String(191))

@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ledger.scope import CONNECTION_NAME_LENGTH, DEFAULT_CONNECTION, Scoped
 from ledger.types import JSONType, UTCDateTime, utcnow
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Status",
     "WebhookEvent",
     "WebhookSubscription",
+    "connection_key",
 ]
 
 
@@ -90,13 +92,23 @@ KEY_LENGTH = 191
 longer Rackbeat number is kept under a shortened key (``ledger.snapshots.ledger_key``)."""
 
 
-class EntityLink(Base):
+def connection_key() -> Mapped[str]:
+    """The ``connection`` column where it is part of a table's primary key."""
+    return mapped_column(
+        sa.String(CONNECTION_NAME_LENGTH),
+        primary_key=True,
+        default=DEFAULT_CONNECTION,
+        server_default=DEFAULT_CONNECTION,
+    )
+
+
+class EntityLink(Scoped, Base):
     """One Rackbeat entity and its PowerOffice Go twin."""
 
     __tablename__ = "entity_links"
     __table_args__ = (
-        sa.UniqueConstraint("kind", "key"),
-        sa.Index(None, "kind", "status"),
+        sa.UniqueConstraint("connection", "kind", "key"),
+        sa.Index(None, "connection", "kind", "status"),
         # The sweep's two questions, asked every few seconds: whose lease ran out, and which
         # waiting rows are past due (ledger.sweep).
         sa.Index(None, "status", "lease_until"),
@@ -156,7 +168,7 @@ class EntityLink(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Attempt(Base):
+class Attempt(Scoped, Base):
     """One try of a sync task on one entity link."""
 
     __tablename__ = "attempts"
@@ -173,21 +185,22 @@ class Attempt(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
 
 
-class Cursor(Base):
+class Cursor(Scoped, Base):
     """The change cursor of one kind: Rackbeat ``updated_at`` up to which all is committed."""
 
     __tablename__ = "cursors"
 
+    connection: Mapped[str] = connection_key()
     kind: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     position: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class PollCycle(Base):
+class PollCycle(Scoped, Base):
     """One poll of one kind, with its counts."""
 
     __tablename__ = "poll_cycles"
-    __table_args__ = (sa.Index(None, "kind", "started_at"),)
+    __table_args__ = (sa.Index(None, "connection", "kind", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(16))
@@ -204,22 +217,24 @@ class PollCycle(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
 
 
-class RemoteLink(Base):
+class RemoteLink(Scoped, Base):
     """A PowerOffice Go id known by a code or reference in one namespace."""
 
     __tablename__ = "remote_links"
 
+    connection: Mapped[str] = connection_key()
     namespace: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     code: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     remote_id: Mapped[str] = mapped_column(sa.String(64))
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class IndexLoad(Base):
+class IndexLoad(Scoped, Base):
     """When a namespace of remote links was last loaded in bulk."""
 
     __tablename__ = "index_loads"
 
+    connection: Mapped[str] = connection_key()
     namespace: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(default=0)
@@ -235,7 +250,7 @@ class ProbeAnswer(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class WebhookSubscription(Base):
+class WebhookSubscription(Scoped, Base):
     """A webhook rbsync registered with Rackbeat: one event name sent to one URL.
 
     Only a digest of Rackbeat's token is kept (SHA-256): enough to check a delivery's
@@ -243,17 +258,20 @@ class WebhookSubscription(Base):
     """
 
     __tablename__ = "webhook_subscriptions"
-    __table_args__ = (sa.UniqueConstraint("event", "url"),)
+    __table_args__ = (
+        sa.UniqueConstraint("connection", "event", "url"),
+        sa.UniqueConstraint("connection", "rackbeat_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    rackbeat_id: Mapped[int] = mapped_column(unique=True)
+    rackbeat_id: Mapped[int]
     event: Mapped[str] = mapped_column(sa.String(64))
     url: Mapped[str] = mapped_column(sa.String(1000))
     token_digest: Mapped[str] = mapped_column(sa.String(64))
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class WebhookEvent(Base):
+class WebhookEvent(Scoped, Base):
     """One delivery the receiver accepted: the outbox between its answer and the broker.
 
     ``action`` is ``sync`` (fetch the record, store it, sync it), ``deleted`` (recorded and shown,
@@ -276,22 +294,24 @@ class WebhookEvent(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class ConnectionState(Base):
+class ConnectionState(Scoped, Base):
     """Whether the Rackbeat connection is live: ``plugin.uninstalled`` sets ``disconnected_at``
-    (polls stop), a new ``rbsync webhooks register`` clears it. One row, ``name`` ``rackbeat``."""
+    (polls stop), a new ``rbsync webhooks register`` clears it. One row per connection, ``name``
+    ``rackbeat``."""
 
     __tablename__ = "connection_state"
 
+    connection: Mapped[str] = connection_key()
     name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(sa.String(255))
 
 
-class ReconcileRun(Base):
+class ReconcileRun(Scoped, Base):
     """One reconciliation of the ledger with both APIs, and what it found."""
 
     __tablename__ = "reconcile_runs"
-    __table_args__ = (sa.Index(None, "started_at"),)
+    __table_args__ = (sa.Index(None, "connection", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

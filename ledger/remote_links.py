@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ledger._sql import upsert
 from ledger.models import IndexLoad, RemoteLink
+from ledger.scope import connection_of
 from ledger.types import utcnow
 
 __all__ = [
@@ -30,21 +31,29 @@ __all__ = [
 
 
 # Built once (they run per entity): see ledger.claims for why.
+# They name the connection themselves: they also run on Core connections (ledger.scope).
 _REMOTE_ID = sa.select(RemoteLink.remote_id).where(
-    RemoteLink.namespace == sa.bindparam("p_namespace"), RemoteLink.code == sa.bindparam("p_code")
+    RemoteLink.connection == sa.bindparam("p_connection"),
+    RemoteLink.namespace == sa.bindparam("p_namespace"),
+    RemoteLink.code == sa.bindparam("p_code"),
 )
 _REMOTE_IDS = sa.select(RemoteLink.code, RemoteLink.remote_id).where(
+    RemoteLink.connection == sa.bindparam("p_connection"),
     RemoteLink.namespace == sa.bindparam("p_namespace"),
     RemoteLink.code.in_(sa.bindparam("p_codes", expanding=True)),
 )
 _LOADED_AT = sa.select(IndexLoad.loaded_at).where(
-    IndexLoad.namespace == sa.bindparam("p_namespace")
+    IndexLoad.connection == sa.bindparam("p_connection"),
+    IndexLoad.namespace == sa.bindparam("p_namespace"),
 )
 
 
 def remote_id(session: Session | sa.Connection, namespace: str, code: str) -> str | None:
     """The PowerOffice Go id known for ``code`` in ``namespace``, or None."""
-    return session.scalar(_REMOTE_ID, {"p_namespace": namespace, "p_code": code})
+    return session.scalar(
+        _REMOTE_ID,
+        {"p_connection": connection_of(session), "p_namespace": namespace, "p_code": code},
+    )
 
 
 def remote_ids(
@@ -54,7 +63,10 @@ def remote_ids(
     wanted = list(dict.fromkeys(codes))
     if not wanted:
         return {}
-    rows = session.execute(_REMOTE_IDS, {"p_namespace": namespace, "p_codes": wanted})
+    rows = session.execute(
+        _REMOTE_IDS,
+        {"p_connection": connection_of(session), "p_namespace": namespace, "p_codes": wanted},
+    )
     return {row.code: row.remote_id for row in rows}
 
 
@@ -122,5 +134,7 @@ def index_is_fresh(
     now: datetime | None = None,
 ) -> bool:
     """True when ``namespace`` was loaded in bulk less than ``max_age`` ago."""
-    loaded = session.scalar(_LOADED_AT, {"p_namespace": namespace})
+    loaded = session.scalar(
+        _LOADED_AT, {"p_connection": connection_of(session), "p_namespace": namespace}
+    )
     return loaded is not None and loaded > (now or utcnow()) - max_age

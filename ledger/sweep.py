@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ledger.models import EntityLink, Status
+from ledger.scope import DEFAULT_CONNECTION, connection_of
 from ledger.types import UTCDateTime, utcnow
 
 __all__ = ["Overdue", "mark_due", "mark_sent", "overdue_work", "unsent_work", "unswept_count"]
@@ -43,6 +44,7 @@ class Overdue:
     kind: str
     key: str
     why: str
+    connection: str = DEFAULT_CONNECTION
 
 
 def overdue_work(
@@ -84,12 +86,12 @@ def overdue_work(
         else_=sa.literal("lost"),
     )
     rows = session.execute(
-        sa.select(c.id, c.kind, c.key, why)
+        sa.select(c.id, c.kind, c.key, why, c.connection)
         .where(sa.or_(expired, lost, restarted))
         .order_by(c.id)
         .limit(limit)
     ).all()
-    return [Overdue(int(row[0]), row[1], row[2], row[3]) for row in rows]
+    return [Overdue(int(row[0]), row[1], row[2], row[3], row[4]) for row in rows]
 
 
 def unswept_count(session: Session, *, before: datetime) -> int:
@@ -153,7 +155,11 @@ def mark_due(
     links: sa.Table = EntityLink.__table__  # type: ignore[assignment]
     session.execute(
         sa.update(links)
-        .where(links.c.kind == kind, links.c.key == sa.bindparam("p_key"))
+        .where(
+            links.c.connection == connection_of(session),
+            links.c.kind == kind,
+            links.c.key == sa.bindparam("p_key"),
+        )
         .values(enqueued_at=now, due_at=sa.bindparam("p_due", type_=UTCDateTime())),
         [{"p_key": key, "p_due": at} for key, at in due.items()],
     )

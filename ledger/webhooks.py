@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ledger.models import KEY_LENGTH, ConnectionState, WebhookEvent, WebhookSubscription
+from ledger.scope import DEFAULT_CONNECTION, connection_of
 from ledger.types import utcnow
 
 __all__ = [
@@ -173,6 +174,7 @@ class UnsentEvent:
     id: int
     kind: str
     key: str
+    connection: str = DEFAULT_CONNECTION
 
 
 def unsent_events(
@@ -180,7 +182,9 @@ def unsent_events(
 ) -> list[UnsentEvent]:
     """``sync`` deliveries not yet sent, oldest first (``received_before``: leave the newest to
     the receiver that is sending them right now)."""
-    query = sa.select(WebhookEvent.id, WebhookEvent.kind, WebhookEvent.key).where(
+    query = sa.select(
+        WebhookEvent.id, WebhookEvent.kind, WebhookEvent.key, WebhookEvent.connection
+    ).where(
         WebhookEvent.action == ACTION_SYNC,
         WebhookEvent.sent_at.is_(None),
         WebhookEvent.kind.is_not(None),
@@ -189,7 +193,7 @@ def unsent_events(
     if received_before is not None:
         query = query.where(WebhookEvent.received_at < received_before)
     rows = session.execute(query.order_by(WebhookEvent.id).limit(limit)).all()
-    return [UnsentEvent(row.id, str(row.kind), str(row.key)) for row in rows]
+    return [UnsentEvent(row.id, str(row.kind), str(row.key), row.connection) for row in rows]
 
 
 def mark_events_sent(session: Session, ids: Iterable[int], *, now: datetime | None = None) -> None:
@@ -240,9 +244,9 @@ class Disconnection:
 
 def disconnect(session: Session, reason: str, *, now: datetime | None = None) -> None:
     """Mark the Rackbeat connection disconnected (``plugin.uninstalled``): polls stop."""
-    row = session.get(ConnectionState, CONNECTION)
+    row = session.get(ConnectionState, (connection_of(session), CONNECTION))
     if row is None:
-        row = ConnectionState(name=CONNECTION)
+        row = ConnectionState(connection=connection_of(session), name=CONNECTION)
         session.add(row)
     row.disconnected_at = now or utcnow()
     row.reason = reason[:255]
@@ -250,7 +254,7 @@ def disconnect(session: Session, reason: str, *, now: datetime | None = None) ->
 
 def reconnect(session: Session) -> None:
     """Clear a disconnection (a new registration)."""
-    row = session.get(ConnectionState, CONNECTION)
+    row = session.get(ConnectionState, (connection_of(session), CONNECTION))
     if row is not None:
         row.disconnected_at = None
         row.reason = None
@@ -258,7 +262,7 @@ def reconnect(session: Session) -> None:
 
 def connection_disconnected(session: Session) -> Disconnection | None:
     """The disconnection in force, or None when the connection is live."""
-    row = session.get(ConnectionState, CONNECTION)
+    row = session.get(ConnectionState, (connection_of(session), CONNECTION))
     if row is None or row.disconnected_at is None:
         return None
     return Disconnection(row.disconnected_at, row.reason or "")

@@ -10,6 +10,7 @@ from celery import Task
 from celery._state import get_current_app
 from celery.signals import worker_process_init
 
+from ledger import DEFAULT_CONNECTION
 from wiring.runtime import Runtime, reset_runtimes, runtime_for, warm_up
 from wiring.settings import Settings
 
@@ -48,15 +49,22 @@ def backoff(settings: Settings, retries: int, *, at_least: float | None = None) 
 
 
 class PipelineTask(Task[Any, Any]):
-    """Base of the rbsync tasks: ``self.runtime`` is this process's wiring."""
+    """Base of the rbsync tasks: ``self.runtime`` is this process's wiring for the connection
+    the task works for (every task but the sweep takes a ``connection`` keyword argument)."""
 
     abstract = True
     typing = True
 
     @property
+    def connection(self) -> str:
+        """The connection the running task works for (its ``connection`` keyword argument)."""
+        kwargs = getattr(self.request, "kwargs", None) or {}
+        return str(kwargs.get("connection") or DEFAULT_CONNECTION)
+
+    @property
     def runtime(self) -> Runtime:
-        """The wiring of this process (built on first use)."""
-        return runtime_for(self.app)
+        """The wiring of this process for the task's connection (built on first use)."""
+        return runtime_for(self.app, self.connection)
 
 
 @worker_process_init.connect

@@ -1,5 +1,5 @@
-"""Sending work to the broker: always plain JSON (kind, key or keys), always after the ledger
-commit."""
+"""Sending work to the broker: always plain JSON (kind, key or keys, and the connection as the
+``connection`` keyword), always after the ledger commit."""
 
 from __future__ import annotations
 
@@ -13,13 +13,22 @@ from tasks.names import SYNC_BATCH_TASK, SYNC_TASK
 __all__ = ["enqueue_sync", "send_sync"]
 
 
-def send_sync(app: Celery, kind: str, key: str, *, producer: Any = None) -> str:
-    """Send one ``rbsync.sync(kind, key)``; return its task id (Flower's Resync links to it)."""
-    return str(app.send_task(SYNC_TASK, args=[kind, str(key)], producer=producer).id)
+def send_sync(
+    app: Celery, kind: str, key: str, *, connection: str, producer: Any = None, **options: Any
+) -> str:
+    """Send one ``rbsync.sync(kind, key, connection=...)``; return its task id (Flower's
+    Resync links to it). ``options`` go to ``send_task`` (a countdown, a retry count)."""
+    kwargs = {"connection": connection, **options.pop("kwargs", {})}
+    sent = app.send_task(
+        SYNC_TASK, args=[kind, str(key)], kwargs=kwargs, producer=producer, **options
+    )
+    return str(sent.id)
 
 
-def enqueue_sync(app: Celery, kind: str, keys: Iterable[str], *, batch_size: int = 1) -> int:
-    """Send the keys' syncs; return how many keys were sent.
+def enqueue_sync(
+    app: Celery, kind: str, keys: Iterable[str], *, connection: str, batch_size: int = 1
+) -> int:
+    """Send the keys' syncs (of ``connection``); return how many keys were sent.
 
     With ``batch_size`` 1 (or a single key) one ``rbsync.sync(kind, key)`` per key; else one
     ``rbsync.sync_batch(kind, keys)`` per ``batch_size`` keys.
@@ -28,9 +37,14 @@ def enqueue_sync(app: Celery, kind: str, keys: Iterable[str], *, batch_size: int
     with app.producer_or_acquire() as producer:
         if batch_size <= 1 or len(wanted) == 1:
             for key in wanted:
-                send_sync(app, kind, key, producer=producer)
+                send_sync(app, kind, key, connection=connection, producer=producer)
         else:
             for start in range(0, len(wanted), batch_size):
                 chunk = wanted[start : start + batch_size]
-                app.send_task(SYNC_BATCH_TASK, args=[kind, chunk], producer=producer)
+                app.send_task(
+                    SYNC_BATCH_TASK,
+                    args=[kind, chunk],
+                    kwargs={"connection": connection},
+                    producer=producer,
+                )
     return len(wanted)

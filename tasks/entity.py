@@ -183,7 +183,7 @@ class EntityRun(Recorder):
         leaves the row ``unknown`` with its intent, so the next attempt looks first."""
 
         def intent() -> None:
-            with self.runtime.engine.begin() as conn:
+            with self.runtime.begin() as conn:
                 record_intent(conn, self.link.id, self.token, decision.reference)
             self.intent_recorded = True
 

@@ -44,7 +44,7 @@ def holding_claims(runtime: Runtime, token: str) -> Iterator[Holding]:
     """Renew the leases of the rows ``token`` holds while the block runs."""
 
     def renew() -> None:
-        with runtime.engine.begin() as conn:
+        with runtime.begin() as conn:
             renew_leases(conn, [token], lease=runtime.lease)
 
     with runtime.heartbeat.hold(f"claims:{token}", renew) as holding:

@@ -153,7 +153,7 @@ def write_outcomes(runtime: Runtime, outcomes: Sequence[BookedOutcome]) -> list[
     if not outcomes:
         return []
     restored = {o.run.link.id: o.run.link.intent for o in outcomes if o.run.restore_intent}
-    with runtime.engine.begin() as conn:
+    with runtime.begin() as conn:
         if restored:
             record_intents(conn, outcomes[0].run.token, restored, strict=False)
         done = finish_many(conn, [o.row for o in outcomes])

@@ -96,7 +96,7 @@ def _sync_entity(
     max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
     # One transaction: the claim, its attempt row, and what the ledger knows of the remote id
     # (a plain connection: this runs for every entity).
-    with runtime.engine.begin() as conn:
+    with runtime.begin() as conn:
         link = claim(conn, kind, key, token, lease=runtime.lease)
         if link is not None:
             attempt_id = start_attempt(conn, link.id, token)
@@ -219,7 +219,7 @@ def _sync_claimed_batch(
     handler = _handler(kind)
     wanted = list(dict.fromkeys(str(key) for key in keys))
     max_age = timedelta(seconds=runtime.settings.link_index_max_age_seconds)
-    with runtime.engine.begin() as conn:
+    with runtime.begin() as conn:
         links = claim_many(conn, kind, wanted, token, lease=runtime.lease)
         attempts = start_attempts(conn, [link.id for link in links], token)
         known = handler.known(conn, [link.key for link in links if link.remote_id is None])
@@ -311,7 +311,7 @@ def _send_planned(
         for run in planned:  # nothing of theirs is committed yet: simply let go
             run.release(late(budget, "create not sent"))
         return
-    with runtime.engine.begin() as conn:
+    with runtime.begin() as conn:
         record_intents(conn, token, {run.link.id: run.intent_of_plan() for run in planned})
     for run in planned:
         run.intent_recorded = True

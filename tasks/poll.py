@@ -47,6 +47,7 @@ from kinds import registry
 from kinds.errors import LockTimeoutError
 from kinds.links import refresh_indexes
 from ledger import (
+    DEFAULT_CONNECTION,
     SnapshotRecord,
     StoreReport,
     describe_error,
@@ -317,7 +318,9 @@ def _changed(runtime: Runtime, kind: str, since: datetime | None) -> Iterator[An
 
 
 @shared_task(bind=True, base=PipelineTask, name=POLL_TASK, ignore_result=True)
-def poll(self: PipelineTask, kind: str, scheduled: bool = False) -> dict[str, Any]:
+def poll(
+    self: PipelineTask, kind: str, scheduled: bool = False, connection: str = DEFAULT_CONNECTION
+) -> dict[str, Any]:
     """Poll ``kind`` and enqueue a sync per changed record (beat sends one per period,
     ``scheduled``: skipped when the kind was polled less than half a period ago)."""
     app = self.app
@@ -340,7 +343,9 @@ def poll(self: PipelineTask, kind: str, scheduled: bool = False) -> dict[str, An
         return PollReport(kind, skipped=True).to_json()
 
     def enqueue(kind_: str, keys: list[str]) -> int:
-        return enqueue_sync(app, kind_, keys, batch_size=settings.sync_batch_size)
+        return enqueue_sync(
+            app, kind_, keys, connection=connection, batch_size=settings.sync_batch_size
+        )
 
     try:
         return poll_kind(self.runtime, kind, enqueue).to_json()

@@ -47,6 +47,7 @@ from clients.poweroffice import wire_field
 from kinds import registry
 from kinds.spec import EntityKind
 from ledger import (
+    DEFAULT_CONNECTION,
     ReconcileRow,
     finish_reconcile_run,
     forget_remote_records,
@@ -507,7 +508,10 @@ def _remember_found(runtime: Runtime, kind: EntityKind, remote: Remote, keys: li
 
 @shared_task(bind=True, base=PipelineTask, name=RECONCILE_TASK, ignore_result=True)
 def reconcile_task(
-    self: PipelineTask, kinds: list[str] | None = None, repair: bool | None = None
+    self: PipelineTask,
+    kinds: list[str] | None = None,
+    repair: bool | None = None,
+    connection: str = DEFAULT_CONNECTION,
 ) -> dict[str, Any]:
     """Reconcile (beat: every ``RBSYNC_RECONCILE_INTERVAL_SECONDS``); one run at a time.
 
@@ -522,7 +526,9 @@ def reconcile_task(
         app = self.app
 
         def send(kind: str, keys: list[str]) -> None:
-            enqueue_sync(app, kind, keys, batch_size=settings.sync_batch_size)
+            enqueue_sync(
+                app, kind, keys, connection=connection, batch_size=settings.sync_batch_size
+            )
 
         result = reconcile(
             runtime,

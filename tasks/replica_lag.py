@@ -27,7 +27,7 @@ def lag_may_hide(runtime: Runtime, rows: Iterable[tuple[int, int]]) -> bool:
     replica-lag window."""
     window = timedelta(seconds=runtime.poweroffice.replica_lag_seconds)
     now = utcnow()
-    with runtime.engine.connect() as conn:
+    with runtime.connect() as conn:
         for link_id, attempt_id in rows:
             ended = previous_attempt_end(conn, link_id, before=attempt_id)
             if ended is None or now - ended <= window:

@@ -18,7 +18,7 @@ from typing import Any
 
 from celery import shared_task
 
-from ledger import reset_for_retry
+from ledger import DEFAULT_CONNECTION, reset_for_retry
 from tasks.base import PipelineTask
 from tasks.enqueue import enqueue_sync
 from tasks.names import RETRY_TASK
@@ -36,6 +36,7 @@ def retry(
     kind: str | None = None,
     key: str | None = None,
     keys: list[str] | None = None,
+    connection: str = DEFAULT_CONNECTION,
 ) -> dict[str, Any]:
     """Reset the matching rows to pending and enqueue them; return the (kind, key) list."""
     with self.runtime.sessions.begin() as session:
@@ -52,5 +53,5 @@ def retry(
         for row_kind, row_keys in by_kind.items():
             refresh_snapshots(self.runtime, row_kind, row_keys)
     for row_kind, row_keys in by_kind.items():
-        enqueue_sync(self.app, row_kind, row_keys)
+        enqueue_sync(self.app, row_kind, row_keys, connection=connection)
     return {"requeued": [[k, v] for k, v in rows]}

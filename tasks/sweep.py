@@ -30,7 +30,7 @@ from ledger import mark_sent, overdue_work, utcnow
 from tasks.base import PipelineTask
 from tasks.enqueue import enqueue_sync
 from tasks.names import SWEEP_TASK
-from wiring.runtime import Runtime
+from wiring.runtime import Wiring, fleet_for
 
 __all__ = ["SweepReport", "broker_facts", "sweep", "sweep_once"]
 
@@ -59,22 +59,26 @@ BrokerFacts = Callable[[], tuple[bool | None, datetime | None]]
 
 
 def sweep_once(
-    runtime: Runtime,
-    send: Callable[[str, list[str]], int],
+    wiring: Wiring,
+    send: Callable[[str, str, list[str]], int],
     facts: BrokerFacts,
     *,
     now: Callable[[], datetime] = utcnow,
 ) -> SweepReport:
-    """One sweep (see the module doc); a sweep already running makes it skip."""
-    settings = runtime.settings
-    lock = runtime.locks("sweep", settings.lease_seconds)
+    """One sweep (see the module doc); a sweep already running makes it skip.
+
+    ``wiring`` is the fleet (every connection's rows) or one connection's runtime;
+    ``send(connection, kind, keys)`` sends the rows again.
+    """
+    settings = wiring.settings
+    lock = wiring.locks("sweep", settings.lease_seconds)
     if not lock.acquire():
         return SweepReport(skipped=True)
     try:
         empty, started = facts()
         moment = now()
         grace = settings.lease_seconds if empty else settings.requeue_after_seconds
-        with runtime.sessions() as session:
+        with wiring.sessions() as session:
             rows = overdue_work(
                 session,
                 lost_before=moment - timedelta(seconds=grace),
@@ -82,12 +86,12 @@ def sweep_once(
                 now=moment,
                 limit=SWEEP_LIMIT,
             )
-        by_kind: dict[str, list[str]] = {}
+        by_kind: dict[tuple[str, str], list[str]] = {}
         for row in rows:
-            by_kind.setdefault(row.kind, []).append(row.key)
-        for kind, keys in by_kind.items():
-            send(kind, keys)
-        with runtime.sessions.begin() as session:
+            by_kind.setdefault((row.connection, row.kind), []).append(row.key)
+        for (connection, kind), keys in by_kind.items():
+            send(connection, kind, keys)
+        with wiring.sessions.begin() as session:
             mark_sent(session, [row.id for row in rows], now=moment)
     finally:
         lock.release()
@@ -139,13 +143,16 @@ def broker_facts(app: Celery, queue: str) -> tuple[bool | None, datetime | None]
 def sweep(self: PipelineTask) -> dict[str, Any]:
     """Send again the rows whose lease ran out or whose message was lost (beat: every 5 s)."""
     app = self.app
-    settings = self.runtime.settings
+    fleet = fleet_for(app)  # every connection's rows
+    settings = fleet.settings
     queue = str(app.conf.task_default_queue)
 
-    def send(kind: str, keys: list[str]) -> int:
-        return enqueue_sync(app, kind, keys, batch_size=settings.sync_batch_size)
+    def send(connection: str, kind: str, keys: list[str]) -> int:
+        return enqueue_sync(
+            app, kind, keys, connection=connection, batch_size=settings.sync_batch_size
+        )
 
     from tasks.webhooks import send_unsent_webhook_events
 
-    send_unsent_webhook_events(self.runtime, app)  # stored deliveries whose message is not out
-    return sweep_once(self.runtime, send, lambda: broker_facts(app, queue)).to_json()
+    send_unsent_webhook_events(fleet, app)  # stored deliveries whose message is not out
+    return sweep_once(fleet, send, lambda: broker_facts(app, queue)).to_json()

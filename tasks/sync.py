@@ -26,9 +26,9 @@ from typing import Any
 from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
-from ledger import describe_error, mark_due, utcnow
+from ledger import DEFAULT_CONNECTION, describe_error, mark_due, utcnow
 from tasks.base import PipelineTask, backoff
-from tasks.enqueue import enqueue_sync
+from tasks.enqueue import enqueue_sync, send_sync
 from tasks.errors import TASK_FAILURES, BatchFailedError, EntityFailedError, NotInRackbeatError
 from tasks.names import SYNC_BATCH_TASK, SYNC_TASK
 from tasks.pipeline import Outcome, SyncResult, sync_entities, sync_entity
@@ -81,7 +81,13 @@ def failure_of(result: SyncResult) -> Exception | None:
     ignore_result=True,
     throws=TASK_FAILURES,
 )
-def sync(self: PipelineTask, kind: str, key: str, waited: int = 0) -> dict[str, Any]:
+def sync(
+    self: PipelineTask,
+    kind: str,
+    key: str,
+    waited: int = 0,
+    connection: str = DEFAULT_CONNECTION,
+) -> dict[str, Any]:
     """Sync (kind, key); retried with backoff on a retriable outcome, dead when out of budget.
 
     ``waited`` counts the attempts (among ``request.retries``) that were not charged to the
@@ -101,7 +107,7 @@ def sync(self: PipelineTask, kind: str, key: str, waited: int = 0) -> dict[str, 
         raise _ledger_unavailable(self, exc) from exc
     if result.reopened and hands_on(self):
         # New content arrived while we held the row: the poll's message found it busy.
-        enqueue_sync(self.app, kind, [str(key)])
+        enqueue_sync(self.app, kind, [str(key)], connection=connection)
         record_due(runtime, {kind: {str(key): 0.0}})
     if result.retry and hands_on(self):
         waited += free_attempt(settings, result, waited)
@@ -109,7 +115,10 @@ def sync(self: PipelineTask, kind: str, key: str, waited: int = 0) -> dict[str, 
         log.info("%s %s: %s; retry %d in %.1f s", kind, key, result.error, retries + 1, countdown)
         record_due(runtime, {kind: {str(key): countdown}})
         raise self.retry(
-            args=(kind, key), kwargs={"waited": waited}, countdown=countdown, max_retries=None
+            args=(kind, key),
+            kwargs={"waited": waited, "connection": connection},
+            countdown=countdown,
+            max_retries=None,
         )
     failure = failure_of(result)
     if failure is not None:
@@ -130,7 +139,12 @@ def free_attempt(settings: Settings, result: SyncResult, waited: int) -> int:
     ignore_result=True,
     throws=TASK_FAILURES,
 )
-def sync_batch(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]:
+def sync_batch(
+    self: PipelineTask,
+    kind: str,
+    keys: list[str],
+    connection: str = DEFAULT_CONNECTION,  # noqa: ARG001 - self.runtime reads it off the request
+) -> dict[str, Any]:
     """Sync ``keys`` of ``kind`` together; hand on what needs another attempt; a summary.
 
     Ends in FAILURE (:class:`BatchFailedError`) when entities of the batch ended failed or
@@ -202,16 +216,20 @@ def hand_on(task: PipelineTask, results: list[SyncResult]) -> None:
                 log.info(
                     "%s %s: %s; retry 1 in %.1f s", result.kind, result.key, result.error, countdown
                 )
-                task.app.send_task(
-                    SYNC_TASK,
-                    args=[result.kind, result.key],
+                send_sync(
+                    task.app,
+                    result.kind,
+                    result.key,
+                    connection=task.connection,
                     kwargs={"waited": free_attempt(settings, result, 0)},
                     countdown=countdown,
                     retries=1,
                     producer=producer,
                 )
             elif result.reopened:
-                task.app.send_task(SYNC_TASK, args=[result.kind, result.key], producer=producer)
+                send_sync(
+                    task.app, result.kind, result.key, connection=task.connection, producer=producer
+                )
     record_due(task.runtime, due)
 
 

@@ -24,7 +24,7 @@ from celery import Celery, shared_task
 from sqlalchemy.exc import OperationalError
 
 from clients import RetriableError
-from ledger import describe_error, last_poll_cycle, utcnow
+from ledger import DEFAULT_CONNECTION, describe_error, last_poll_cycle, utcnow
 from ledger.webhooks import (
     UnsentEvent,
     connection_disconnected,
@@ -37,7 +37,7 @@ from tasks.names import WEBHOOK_QUEUE, WEBHOOK_TASK
 from tasks.pipeline import SyncResult, sync_entities
 from tasks.snapshot import fetch_snapshots, store_fetched
 from tasks.sync import BATCH_BUDGET_FRACTION, hand_on, hands_on
-from wiring.runtime import Runtime
+from wiring.runtime import Runtime, Wiring
 
 __all__ = [
     "RECEIVER_GRACE_SECONDS",
@@ -56,38 +56,46 @@ RECEIVER_GRACE_SECONDS = 5.0
 (a row sent twice is harmless, only wasteful)."""
 
 
-def send_events(app: Celery, runtime: Runtime, events: Sequence[UnsentEvent]) -> int:
-    """Send ``rbsync.webhook`` for the events (one message per kind), then mark them sent.
+def send_events(app: Celery, wiring: Wiring, events: Sequence[UnsentEvent]) -> int:
+    """Send ``rbsync.webhook`` for the events (one message per connection and kind), then mark
+    them sent.
 
     A broker error propagates and leaves them unsent (the sweep sends them later).
     """
-    by_kind: dict[str, list[str]] = {}
+    by_kind: dict[tuple[str, str], list[str]] = {}
     for event in events:
-        keys = by_kind.setdefault(event.kind, [])
+        keys = by_kind.setdefault((event.connection, event.kind), [])
         if event.key not in keys:
             keys.append(event.key)
     with app.producer_or_acquire() as producer:
-        for kind, keys in by_kind.items():
+        for (connection, kind), keys in by_kind.items():
             app.send_task(
-                WEBHOOK_TASK, args=[kind, keys], producer=producer, queue=WEBHOOK_QUEUE, retry=False
+                WEBHOOK_TASK,
+                args=[kind, keys],
+                kwargs={"connection": connection},
+                producer=producer,
+                queue=WEBHOOK_QUEUE,
+                retry=False,
             )
-    with runtime.sessions.begin() as session:
+    with wiring.sessions.begin() as session:
         mark_events_sent(session, [event.id for event in events])
     return len(events)
 
 
 def send_unsent_webhook_events(
-    runtime: Runtime, app: Celery, *, grace_seconds: float = RECEIVER_GRACE_SECONDS
+    wiring: Wiring, app: Celery, *, grace_seconds: float = RECEIVER_GRACE_SECONDS
 ) -> int:
     """Send the stored deliveries whose message has not gone out; how many were sent.
 
-    Called by the sweep; rows received in the last ``grace_seconds`` are left to the receiver.
+    Called by the sweep (every connection's, through the fleet's unscoped sessions) and by a
+    poll (its connection's); rows received in the last ``grace_seconds`` are left to the
+    receiver.
     """
-    with runtime.sessions() as session:
+    with wiring.sessions() as session:
         events = unsent_events(session, received_before=utcnow() - timedelta(seconds=grace_seconds))
     if not events:
         return 0
-    sent = send_events(app, runtime, events)
+    sent = send_events(app, wiring, events)
     log.warning("webhooks: sent %d stored deliveries whose message had not gone out", sent)
     return sent
 
@@ -128,7 +136,12 @@ def fetch_and_store(runtime: Runtime, kind: str, keys: Sequence[str]) -> list[st
 
 
 @shared_task(bind=True, base=PipelineTask, name=WEBHOOK_TASK, ignore_result=True)
-def webhook(self: PipelineTask, kind: str, keys: list[str]) -> dict[str, Any]:
+def webhook(
+    self: PipelineTask,
+    kind: str,
+    keys: list[str],
+    connection: str = DEFAULT_CONNECTION,  # noqa: ARG001 - self.runtime reads it off the request
+) -> dict[str, Any]:
     """Fetch the current records of ``keys`` a webhook named; sync the changed ones here."""
     runtime = self.runtime
     settings = runtime.settings

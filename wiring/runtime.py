@@ -1,9 +1,13 @@
 """The per-process wiring of the pipeline: settings, ledger, clients, locks; built once.
 
 A worker process (each prefork child, or the in-process worker of ``rbsync sync --once``) builds
-one :class:`Runtime` the first time a task needs it, from the settings the Celery app was
-created with. Nothing here is built at import time, so a prefork parent never opens a
-connection its children would inherit.
+one :class:`Fleet` the first time a task needs it, from the settings the Celery app was created
+with: the ledger's engine, the locks, the heartbeat, shared by every connection. Each connection
+(``wiring.connections``) a task names gets its own :class:`Runtime` from it, built on first use:
+its settings (the connection's credentials and company settings), ledger sessions and Core
+connections scoped to it (``ledger.scope``), locks named for it, and its own API clients.
+Nothing here is built at import time, so a prefork parent never opens a connection its children
+would inherit.
 """
 
 from __future__ import annotations
@@ -11,19 +15,29 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger import current_revision, head_revision, make_engine, make_session_factory, upgrade
+from ledger import (
+    ALL,
+    DEFAULT_CONNECTION,
+    current_revision,
+    head_revision,
+    make_engine,
+    make_session_factory,
+    scoped_connection,
+    upgrade,
+)
 from wiring.heartbeat import Heartbeat
-from wiring.locks import LockFactory, file_locks, redis_locks
+from wiring.locks import Lock, LockFactory, file_locks, redis_locks
 from wiring.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,10 +46,14 @@ if TYPE_CHECKING:
     from clients import PowerOfficeClient, RackbeatClient
 
 __all__ = [
+    "Fleet",
     "KindOptions",
     "LedgerNotMigratedError",
     "Runtime",
+    "Wiring",
+    "build_fleet",
     "build_runtime",
+    "fleet_for",
     "reset_runtimes",
     "runtime_for",
     "set_runtime",
@@ -66,12 +84,18 @@ class KindOptions:
 
 @dataclass
 class Runtime:
-    """Everything a task needs, built once per process."""
+    """Everything a task of one connection needs, built once per process and connection."""
 
     settings: Settings
+    """The connection's settings: the deployment's, with its credentials and company settings."""
     engine: Engine
     sessions: sessionmaker[Session]
+    """Ledger sessions that see and write only this connection's rows."""
     locks: LockFactory
+    """Locks named for this connection (its polls never wait for another's)."""
+    connection: str = DEFAULT_CONNECTION
+    shared_heartbeat: Heartbeat | None = None
+    """The process's heartbeat, when a :class:`Fleet` built this runtime."""
     _stack: ExitStack = field(default_factory=ExitStack)
     _rackbeat: RackbeatClient | None = None
     _poweroffice: PowerOfficeClient | None = None
@@ -97,9 +121,24 @@ class Runtime:
     @functools.cached_property
     def heartbeat(self) -> Heartbeat:
         """This process's heartbeat, renewing the leases it holds (``wiring.heartbeat``)."""
+        if self.shared_heartbeat is not None:
+            return self.shared_heartbeat
         heartbeat = Heartbeat(self.settings.lease_seconds)
         self._stack.callback(heartbeat.stop)
         return heartbeat
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A Core connection in a transaction, scoped to this connection (the hot path's
+        repository functions read the scope from it, ``ledger.scope``)."""
+        with self.engine.begin() as conn:
+            yield scoped_connection(conn, self.connection)
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """:meth:`begin` without the transaction (reads)."""
+        with self.engine.connect() as conn:
+            yield scoped_connection(conn, self.connection)
 
     @property
     def rackbeat(self) -> RackbeatClient:
@@ -125,16 +164,121 @@ class Runtime:
                 )
             return self._poweroffice
 
-    def close(self) -> None:
-        """Close the clients and the ledger's connections."""
+    def close_clients(self) -> None:
+        """Close the API clients (the ledger's engine is the fleet's)."""
         self._stack.close()
         self._rackbeat = None
         self._poweroffice = None
+
+    def close(self) -> None:
+        """Close the clients and the ledger's connections."""
+        self.close_clients()
         self.engine.dispose()
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Build the wiring for ``settings``; the embedded ledger is migrated on the way."""
+def named_locks(locks: LockFactory, connection: str) -> LockFactory:
+    """``locks`` with names of ``connection`` (``default`` keeps the names it always had)."""
+    if connection == DEFAULT_CONNECTION:
+        return locks
+
+    def make(name: str, ttl: float) -> Lock:
+        return locks(f"connection:{connection}:{name}", ttl)
+
+    return make
+
+
+class Wiring(Protocol):
+    """What a :class:`Fleet` (every connection) and a :class:`Runtime` (one) both offer: the
+    sweep and the webhook outbox work with either."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def locks(self) -> LockFactory: ...
+
+
+SettingsOf = Callable[[str], Settings]
+"""A connection's name -> its settings (``wiring.connections``); raises for an unknown one."""
+
+
+@dataclass
+class Fleet:
+    """What every connection of one process shares: the settings of the deployment, the
+    ledger's engine, the locks and the heartbeat; and the connections' runtimes, built on
+    first use."""
+
+    settings: Settings
+    engine: Engine
+    locks: LockFactory
+    settings_of: SettingsOf | None = None
+    """Resolves a connection other than ``default`` (None: only ``default`` exists)."""
+    _runtimes: dict[str, Runtime] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @functools.cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Unscoped ledger sessions: every connection's rows (the sweep, status, metrics)."""
+        return make_session_factory(self.engine, ALL)
+
+    @functools.cached_property
+    def heartbeat(self) -> Heartbeat:
+        """This process's heartbeat, renewing every lease it holds (``wiring.heartbeat``)."""
+        return Heartbeat(self.settings.lease_seconds)
+
+    def runtime(self, connection: str = DEFAULT_CONNECTION) -> Runtime:
+        """The runtime of ``connection`` in this process (built on first use)."""
+        existing = self._runtimes.get(connection)
+        if existing is not None:
+            return existing
+        with self._lock:
+            existing = self._runtimes.get(connection)
+            if existing is None:
+                existing = Runtime(
+                    settings=self._settings_of(connection),
+                    engine=self.engine,
+                    sessions=make_session_factory(self.engine, connection),
+                    locks=named_locks(self.locks, connection),
+                    connection=connection,
+                    shared_heartbeat=self.heartbeat,
+                )
+                self._runtimes[connection] = existing
+            return existing
+
+    def _settings_of(self, connection: str) -> Settings:
+        if self.settings_of is not None:
+            return self.settings_of(connection)
+        if connection != DEFAULT_CONNECTION:
+            raise LookupError(f"unknown connection {connection!r}")
+        return self.settings
+
+    def forget(self, connection: str) -> None:
+        """Drop ``connection``'s runtime (its settings changed: the next task builds it anew)."""
+        with self._lock:
+            runtime = self._runtimes.pop(connection, None)
+        if runtime is not None:
+            runtime.close_clients()
+
+    def adopt(self, runtime: Runtime) -> None:
+        """Use ``runtime`` for its connection (tests, the in-process worker)."""
+        with self._lock:
+            self._runtimes[runtime.connection] = runtime
+
+    def close(self) -> None:
+        """Close every runtime's clients, the heartbeat and the ledger's connections."""
+        with self._lock:
+            runtimes, self._runtimes = list(self._runtimes.values()), {}
+        for runtime in runtimes:
+            runtime.close_clients()
+        if "heartbeat" in self.__dict__:
+            self.heartbeat.stop()
+        self.engine.dispose()
+
+
+def _ledger(settings: Settings) -> tuple[Engine, LockFactory]:
     url = settings.ledger_url
     if settings.database_url is None:
         upgrade(url)  # embedded: a SQLite file of our own; keep it current without ceremony
@@ -147,14 +291,31 @@ def build_runtime(settings: Settings) -> Runtime:
         locks = redis_locks(redis.Redis.from_url(settings.redis_url))
     else:
         locks = file_locks((settings.data_dir / "locks").resolve())
+    return engine, locks
+
+
+def build_fleet(settings: Settings, settings_of: SettingsOf | None = None) -> Fleet:
+    """The shared wiring for ``settings``; the embedded ledger is migrated on the way."""
+    engine, locks = _ledger(settings)
+    return Fleet(settings=settings, engine=engine, locks=locks, settings_of=settings_of)
+
+
+def build_runtime(settings: Settings, connection: str = DEFAULT_CONNECTION) -> Runtime:
+    """A runtime of its own (engine included) for one connection whose settings are
+    ``settings``; the embedded ledger is migrated on the way (commands, tests)."""
+    engine, locks = _ledger(settings)
     return Runtime(
-        settings=settings, engine=engine, sessions=make_session_factory(engine), locks=locks
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine, connection),
+        locks=named_locks(locks, connection),
+        connection=connection,
     )
 
 
-def runtime_for(app: Celery) -> Runtime:
-    """The runtime of ``app`` in this process, built from ``app.conf.rbsync_settings``."""
-    existing: Runtime | None = getattr(app, _RUNTIME_ATTR, None)
+def fleet_for(app: Celery) -> Fleet:
+    """The fleet of ``app`` in this process, built from ``app.conf.rbsync_settings``."""
+    existing: Fleet | None = getattr(app, _RUNTIME_ATTR, None)
     if existing is not None:
         return existing
     with _build_lock:
@@ -163,21 +324,36 @@ def runtime_for(app: Celery) -> Runtime:
             settings: Any = app.conf.get("rbsync_settings")
             if not isinstance(settings, Settings):
                 raise RuntimeError("the Celery app was not built by worker.app.create_app")
-            existing = build_runtime(settings)
+            existing = build_fleet(settings)
             setattr(app, _RUNTIME_ATTR, existing)
         return existing
 
 
+def runtime_for(app: Celery, connection: str = DEFAULT_CONNECTION) -> Runtime:
+    """The runtime of ``connection`` for ``app`` in this process."""
+    return fleet_for(app).runtime(connection)
+
+
 def set_runtime(app: Celery, runtime: Runtime | None) -> None:
-    """Install (or with None, drop) the runtime of ``app`` (tests, the in-process worker)."""
-    old: Runtime | None = getattr(app, _RUNTIME_ATTR, None)
-    if old is not None and old is not runtime:
+    """Install ``runtime`` (and a fleet around it), or with None drop the fleet (tests, the
+    in-process worker)."""
+    old: Fleet | None = getattr(app, _RUNTIME_ATTR, None)
+    if runtime is None:
+        if old is not None:
+            old.close()
+        setattr(app, _RUNTIME_ATTR, None)
+        return
+    if old is not None and old.engine is not runtime.engine:
         old.close()
-    setattr(app, _RUNTIME_ATTR, runtime)
+        old = None
+    if old is None:
+        old = Fleet(settings=runtime.settings, engine=runtime.engine, locks=runtime.locks)
+        setattr(app, _RUNTIME_ATTR, old)
+    old.adopt(runtime)
 
 
 def reset_runtimes(app: Celery) -> None:
-    """Forget the runtime inherited over a fork (its sockets belong to the parent)."""
+    """Forget the fleet inherited over a fork (its sockets belong to the parent)."""
     setattr(app, _RUNTIME_ATTR, None)
 
 
@@ -187,7 +363,7 @@ def warm_up(app: Celery) -> None:
     reports the error where it belongs (the task, the ledger)."""
     try:
         runtime = runtime_for(app)
-        with runtime.engine.connect():
+        with runtime.connect():
             pass
         _ = runtime.rackbeat, runtime.poweroffice
     except Exception as exc:

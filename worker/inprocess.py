@@ -42,6 +42,7 @@ from kombu import Queue
 
 from kinds import registry
 from ledger import (
+    DEFAULT_CONNECTION,
     Unsettled,
     describe_error,
     last_outcomes_since,
@@ -200,13 +201,15 @@ def in_process_worker(
         celery_state.set_default_app(previous_default)  # type: ignore[arg-type] # None: unset
 
 
-def _final_statuses(app: Celery, report: OnceReport, started: datetime, kinds: list[str]) -> None:
+def _final_statuses(
+    app: Celery, report: OnceReport, started: datetime, kinds: list[str], connection: str
+) -> None:
     """Fill the report from the ledger: every row attempted since the run started (records
     synced only as another's dependency included) with its final state, and every row of
     ``kinds`` that is not settled, whoever left it so."""
     from wiring.runtime import runtime_for
 
-    runtime = runtime_for(app)
+    runtime = runtime_for(app, connection)
     with runtime.sessions() as session:
         outcomes = last_outcomes_since(session, started)
         for link in links_attempted_since(session, started):
@@ -221,20 +224,20 @@ def _final_statuses(app: Celery, report: OnceReport, started: datetime, kinds: l
         report.unsettled = unsettled(session, kinds)
 
 
-def _work(app: Celery, kinds: list[str]) -> list[tuple[str, str]]:
+def _work(app: Celery, kinds: list[str], connection: str) -> list[tuple[str, str]]:
     from wiring.runtime import runtime_for
 
-    runtime = runtime_for(app)
+    runtime = runtime_for(app, connection)
     with runtime.sessions() as session:
         return work_to_drive(session, kinds)
 
 
-def _send(app: Celery, work: list[tuple[str, str]], batch_size: int) -> None:
+def _send(app: Celery, work: list[tuple[str, str]], batch_size: int, connection: str) -> None:
     by_kind: dict[str, list[str]] = {}
     for kind, key in work:
         by_kind.setdefault(kind, []).append(key)
     for kind, keys in by_kind.items():
-        enqueue_sync(app, kind, keys, batch_size=batch_size)
+        enqueue_sync(app, kind, keys, connection=connection, batch_size=batch_size)
 
 
 def run_once(
@@ -244,8 +247,10 @@ def run_once(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     concurrency: int | None = None,
     sleep: Any = time.sleep,
+    connection: str = DEFAULT_CONNECTION,
 ) -> OnceReport:
-    """Poll each kind once and drive every row that needs work to a final state, here."""
+    """Poll each kind of ``connection`` once and drive every row that needs work to a final
+    state, here."""
     wanted = list(kinds) if kinds is not None else registry.names()
     for kind in wanted:
         registry.get(kind)  # a ValueError naming the known kinds
@@ -269,11 +274,16 @@ def run_once(
         ):
             with app.producer_or_acquire() as producer:
                 for kind in wanted:
-                    app.send_task(POLL_TASK, args=[kind], producer=producer)
+                    app.send_task(
+                        POLL_TASK,
+                        args=[kind],
+                        kwargs={"connection": connection},
+                        producer=producer,
+                    )
             report.timed_out = not outstanding.wait_idle(deadline - time.monotonic())
             previous: list[tuple[str, str]] | None = None
             while not report.timed_out and report.rounds < settings.sync_max_retries:
-                work = _work(app, wanted)
+                work = _work(app, wanted, connection)
                 if not work or (previous is not None and set(work) >= set(previous)):
                     break  # all settled, or the last round settled nothing
                 if previous is not None:
@@ -285,10 +295,10 @@ def run_once(
                     sleep(pause)
                 report.rounds += 1
                 log.info("sync --once: round %d, %d row(s) to drive", report.rounds, len(work))
-                _send(app, work, settings.sync_batch_size)
+                _send(app, work, settings.sync_batch_size, connection)
                 report.timed_out = not outstanding.wait_idle(deadline - time.monotonic())
                 previous = work
-        _final_statuses(app, report, started, wanted)
+        _final_statuses(app, report, started, wanted, connection)
     finally:
         before_task_publish.disconnect(outstanding.on_publish)
         task_postrun.disconnect(outstanding.on_postrun)

@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import shared_task
 
+from ledger import DEFAULT_CONNECTION
 from tasks.base import PipelineTask, backoff
 from tasks.initial.engine import InitialSyncBusyError
 from tasks.initial.run import run_initial_sync
@@ -29,7 +30,10 @@ from the soft limit, so that no record is cut off half-way."""
 
 @shared_task(bind=True, base=PipelineTask, name=INITIAL_SYNC_TASK, ignore_result=True)
 def initial_sync(
-    self: PipelineTask, kinds: list[str] | None = None, dry_run: bool = False
+    self: PipelineTask,
+    kinds: list[str] | None = None,
+    dry_run: bool = False,
+    connection: str = DEFAULT_CONNECTION,
 ) -> dict[str, Any]:
     """Run (a slice of) the initial sync; the next slice is sent when the time budget ends it.
 
@@ -57,7 +61,10 @@ def initial_sync(
     if report.complete or dry_run:
         return result
     if report.out_of_time and report.progressed:
-        self.app.send_task(INITIAL_SYNC_TASK, kwargs={"kinds": kinds, "dry_run": False})
+        self.app.send_task(
+            INITIAL_SYNC_TASK,
+            kwargs={"kinds": kinds, "dry_run": False, "connection": connection},
+        )
         return result
     retries = int(self.request.retries or 0)
     countdown = backoff(settings, retries)

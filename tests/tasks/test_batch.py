@@ -294,8 +294,9 @@ def test_what_a_batch_hands_on_is_sent_alone_as_its_second_attempt(runtime: Runt
         def producer_or_acquire(self) -> Any:
             return nullcontext(None)
 
-        def send_task(self, name: str, args: list[str], **options: Any) -> None:
+        def send_task(self, name: str, args: list[str], **options: Any) -> Any:
             sent.append((name, args, options))
+            return SimpleNamespace(id=f"task-{len(sent)}")
 
     results = [
         SyncResult("product", "A", Outcome.CREATED, "synced"),
@@ -305,15 +306,16 @@ def test_what_a_batch_hands_on_is_sent_alone_as_its_second_attempt(runtime: Runt
         SyncResult("product", "E", Outcome.FAILED, "failed", error="400: Name is required"),
         SyncResult("product", "F", Outcome.RETRY, "pending", retry=True, waiting=True),
     ]
-    hand_on(SimpleNamespace(runtime=runtime, app=App()), results)  # type: ignore[arg-type]
+    task = SimpleNamespace(runtime=runtime, app=App(), connection="default")
+    hand_on(task, results)  # type: ignore[arg-type]
     assert [
         (name, args, options.get("retries"), options.get("kwargs")) for name, args, options in sent
     ] == [
-        ("rbsync.sync", ["product", "B"], 1, {"waited": 0}),
-        ("rbsync.sync", ["product", "C"], 1, {"waited": 0}),
-        ("rbsync.sync", ["product", "D"], None, None),
+        ("rbsync.sync", ["product", "B"], 1, {"connection": "default", "waited": 0}),
+        ("rbsync.sync", ["product", "C"], 1, {"connection": "default", "waited": 0}),
+        ("rbsync.sync", ["product", "D"], None, {"connection": "default"}),
         # Released unstarted: its first attempt is not charged to its retry budget.
-        ("rbsync.sync", ["product", "F"], 1, {"waited": 1}),
+        ("rbsync.sync", ["product", "F"], 1, {"connection": "default", "waited": 1}),
     ]
     backoff = runtime.settings.retry_backoff_seconds
     assert backoff <= sent[0][2]["countdown"] <= 2 * backoff

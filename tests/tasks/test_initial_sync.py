@@ -313,7 +313,7 @@ def test_a_product_rackbeat_already_has_is_linked_and_left_as_it_is(
     assert (product["name"], product["group"]["number"]) == ("Rackbeat's own", 1010)
     with runtime.sessions() as session:
         link = session.scalar(sa.select(EntityLink).where(EntityLink.key == twin.code))
-        group_link = session.get(RemoteLink, (NS_PRODUCT_GROUP, "1010"))
+        group_link = session.get(RemoteLink, ("default", NS_PRODUCT_GROUP, "1010"))
     assert link is not None
     assert (link.remote_id, link.status) == (str(twin.id), "synced")
     assert group_link is None
@@ -339,7 +339,7 @@ def test_a_product_group_rackbeat_has_under_the_same_number_is_linked(
         product = http.get(f"products/{members[0].code}").json()["product"]
     assert (product["group"]["number"], product["group"]["name"]) == (int(group.code), "Ours")
     with runtime.sessions() as session:
-        link = session.get(RemoteLink, (NS_PRODUCT_GROUP, group.code))
+        link = session.get(RemoteLink, ("default", NS_PRODUCT_GROUP, group.code))
     assert link is not None
     assert link.remote_id == str(group.id)
 
@@ -479,7 +479,7 @@ def test_a_run_stopped_between_create_and_record_resumes_without_a_duplicate(
     assert _writes(rackbeat_emulator)["products"] == 41
     landed = seeded.products[40]
     with runtime.sessions() as session:
-        row = session.get(InitialSyncItem, ("product", str(landed.id)))
+        row = session.get(InitialSyncItem, ("default", "product", str(landed.id)))
     assert row is not None
     assert (row.status, row.number) == ("intent", landed.code)
 
@@ -491,7 +491,7 @@ def test_a_run_stopped_between_create_and_record_resumes_without_a_duplicate(
     assert _writes(rackbeat_emulator)["products"] == 100
     assert rackbeat_emulator.counters()["duplicates_refused"] == 0
     with runtime.sessions() as session:
-        row = session.get(InitialSyncItem, ("product", str(landed.id)))
+        row = session.get(InitialSyncItem, ("default", "product", str(landed.id)))
         link = session.scalar(sa.select(EntityLink).where(EntityLink.key == landed.code))
     assert row is not None
     assert row.status == "created"
@@ -537,7 +537,7 @@ def test_a_product_answered_with_its_group_as_a_number_is_recorded_created(
     assert report.ok
     assert rackbeat_emulator.counters()["requests"]["POST /api/products"] == 100
     with runtime.sessions() as session:
-        row = session.get(InitialSyncItem, ("product", str(first.id)))
+        row = session.get(InitialSyncItem, ("default", "product", str(first.id)))
         link = session.scalar(sa.select(EntityLink).where(EntityLink.key == first.code))
     assert row is not None
     assert (row.status, row.number, row.reason) == ("created", first.code, None)
@@ -627,7 +627,7 @@ def test_a_create_in_doubt_whose_look_up_fails_keeps_its_intent(
     assert event.reason is not None
     assert event.reason.startswith("outcome unknown: ")
     with runtime.sessions() as session:
-        row = session.get(InitialSyncItem, ("customer", str(first.id)))
+        row = session.get(InitialSyncItem, ("default", "customer", str(first.id)))
     assert row is not None
     assert (row.status, row.number) == ("intent", str(first.number))
 
@@ -637,7 +637,7 @@ def test_a_create_in_doubt_whose_look_up_fails_keeps_its_intent(
     assert _summary(again) == {"customers": (1, 0, 0, 0, 49)}
     assert _writes(rackbeat_emulator)["customers"] == 50
     with runtime.sessions() as session:
-        row = session.get(InitialSyncItem, ("customer", str(first.id)))
+        row = session.get(InitialSyncItem, ("default", "customer", str(first.id)))
     assert row is not None
     assert row.status == "created"
 
@@ -662,7 +662,7 @@ def test_a_number_taken_in_rackbeat_during_the_run_is_linked(
     assert _summary(report) == {"customers": (49, 1, 0, 0, 0)}
     assert rackbeat_emulator.counters()["writes"]["customers"]["duplicates_refused"] == 1
     with runtime.sessions() as session:
-        row = session.get(InitialSyncItem, ("customer", str(victim.id)))
+        row = session.get(InitialSyncItem, ("default", "customer", str(victim.id)))
     assert row is not None
     assert (row.status, row.number) == ("linked", str(victim.number))
 
@@ -698,7 +698,7 @@ def test_a_record_that_cannot_be_copied_fails_with_its_reason_and_the_rest_goes_
     # Failed records are looked at again by the next run; the copied ones are done.
     assert _summary(again)["products"] == (0, 0, 0, 1, 100)
     with runtime.sessions() as session:
-        row = session.get(InitialSyncItem, ("product", str(product["Id"])))
+        row = session.get(InitialSyncItem, ("default", "product", str(product["Id"])))
     assert row is not None
     assert row.status == "failed"
     assert row.reason == event.reason

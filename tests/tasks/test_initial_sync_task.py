@@ -72,7 +72,10 @@ def test_the_task_works_in_slices_and_copies_everything_once(
         set_runtime(app, None)
 
     assert len(sent) >= 3
-    assert all(kwargs == {"kinds": ["customers"], "dry_run": False} for kwargs in sent[1:])
+    assert all(
+        kwargs == {"kinds": ["customers"], "dry_run": False, "connection": "default"}
+        for kwargs in sent[1:]
+    )
     writes = rackbeat_emulator.counters()["writes"]
     assert writes["customers"]["created"] == 50
     assert rackbeat_emulator.counters()["duplicates_refused"] == 0

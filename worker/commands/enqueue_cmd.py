@@ -148,7 +148,15 @@ def enqueue(
         if app is not None:
             consumers = queue_consumers(app)
             if consumers or settings.broker_url:
-                _send(app, settings, wanted, wanted_keys, consumers, as_json=as_json)
+                _send(
+                    app,
+                    settings,
+                    wanted,
+                    wanted_keys,
+                    consumers,
+                    connection=runtime.connection,
+                    as_json=as_json,
+                )
                 return
             typer.echo(
                 "No worker consumes the embedded broker's queue: syncing here instead.", err=True
@@ -198,11 +206,12 @@ def _send(
     keys: list[str],
     consumers: list[str],
     *,
+    connection: str,
     as_json: bool,
 ) -> None:
     from tasks import enqueue_sync
 
-    sent = enqueue_sync(app, kind, keys)
+    sent = enqueue_sync(app, kind, keys, connection=connection)
     where = "Redis" if settings.broker_url else "the embedded broker"
     if as_json:
         typer.echo(json.dumps({"enqueued": [[kind, k] for k in keys], "consumers": consumers}))

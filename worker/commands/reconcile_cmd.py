@@ -97,7 +97,13 @@ def reconcile(
                 from tasks import enqueue_sync
 
                 assert app is not None
-                enqueue_sync(app, kind_name, keys, batch_size=settings.sync_batch_size)
+                enqueue_sync(
+                    app,
+                    kind_name,
+                    keys,
+                    connection=runtime.connection,
+                    batch_size=settings.sync_batch_size,
+                )
             else:
                 rows.extend((kind_name, key) for key in keys)
 

@@ -53,7 +53,9 @@ def _list_rows(heading: str, rows: list[tuple[str, str]], *, as_json: bool) -> N
         console.print(f"  {row_kind} {row_key}")
 
 
-def _enqueue_rows(app: Celery, rows: list[tuple[str, str]], *, as_json: bool) -> None:
+def _enqueue_rows(
+    app: Celery, rows: list[tuple[str, str]], *, connection: str, as_json: bool
+) -> None:
     """One ``rbsync.sync`` per row, for the workers (after the reset was committed)."""
     from tasks import enqueue_sync
 
@@ -61,7 +63,7 @@ def _enqueue_rows(app: Celery, rows: list[tuple[str, str]], *, as_json: bool) ->
     for row_kind, row_key in rows:
         by_kind.setdefault(row_kind, []).append(row_key)
     for row_kind, keys in by_kind.items():
-        enqueue_sync(app, row_kind, keys)
+        enqueue_sync(app, row_kind, keys, connection=connection)
     if as_json:
         typer.echo(json.dumps({"requeued": [[k, v] for k, v in rows]}))
         return
@@ -177,7 +179,7 @@ def retry(  # noqa: PLR0917 - Typer arguments and options
             _nothing(runtime, wanted_kind, wanted_key, dry_run=False, as_json=as_json)
             return
         if app is not None:
-            _enqueue_rows(app, rows, as_json=as_json)
+            _enqueue_rows(app, rows, connection=runtime.connection, as_json=as_json)
             return
         results = sync_inline(runtime, rows)
     print_results(results, as_json=as_json)

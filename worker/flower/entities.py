@@ -286,7 +286,7 @@ def resync(runtime: Runtime, app: Celery, kind: str, key: str) -> str:
     from tasks.snapshot import fetch_current
 
     fetch_current(runtime, kind, [key])
-    return send_sync(app, kind, key)
+    return send_sync(app, kind, key, connection=runtime.connection)
 
 
 def task_entities(task: TaskView | None) -> list[tuple[str, str]]:
