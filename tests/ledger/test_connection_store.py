@@ -4,7 +4,7 @@ credentials encrypted at rest, the key rotated, a connection's ledger rows purge
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -281,7 +281,7 @@ def test_purge_covers_every_ledger_table_with_a_connection_column(
                         continue
                     else:
                         row[column.name] = _dummy(column, 10 * n + offset)
-                result = session.execute(sa.insert(table).values(row))
+                result = cast("sa.CursorResult[Any]", session.execute(sa.insert(table).values(row)))
                 key = result.inserted_primary_key
                 inserted[(table.name, name)] = key[0] if key else None
     with sessions() as session, session.begin():
