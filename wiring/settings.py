@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path("var")
     """Where embedded mode keeps its SQLite ledger and broker files."""
+    secret_key: SecretStr | None = None
+    """``RBSYNC_SECRET_KEY``: the Fernet key(s) that encrypt the stored connections' credentials
+    (``rbsync connections``), comma-separated: the first encrypts, every one decrypts, so a key
+    is rotated by putting the new one first, ``rbsync connections rotate-key``, then dropping
+    the old one (docs/operations.md, "Connections"). Needed only once a connection is stored;
+    make one with ``rbsync connections generate-key``."""
 
     # --- behaviour ------------------------------------------------------------------------
     poll_interval_seconds: float = Field(300.0, gt=0)
@@ -248,6 +254,21 @@ class Settings(BaseSettings):
             raise ValueError(f"{url_name} names no user to go with it")
         if password is not None:
             raise ValueError(f"{url_name} has a password already; give it in one place only")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here so that a mistyped key is one line at start-up, not a failure at the
+        # first stored connection; blank means unset.
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from ledger.secrets import SecretKeyError, parse_keys
+
+        try:
+            parse_keys(value.get_secret_value())
+        except SecretKeyError as exc:
+            raise ValueError(str(exc).removeprefix("RBSYNC_SECRET_KEY ")) from None
         return value
 
     @field_validator("employee_map", mode="before")

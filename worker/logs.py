@@ -39,6 +39,7 @@ __all__ = [
     "RedactingFormatter",
     "SecretRedactor",
     "configure_logging",
+    "redact_also",
     "reset_logging",
     "secrets_of",
 ]
@@ -80,6 +81,11 @@ class SecretRedactor:
         self._secrets = sorted(
             {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
         )
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Redact these too (secrets learnt after start-up: stored connections' credentials)."""
+        known = set(self._secrets) | {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+        self._secrets = sorted(known, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
@@ -180,6 +186,9 @@ def secrets_of(settings: Settings | None) -> list[str]:
     if application is not None and client is not None:
         pair = f"{application.get_secret_value()}:{client.get_secret_value()}"
         found.append(base64.b64encode(pair.encode()).decode())
+    if settings.secret_key is not None:
+        # Each key on its own too: after a rotation the old one may be logged alone.
+        found.extend(part.strip() for part in settings.secret_key.get_secret_value().split(","))
     if settings.flower_basic_auth is not None:
         for credential in settings.flower_basic_auth.get_secret_value().split(","):
             found.extend(part for part in credential.split(":", 1)[1:] if part)
@@ -248,6 +257,17 @@ def _as_int(level: int | str) -> int:
         return level
     value = logging.getLevelName(level.upper())
     return value if isinstance(value, int) else logging.INFO
+
+
+def redact_also(settings: Settings) -> None:
+    """Make the installed handler redact ``settings``' secrets as well: a stored connection's
+    credentials are read from the ledger after logging was configured from the environment.
+    Without a handler installed (nothing configured yet) it does nothing."""
+    if _handler is None:
+        return
+    formatter = _handler.formatter
+    if isinstance(formatter, RedactingFormatter | JsonFormatter):
+        formatter.redactor.add(secrets_of(settings))
 
 
 def reset_logging() -> None:

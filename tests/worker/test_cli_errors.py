@@ -53,6 +53,7 @@ def test_every_command_has_help(cli: Cli) -> None:
         "reconcile",
         "health",
         "metrics",
+        "connections",
     }
     for name in names:
         assert name is not None
@@ -85,6 +86,8 @@ SETTINGS_COMMANDS = [
     ("config",),
     ("health",),
     ("metrics", "serve"),
+    ("connections", "list"),
+    ("connections", "check"),
 ]
 
 

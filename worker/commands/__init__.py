@@ -12,6 +12,7 @@ def register_all(app: typer.Typer) -> None:
     from worker.commands import (
         check_cmd,
         config_cmd,
+        connections_cmd,
         db_cmd,
         demo_cmd,
         enqueue_cmd,
@@ -42,5 +43,6 @@ def register_all(app: typer.Typer) -> None:
     db_cmd.register(app)
     flower_cmd.register(app)
     webhooks_cmd.register(app)
+    connections_cmd.register(app)
     sandbox_cmd.register(app)
     config_cmd.register(app)

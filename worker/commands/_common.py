@@ -133,7 +133,11 @@ def describe_error(exc: BaseException) -> str | None:  # noqa: PLR0911 - one bra
     if isinstance(exc, ClientError):
         return f"API error: {exc}"
     from wiring.clients import MissingSettingError
+    from wiring.connections import UnknownConnectionError
     from wiring.runtime import LedgerNotMigratedError
+
+    if isinstance(exc, UnknownConnectionError):
+        return str(exc)
 
     if isinstance(exc, MissingSettingError):
         return f"missing setting: {exc}"
