@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from clients import PowerOfficeClient, RackbeatClient
 
 __all__ = [
+    "CONNECTION_HOOK",
     "Fleet",
     "KindOptions",
     "LedgerNotMigratedError",
@@ -63,6 +65,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _RUNTIME_ATTR = "_rbsync_runtime"
+
+CONNECTION_HOOK = "rbsync_connection_hook"
+"""``app.conf[CONNECTION_HOOK]``: called with each connection's settings when its runtime is
+built in this process (the worker's log redactor learns a stored connection's credentials)."""
+
+REFRESH_SECONDS = 30.0
+"""A stored connection's settings are read again after this long: new credentials
+(``rbsync connections add --replace``) reach running workers without a restart."""
 _build_lock = threading.Lock()
 
 
@@ -96,6 +106,8 @@ class Runtime:
     connection: str = DEFAULT_CONNECTION
     shared_heartbeat: Heartbeat | None = None
     """The process's heartbeat, when a :class:`Fleet` built this runtime."""
+    fresh_until: float = float("inf")
+    """When a :class:`Fleet` reads this connection's settings again (``time.monotonic``)."""
     _stack: ExitStack = field(default_factory=ExitStack)
     _rackbeat: RackbeatClient | None = None
     _poweroffice: PowerOfficeClient | None = None
@@ -230,23 +242,33 @@ class Fleet:
         return Heartbeat(self.settings.lease_seconds)
 
     def runtime(self, connection: str = DEFAULT_CONNECTION) -> Runtime:
-        """The runtime of ``connection`` in this process (built on first use)."""
+        """The runtime of ``connection`` in this process (built on first use; rebuilt when the
+        connection's settings changed, looked at every ``REFRESH_SECONDS``)."""
         existing = self._runtimes.get(connection)
-        if existing is not None:
+        now = time.monotonic()
+        if existing is not None and (self.settings_of is None or now < existing.fresh_until):
             return existing
         with self._lock:
             existing = self._runtimes.get(connection)
-            if existing is None:
-                existing = Runtime(
-                    settings=self._settings_of(connection),
-                    engine=self.engine,
-                    sessions=make_session_factory(self.engine, connection),
-                    locks=named_locks(self.locks, connection),
-                    connection=connection,
-                    shared_heartbeat=self.heartbeat,
-                )
-                self._runtimes[connection] = existing
-            return existing
+            if existing is not None and now < existing.fresh_until:
+                return existing
+            settings = self._settings_of(connection)
+            if existing is not None and existing.settings == settings:
+                existing.fresh_until = now + REFRESH_SECONDS
+                return existing
+            if existing is not None:
+                existing.close_clients()  # new credentials: new clients
+            built = Runtime(
+                settings=settings,
+                engine=self.engine,
+                sessions=make_session_factory(self.engine, connection),
+                locks=named_locks(self.locks, connection),
+                connection=connection,
+                shared_heartbeat=self.heartbeat,
+                fresh_until=now + REFRESH_SECONDS,
+            )
+            self._runtimes[connection] = built
+            return built
 
     def _settings_of(self, connection: str) -> Settings:
         if self.settings_of is not None:
@@ -324,7 +346,19 @@ def fleet_for(app: Celery) -> Fleet:
             settings: Any = app.conf.get("rbsync_settings")
             if not isinstance(settings, Settings):
                 raise RuntimeError("the Celery app was not built by worker.app.create_app")
-            existing = build_fleet(settings)
+            from wiring.connections import load_connection
+
+            fleet = build_fleet(settings)
+            hook: Any = app.conf.get(CONNECTION_HOOK)
+
+            def settings_of(name: str) -> Settings:
+                config = load_connection(settings, fleet.sessions, name)
+                if callable(hook):
+                    hook(config.settings)  # e.g. the log redactor learns its credentials
+                return config.settings
+
+            fleet.settings_of = settings_of
+            existing = fleet
             setattr(app, _RUNTIME_ATTR, existing)
         return existing
 

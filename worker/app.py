@@ -36,8 +36,10 @@ from celery.signals import (
 from kombu import Queue
 
 from tasks.names import POLL_TASK, RECONCILE_TASK, SWEEP_TASK, WEBHOOK_QUEUE, WEBHOOK_TASK
+from wiring.runtime import CONNECTION_HOOK
 from wiring.settings import Settings, SettingsInvalidError, env_name, load_settings
 from worker.beat import beat_schedule
+from worker.logs import redact_also
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -175,6 +177,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "beat_schedule": beat_schedule(settings),
         "rbsync_settings": settings,
+        # A stored connection's credentials are redacted from the logs like the environment's.
+        CONNECTION_HOOK: redact_also,
     }
 
 
