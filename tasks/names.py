@@ -7,6 +7,7 @@ The one place they are spelled. This module imports nothing, so the Flower side
 from __future__ import annotations
 
 __all__ = [
+    "DISPATCH_TASK",
     "INITIAL_SYNC_TASK",
     "POLL_TASK",
     "RECONCILE_TASK",
@@ -18,8 +19,10 @@ __all__ = [
     "WEBHOOK_TASK",
 ]
 
+DISPATCH_TASK = "rbsync.dispatch"
+"""``rbsync.dispatch()``: beat's poll tick; sends the polls of the connections that are due."""
 POLL_TASK = "rbsync.poll"
-"""``rbsync.poll(kind)``: one poll of a kind's changes."""
+"""``rbsync.poll(kind, scheduled=False, connection='default')``: one poll of a kind's changes."""
 SYNC_TASK = "rbsync.sync"
 """``rbsync.sync(kind, key)``: one entity."""
 SYNC_BATCH_TASK = "rbsync.sync_batch"

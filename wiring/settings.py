@@ -123,6 +123,10 @@ class Settings(BaseSettings):
 
     # --- behaviour ------------------------------------------------------------------------
     poll_interval_seconds: float = Field(300.0, gt=0)
+    dispatch_interval_seconds: float = Field(5.0, gt=0)
+    """How often beat sends its one poll tick (``rbsync.dispatch``), which polls the
+    connections whose phase in the poll period falls in the tick (never longer than
+    ``poll_interval_seconds``)."""
     poll_overlap_seconds: float = Field(5.0, ge=0)
     customer_number_from_rackbeat: bool = False
     """R-CUST link: send Rackbeat's number as PowerOffice Go ``Number`` (must fit a series)."""

@@ -35,7 +35,14 @@ from celery.signals import (
 )
 from kombu import Queue
 
-from tasks.names import POLL_TASK, RECONCILE_TASK, SWEEP_TASK, WEBHOOK_QUEUE, WEBHOOK_TASK
+from tasks.names import (
+    DISPATCH_TASK,
+    POLL_TASK,
+    RECONCILE_TASK,
+    SWEEP_TASK,
+    WEBHOOK_QUEUE,
+    WEBHOOK_TASK,
+)
 from wiring.runtime import CONNECTION_HOOK
 from wiring.settings import Settings, SettingsInvalidError, env_name, load_settings
 from worker.beat import beat_schedule
@@ -58,6 +65,7 @@ POLL_QUEUE = "rbsync.poll"
 of sync messages a first push enqueues. Webhook work has one too (``tasks.names.WEBHOOK_QUEUE``).
 Workers consume every queue (no ``-Q`` needed)."""
 TASK_MODULES = (
+    "tasks.dispatch",
     "tasks.poll",
     "tasks.sync",
     "tasks.sweep",
@@ -169,6 +177,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             POLL_TASK: {"queue": POLL_QUEUE},
             SWEEP_TASK: {"queue": POLL_QUEUE},
+            DISPATCH_TASK: {"queue": POLL_QUEUE},
             RECONCILE_TASK: {"queue": POLL_QUEUE},
             WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE},
         },

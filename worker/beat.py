@@ -1,4 +1,5 @@
-"""The beat schedule: one poll entry per registered kind, and the sweep.
+"""The beat schedule: one poll tick (``rbsync.dispatch``, fanned out to the connections that
+are due, ``tasks.dispatch``), the sweep and the reconcile.
 
 Poll and sweep messages do not expire: during a long first push they wait behind sync batches
 (each bounded by its time budget), and a message discarded as expired would leave its kind
@@ -12,31 +13,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from kinds import registry
-from tasks.names import POLL_TASK, RECONCILE_TASK, SWEEP_TASK
+from tasks.dispatch import dispatch_interval
+from tasks.names import DISPATCH_TASK, RECONCILE_TASK, SWEEP_TASK
 from wiring.settings import Settings
 
-__all__ = ["RECONCILE_ENTRY", "SWEEP_ENTRY", "beat_schedule"]
+__all__ = ["POLL_ENTRY", "RECONCILE_ENTRY", "SWEEP_ENTRY", "beat_schedule"]
 
+POLL_ENTRY = "poll"
 SWEEP_ENTRY = "sweep"
 RECONCILE_ENTRY = "reconcile"
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Celery's ``beat_schedule``: ``poll-<kind>`` every ``poll_interval_seconds``, and
-    ``sweep`` every ``sweep_interval_seconds``, ``reconcile`` every
-    ``reconcile_interval_seconds`` (none when 0)."""
-    period = settings.poll_interval_seconds
+    """Celery's ``beat_schedule``: ``poll`` (the tick: ``rbsync.dispatch``) every
+    ``dispatch_interval_seconds`` (the poll interval when shorter), ``sweep`` every
+    ``sweep_interval_seconds``, ``reconcile`` every ``reconcile_interval_seconds`` (none when
+    0). The number of connections changes nothing here."""
     schedule: dict[str, dict[str, Any]] = {
-        f"poll-{kind}": {
-            "task": POLL_TASK,
-            "schedule": period,
-            "args": (kind,),
-            "kwargs": {"scheduled": True},
-        }
-        for kind in registry.names()
+        POLL_ENTRY: {
+            "task": DISPATCH_TASK,
+            "schedule": dispatch_interval(
+                settings.poll_interval_seconds, settings.dispatch_interval_seconds
+            ),
+        },
+        SWEEP_ENTRY: {"task": SWEEP_TASK, "schedule": settings.sweep_interval_seconds},
     }
-    schedule[SWEEP_ENTRY] = {"task": SWEEP_TASK, "schedule": settings.sweep_interval_seconds}
     if settings.reconcile_interval_seconds > 0:
         schedule[RECONCILE_ENTRY] = {
             "task": RECONCILE_TASK,

@@ -121,7 +121,7 @@ def test_health_of_the_procfile_processes_and_their_json_logs(
     beat_lines = _lines_of(log, "beat.1")
     assert not [line for line in worker_lines + beat_lines if CELERY_TEXT_LINE.match(line)]
     objects = [json.loads(line) for line in worker_lines + beat_lines if line.startswith("{")]
-    assert any("Sending due task poll-product" in o["message"] for o in objects)
+    assert any("Sending due task poll (rbsync.dispatch)" in o["message"] for o in objects)
     created = [o for o in objects if o.get("outcome") == "created" and o.get("kind") == "product"]
     assert created, worker_lines[-20:]
     first = created[0]

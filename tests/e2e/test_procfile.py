@@ -116,7 +116,7 @@ def test_honcho_runs_the_procfile_and_beat_driven_polls_sync_the_products(
     assert still_running, log[-3000:]
     assert products_synced(rackbeat_emulator, poweroffice_emulator), log[-3000:]
     assert [f"{name}.1 started" in log for name in ("worker", "beat", "flower")] == [True] * 3
-    # The products came by the scheduled route: beat -> rbsync.poll -> rbsync.sync.
-    assert "Scheduler: Sending due task poll-product (rbsync.poll)" in log
+    # The products came by the scheduled route: beat -> rbsync.dispatch -> rbsync.poll -> sync.
+    assert "Scheduler: Sending due task poll (rbsync.dispatch)" in log
     secrets = [env[name] for name in env if name.endswith(("_KEY", "_TOKEN", "_BASIC_AUTH"))]
     assert [secret for secret in secrets if secret in log] == []

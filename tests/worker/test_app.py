@@ -97,7 +97,7 @@ def test_a_countdown_near_the_visibility_timeout_is_refused(tmp_path: Path) -> N
         celery_config(settings)
 
 
-def test_beat_has_one_poll_per_kind_the_sweep_and_the_reconcile(tmp_path: Path) -> None:
+def test_beat_has_one_poll_tick_the_sweep_and_the_reconcile(tmp_path: Path) -> None:
     settings = make(
         data_dir=tmp_path,
         poll_interval_seconds=120,
@@ -106,19 +106,15 @@ def test_beat_has_one_poll_per_kind_the_sweep_and_the_reconcile(tmp_path: Path) 
     )
     schedule = beat_schedule(settings)
     # No expiry: a poll waiting behind a first push must run when a worker frees, not vanish.
+    # One tick whatever the number of connections (tasks.dispatch fans it out).
     assert schedule == {
-        **{
-            f"poll-{kind}": {
-                "task": "rbsync.poll",
-                "schedule": 120.0,
-                "args": (kind,),
-                "kwargs": {"scheduled": True},
-            }
-            for kind in ("product", "bom", "customer", "invoice", "supplier")
-        },
+        "poll": {"task": "rbsync.dispatch", "schedule": 5.0},
         "sweep": {"task": "rbsync.sweep", "schedule": 7.0},
         "reconcile": {"task": "rbsync.reconcile", "schedule": 3600.0},
     }
+    # Never longer than the poll interval: every connection is then due at every tick.
+    short = beat_schedule(make(data_dir=tmp_path, poll_interval_seconds=2))
+    assert short["poll"]["schedule"] == 2.0
     weekly = beat_schedule(make(data_dir=tmp_path))
     assert weekly["reconcile"]["schedule"] == 7 * 24 * 3600
     assert "reconcile" not in beat_schedule(make(data_dir=tmp_path, reconcile_interval_seconds=0))
