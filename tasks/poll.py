@@ -42,7 +42,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
-from clients import RetriableError
+from clients import AuthenticationError, RetriableError
 from kinds import registry
 from kinds.errors import LockTimeoutError
 from kinds.links import refresh_indexes
@@ -63,6 +63,7 @@ from ledger import (
     utcnow,
 )
 from tasks.base import PipelineTask, backoff
+from tasks.connection_state import mark_refused, stopped_state
 from tasks.enqueue import enqueue_sync
 from tasks.names import POLL_TASK
 from tasks.snapshot import snapshot_of
@@ -331,6 +332,7 @@ def poll(
             log.info("poll of %s skipped: polled %.0f s ago", kind, age)
             return PollReport(kind, skipped=True).to_json()
     gone = disconnection(self.runtime)  # plugin.uninstalled: no poll until registered again
+    gone = gone or stopped_state(self.runtime)  # paused by an operator, or broken
     if gone is not None:
         log.warning("poll of %s skipped: %s", kind, gone)
         return PollReport(kind, skipped=True).to_json()
@@ -349,6 +351,9 @@ def poll(
 
     try:
         return poll_kind(self.runtime, kind, enqueue).to_json()
+    except AuthenticationError as exc:
+        mark_refused(self.runtime, exc, f"poll of {kind}")  # this connection alone stops
+        raise
     except (RetriableError, OperationalError, LockTimeoutError, SoftTimeLimitExceeded) as exc:
         # Nothing is lost by a failed poll (the cursor stayed); run it again soon, bounded.
         retries = int(self.request.retries or 0)

@@ -10,7 +10,13 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from clients import AmbiguousWriteError, PermanentError, RateLimitedError, RetriableError
+from clients import (
+    AmbiguousWriteError,
+    AuthenticationError,
+    PermanentError,
+    RateLimitedError,
+    RetriableError,
+)
 from kinds.errors import DependencyFailedError, DependencyPendingError
 from kinds.spec import EntityKind
 from ledger import EntityLink, Finish, RowOutcome, Status
@@ -25,6 +31,7 @@ from mapping import (
     Skip,
 )
 from tasks.budget import Budget
+from tasks.connection_state import mark_refused
 from tasks.outcome import (
     PLANNED,
     RETRIABLE,
@@ -133,6 +140,9 @@ class Recorder:
         except DependencyPendingError as exc:
             status = Status.UNKNOWN if self._create_in_doubt() else Status.PENDING
             return self._retriable(status, exc, waiting=True), None
+        except AuthenticationError as exc:
+            mark_refused(self.runtime, exc, f"{self.kind} {self.key}")  # the connection stops
+            return self._failed(str(exc), http_status=exc.status), None
         except PermanentError as exc:
             return self._failed(str(exc), http_status=exc.status), None
         except RETRIABLE as exc:

@@ -549,7 +549,9 @@ def test_two_beats_by_mistake_never_run_two_polls_of_a_kind_at_once(
         assert end is not None
         assert end <= start
     sent = sum(
-        (production.workdir / f"{b}.log").read_text().count("Sending due task poll (rbsync.dispatch)")
+        (production.workdir / f"{b}.log")
+        .read_text()
+        .count("Sending due task poll (rbsync.dispatch)")
         for b in ("beat-a", "beat-b")
     )
     assert sent > len(cycles)  # more polls were sent than ran: the extra ones skipped
