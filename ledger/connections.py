@@ -241,3 +241,10 @@ def reencrypt_connections(session: Session, box: SecretBox) -> tuple[int, int]:
         changed += 1
     session.flush()
     return changed, current
+
+
+def connection_for_account(session: Session, account_id: str) -> str | None:
+    """The name of the stored connection of Rackbeat account ``account_id``, or None."""
+    return session.scalar(
+        sa.select(Connection.name).where(Connection.rackbeat_account_id == account_id).limit(1)
+    )

@@ -48,14 +48,17 @@ def serve(
     """
     import uvicorn
 
+    from wiring.runtime import fleet_for, set_runtime
     from worker.logs import configure_logging
     from worker.webhooks.receiver import create_receiver
 
     settings = load_cli_settings()
     configure_logging(settings, level=min(log_level(), logging.INFO))
     app = cli_app(settings)
-    with ledger_runtime(settings) as runtime:
-        receiver = create_receiver(runtime, app)
+    # Every connection's deliveries (routed on Rackbeat-Account-Id, worker.webhooks.receiver).
+    fleet = fleet_for(app)
+    try:
+        receiver = create_receiver(fleet, app)
         uvicorn.run(
             receiver,
             host=host or settings.webhook_host,
@@ -64,6 +67,8 @@ def serve(
             access_log=False,
             timeout_graceful_shutdown=10,
         )
+    finally:
+        set_runtime(app, None)
 
 
 @webhooks.command("register")

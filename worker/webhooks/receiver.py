@@ -17,6 +17,11 @@ Duplicates and deliveries out of order are harmless: the worker fetches the reco
 version and the ledger's content hash decides whether anything is written. ``*.deleted`` events
 are stored and shown (``rbsync webhooks list``), nothing is written to PowerOffice Go;
 ``plugin.uninstalled`` marks the connection disconnected (polls stop).
+
+One receiver serves every connection: a delivery's ``Rackbeat-Account-Id`` names the Rackbeat
+account, and so the connection (``rbsync connections add`` records each one's account id); a
+delivery naming no stored account goes to ``default``. Its token is checked against that
+connection's webhooks only, and it is stored and sent within that connection.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kinds.webhook_events import HandledEvent, event_named
+from ledger import DEFAULT_CONNECTION
+from ledger.connections import connection_for_account
 from ledger.webhooks import (
     ACTION_SYNC,
     ACTION_UNINSTALLED,
@@ -47,7 +54,7 @@ from ledger.webhooks import (
     token_matches,
 )
 from tasks.webhooks import send_events
-from wiring.runtime import Runtime
+from wiring.runtime import Fleet, Runtime
 
 __all__ = ["PATH", "Counters", "create_receiver"]
 
@@ -108,20 +115,41 @@ def _key_of(payload: Any) -> str | None:
 
 
 class _Receiver:
-    def __init__(self, runtime: Runtime, celery_app: Celery, counters: Counters) -> None:
-        self.runtime = runtime
+    def __init__(self, fleet: Fleet, celery_app: Celery, counters: Counters) -> None:
+        self.fleet = fleet
         self.celery_app = celery_app
         self.counters = counters
-        self.cap = runtime.settings.webhook_max_body_bytes
+        self.cap = fleet.settings.webhook_max_body_bytes
 
-    def token_ok(self, token: str | None) -> bool:
-        with self.runtime.sessions() as session:
-            return token_matches(session, token)
+    def runtime_of(self, account: str | None) -> Runtime | None:
+        """The runtime of the connection of Rackbeat account ``account`` (``default`` when no
+        stored connection has it); None when that connection does not exist."""
+        name = None
+        if account:
+            with self.fleet.sessions() as session:
+                name = connection_for_account(session, account.strip())
+        try:
+            return self.fleet.runtime(name or DEFAULT_CONNECTION)
+        except LookupError:  # UnknownConnectionError included
+            return None
+
+    def token_ok(self, account: str | None, token: str | None) -> Runtime | None:
+        """The connection's runtime when ``token`` is one of its webhooks' tokens, else None."""
+        runtime = self.runtime_of(account)
+        if runtime is None:
+            return None
+        with runtime.sessions() as session:
+            return runtime if token_matches(session, token) else None
 
     def store(
-        self, handled: HandledEvent, key: str | None, account: str | None, detail: Any
+        self,
+        runtime: Runtime,
+        handled: HandledEvent,
+        key: str | None,
+        account: str | None,
+        detail: Any,
     ) -> int:
-        with self.runtime.sessions.begin() as session:
+        with runtime.sessions.begin() as session:
             event_id = store_event(
                 session,
                 event=handled.name,
@@ -135,10 +163,10 @@ class _Receiver:
                 disconnect(session, f"Rackbeat sent {handled.name} (account {account or '?'})")
         return event_id
 
-    def send(self, event: UnsentEvent) -> None:
+    def send(self, runtime: Runtime, event: UnsentEvent) -> None:
         """After the answer: the message, then the row marked sent (or left for the sweep)."""
         try:
-            send_events(self.celery_app, self.runtime, [event])
+            send_events(self.celery_app, runtime, [event])
             self.counters.count("sent")
         except Exception as exc:
             self.counters.count("send_failed")
@@ -153,6 +181,7 @@ class _Receiver:
         admitted = await self.admit(request)
         if isinstance(admitted, Response):
             return admitted
+        runtime, body = admitted
         name = request.headers.get(EVENT_HEADER, "").strip()
         handled = event_named(name)
         if handled is None:
@@ -160,7 +189,7 @@ class _Receiver:
             log.info("webhook event %.64r not handled; answered 200", name)
             return JSONResponse({"ignored": name})
         try:
-            payload = json.loads(admitted) if admitted else {}
+            payload = json.loads(body) if body else {}
         except ValueError:
             payload = None
         key = _key_of(payload)
@@ -169,24 +198,29 @@ class _Receiver:
             return _error(422, "the body has no key (a JSON object with key: string or int)")
         account = request.headers.get(ACCOUNT_HEADER)
         try:
-            event_id = await run_in_threadpool(self.store, handled, key, account, payload)
+            event_id = await run_in_threadpool(self.store, runtime, handled, key, account, payload)
         except SQLAlchemyError as exc:
             why = type(exc).__name__
             log.error("webhook %s not stored: the ledger is unavailable (%s)", name, why)
             self.counters.count("ledger_unavailable")
             return _error(503, "the ledger is unavailable; retry later")
         self.counters.count(handled.action)
-        return self.accepted(event_id, handled, key)
+        return self.accepted(runtime, event_id, handled, key)
 
-    async def admit(self, request: Request) -> bytes | Response:
-        """The body of a delivery with a known token and an acceptable size, else the refusal."""
+    async def admit(self, request: Request) -> tuple[Runtime, bytes] | Response:
+        """The connection and body of a delivery with a token of that connection's webhooks and
+        an acceptable size, else the refusal."""
         try:
-            known = await run_in_threadpool(self.token_ok, request.headers.get(TOKEN_HEADER))
+            known = await run_in_threadpool(
+                self.token_ok,
+                request.headers.get(ACCOUNT_HEADER),
+                request.headers.get(TOKEN_HEADER),
+            )
         except SQLAlchemyError as exc:
             log.error("webhook refused: the ledger is unavailable (%s)", type(exc).__name__)
             self.counters.count("ledger_unavailable")
             return _error(503, "the ledger is unavailable; retry later")
-        if not known:
+        if known is None:
             self.counters.count("forbidden")
             log.warning("webhook refused: missing or unknown Rackbeat-Webhook-Token")
             return _error(401, "missing or unknown Rackbeat-Webhook-Token")
@@ -194,19 +228,21 @@ class _Receiver:
         if body is None:
             self.counters.count("too_large")
             return _error(413, f"body over {self.cap} bytes")
-        return body
+        return known, body
 
-    def accepted(self, event_id: int, handled: HandledEvent, key: str | None) -> Response:
+    def accepted(
+        self, runtime: Runtime, event_id: int, handled: HandledEvent, key: str | None
+    ) -> Response:
         """The 200 of a stored delivery; a ``sync`` one's message goes out after it."""
         background = None
         if handled.action == ACTION_SYNC and handled.kind is not None and key is not None:
-            event = UnsentEvent(event_id, handled.kind, key)
-            background = BackgroundTask(self.send, event)
+            event = UnsentEvent(event_id, handled.kind, key, runtime.connection)
+            background = BackgroundTask(self.send, runtime, event)
         return JSONResponse({"stored": event_id, "action": handled.action}, background=background)
 
     async def healthz(self, _request: Request) -> Response:
         def ledger_ok() -> bool:
-            with self.runtime.sessions() as session:
+            with self.fleet.sessions() as session:
                 session.execute(sa.text("SELECT 1"))
             return True
 
@@ -220,10 +256,16 @@ class _Receiver:
 
 
 def create_receiver(
-    runtime: Runtime, celery_app: Celery, *, counters: Counters | None = None
+    wiring: Fleet | Runtime, celery_app: Celery, *, counters: Counters | None = None
 ) -> Starlette:
-    """The ASGI app: ``POST /webhooks/rackbeat`` and ``GET /healthz``."""
-    receiver = _Receiver(runtime, celery_app, counters or Counters())
+    """The ASGI app: ``POST /webhooks/rackbeat`` and ``GET /healthz``, for every connection of
+    the fleet (a runtime alone: its connection only)."""
+    if isinstance(wiring, Runtime):
+        fleet = Fleet(settings=wiring.settings, engine=wiring.engine, locks=wiring.locks)
+        fleet.adopt(wiring)
+    else:
+        fleet = wiring
+    receiver = _Receiver(fleet, celery_app, counters or Counters())
     app = Starlette(
         routes=[
             Route(PATH, receiver.rackbeat, methods=["POST"]),
