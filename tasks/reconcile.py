@@ -41,12 +41,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from celery import shared_task
+from celery import Celery, shared_task
 
 from clients.poweroffice import wire_field
 from kinds import registry
 from kinds.spec import EntityKind
 from ledger import (
+    ALL,
     DEFAULT_CONNECTION,
     ReconcileRow,
     finish_reconcile_run,
@@ -66,7 +67,8 @@ from tasks.base import PipelineTask
 from tasks.enqueue import enqueue_sync
 from tasks.names import RECONCILE_TASK
 from tasks.snapshot import fetch_snapshots, store_fetched
-from wiring.runtime import Runtime
+from wiring.connections import connection_infos
+from wiring.runtime import Runtime, fleet_for
 
 __all__ = [
     "CATEGORIES",
@@ -506,6 +508,25 @@ def _remember_found(runtime: Runtime, kind: EntityKind, remote: Remote, keys: li
 # --- the task -----------------------------------------------------------------------------------
 
 
+def fan_out_reconcile(app: Celery, kinds: list[str] | None, repair: bool | None) -> list[str]:
+    """One ``rbsync.reconcile`` per active connection (paused and broken ones are left out);
+    the names it was sent for."""
+    fleet = fleet_for(app)
+    names = [
+        info.name
+        for info in connection_infos(fleet.settings, fleet.sessions)
+        if info.state == "active"
+    ]
+    with app.producer_or_acquire() as producer:
+        for name in names:
+            app.send_task(
+                RECONCILE_TASK,
+                kwargs={"kinds": kinds, "repair": repair, "connection": name},
+                producer=producer,
+            )
+    return names
+
+
 @shared_task(bind=True, base=PipelineTask, name=RECONCILE_TASK, ignore_result=True)
 def reconcile_task(
     self: PipelineTask,
@@ -516,7 +537,10 @@ def reconcile_task(
     """Reconcile (beat: every ``RBSYNC_RECONCILE_INTERVAL_SECONDS``); one run at a time.
 
     ``repair`` defaults to ``RBSYNC_RECONCILE_REPAIR``; hand edits are never overwritten here.
+    ``connection`` ``*`` (beat's) sends one reconcile per active connection instead.
     """
+    if connection == ALL:
+        return {"sent": fan_out_reconcile(self.app, kinds, repair)}
     runtime = self.runtime
     settings = runtime.settings
     lock = runtime.locks("reconcile", settings.poll_time_limit_seconds)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger import ALL
 from tasks.dispatch import dispatch_interval
 from tasks.names import DISPATCH_TASK, RECONCILE_TASK, SWEEP_TASK
 from wiring.settings import Settings
@@ -42,5 +43,6 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         schedule[RECONCILE_ENTRY] = {
             "task": RECONCILE_TASK,
             "schedule": settings.reconcile_interval_seconds,
+            "kwargs": {"connection": ALL},  # one reconcile per active connection
         }
     return schedule

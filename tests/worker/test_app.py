@@ -50,6 +50,7 @@ def test_production_config_is_json_late_ack_prefetch_one_with_ceilings(tmp_path:
     assert conf["task_routes"] == {
         "rbsync.poll": {"queue": "rbsync.poll"},
         "rbsync.sweep": {"queue": "rbsync.poll"},
+        "rbsync.dispatch": {"queue": "rbsync.poll"},
         "rbsync.webhook": {"queue": "rbsync.webhook"},
         "rbsync.reconcile": {"queue": "rbsync.poll"},
     }
@@ -110,7 +111,11 @@ def test_beat_has_one_poll_tick_the_sweep_and_the_reconcile(tmp_path: Path) -> N
     assert schedule == {
         "poll": {"task": "rbsync.dispatch", "schedule": 5.0},
         "sweep": {"task": "rbsync.sweep", "schedule": 7.0},
-        "reconcile": {"task": "rbsync.reconcile", "schedule": 3600.0},
+        "reconcile": {
+            "task": "rbsync.reconcile",
+            "schedule": 3600.0,
+            "kwargs": {"connection": "*"},
+        },
     }
     # Never longer than the poll interval: every connection is then due at every tick.
     short = beat_schedule(make(data_dir=tmp_path, poll_interval_seconds=2))
@@ -124,6 +129,7 @@ def test_the_app_registers_the_task_names(tmp_path: Path) -> None:
     app = create_app(make(data_dir=tmp_path))
     app.loader.import_default_modules()
     assert {
+        "rbsync.dispatch",
         "rbsync.poll",
         "rbsync.sync",
         "rbsync.sweep",
