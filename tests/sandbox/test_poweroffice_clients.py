@@ -7,7 +7,14 @@ import time
 
 import httpx
 
+from sandbox.launcher import (
+    SandboxOptions,
+    add_connection,
+    build_sandbox,
+    connection_environment,
+)
 from sandbox.poweroffice import reference
+from sandbox.server import serve_in_thread
 from sandbox.testing import PowerOfficeEmulatorHandle
 
 PRODUCT = {"Name": "Felles vare", "Code": "SAME-1", "SalesPrice": 10.0}
@@ -188,3 +195,30 @@ def test_admin_routes_are_scoped_to_a_client(
     po.add_client("client-key-3")
     po.reset()
     assert [c["client_key"] for c in po.clients()] == [po.client_key]
+
+
+def test_the_launcher_adds_a_connection_to_both_emulators() -> None:
+    sandbox = build_sandbox(SandboxOptions(rackbeat_scale=10, rate_limits=False))
+    connection = add_connection(sandbox, rackbeat_token="conn-2", client_key="conn-2-client")
+    with (
+        serve_in_thread(sandbox.rackbeat_app) as rb,
+        serve_in_thread(sandbox.poweroffice_app) as po,
+    ):
+        env = connection_environment(sandbox, connection, rb.url, po.url)
+        assert env["RACKBEAT_API_TOKEN"] == "conn-2"
+        assert env["POWEROFFICE_CLIENT_KEY"] == "conn-2-client"
+        me = httpx.get(
+            f"{env['RACKBEAT_BASE_URL']}self",
+            headers={"Authorization": f"Bearer {env['RACKBEAT_API_TOKEN']}"},
+            timeout=10,
+        )
+        assert me.json()["user_account"]["id"] == connection.rackbeat_account_id != 4711
+        token = httpx.post(
+            env["POWEROFFICE_TOKEN_URL"],
+            data={"grant_type": "client_credentials"},
+            auth=(env["POWEROFFICE_APPLICATION_KEY"], env["POWEROFFICE_CLIENT_KEY"]),
+            headers={"Ocp-Apim-Subscription-Key": env["POWEROFFICE_SUBSCRIPTION_KEY"]},
+            timeout=10,
+        )
+        assert token.status_code == 200
+    assert sandbox.poweroffice.client("conn-2-client").counters.event("token_requests") == 1
