@@ -188,7 +188,10 @@ class PowerOfficeBackend:
                 client_id=str(uuid.uuid5(CLIENT_ID_NAMESPACE, key)),
                 client_name=request.client_name or f"Klient {len(self.clients) + 1} AS",
                 seed=self.config.seed if request.seed is None else request.seed,
-                scale=self.config.scale if request.scale is None else request.scale,
+                # Created empty, it stays empty on a reset without arguments.
+                scale=0
+                if request.empty
+                else (self.config.scale if request.scale is None else request.scale),
             )
             client.update(
                 ClientUpdate(

@@ -44,7 +44,8 @@ class AccountRequest(BaseModel):
     """The data generator's seed (the emulator's start seed when omitted): two accounts with
     the same seed and scale hold the same records, numbers included."""
     scale: int | None = Field(None, ge=0)
-    """Products to generate (the emulator's start scale when omitted); 0 is an empty account."""
+    """Products to generate (the emulator's start scale when omitted); 0 still makes the
+    generator's groups, units, customers, suppliers... (``empty`` makes none)."""
     include_bad: bool = False
     empty: bool = False
     """No records at all (what an idle account in a benchmark of many accounts is)."""
@@ -85,14 +86,18 @@ class RackbeatAccount:
         return str(self.account_id)
 
     def load(self, *, seed: int | None, scale: int | None, empty: bool) -> dict[str, int]:
-        """Replace its records (generated, or none), forget its webhooks; record counts."""
-        used_scale = self.scale if scale is None else scale
+        """Replace its records (generated, or none), forget its webhooks; record counts.
+
+        Without ``seed``, ``scale`` or ``empty``, its start state: an account created empty
+        stays empty."""
+        if seed is None and scale is None and not empty:
+            empty = self.empty
         data = (
             None
-            if empty or used_scale == 0
+            if empty
             else generate(
                 seed=self.seed if seed is None else seed,
-                scale=used_scale,
+                scale=self.scale if scale is None else scale,
                 include_bad=self.include_bad,
             )
         )

@@ -240,7 +240,7 @@ class RackbeatEmulator:
                 include_bad=request.include_bad,
                 empty=request.empty,
             )
-        if not account.empty and account.scale:
+        if not account.empty:
             account.load(seed=None, scale=None, empty=False)
         return account
 
@@ -311,7 +311,9 @@ class RackbeatEmulator:
             extra = [name for name, a in self.accounts.items() if a is not self.default]
         for name in extra:
             self.remove_account(name)
-        records = self.default.load(seed=seed, scale=scale, empty=empty)
+        # As ever: without ``empty``, generated data (even when the emulator started empty).
+        used_scale = self.default.scale if scale is None else scale
+        records = self.default.load(seed=seed, scale=used_scale, empty=empty)
         self.limiter.reset()
         return {"records": records}
 

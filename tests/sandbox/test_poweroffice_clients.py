@@ -222,3 +222,14 @@ def test_the_launcher_adds_a_connection_to_both_emulators() -> None:
         )
         assert token.status_code == 200
     assert sandbox.poweroffice.client("conn-2-client").counters.event("token_requests") == 1
+
+
+def test_an_empty_client_stays_empty_on_its_reset(
+    poweroffice_emulator: PowerOfficeEmulatorHandle,
+) -> None:
+    po = poweroffice_emulator
+    po.configure(scale=1)  # what a reset without arguments loads
+    idle = po.add_client(empty=True)
+    seeded = po.add_client()
+    assert idle.reset()["records"]["Products"] == 0
+    assert seeded.reset()["records"]["Products"] == 100

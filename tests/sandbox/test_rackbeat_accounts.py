@@ -215,3 +215,15 @@ def test_webhook_deliveries_carry_their_accounts_id(
         10,
     )
     assert rb.counters()["events"]["webhook_delivered"] == 2
+
+
+def test_an_empty_account_stays_empty_on_its_reset(
+    rackbeat_emulator: RackbeatEmulatorHandle,
+) -> None:
+    rb = rackbeat_emulator
+    idle = rb.add_account(empty=True)
+    assert idle.reset()["records"]["products"] == 0
+    assert idle.reset(seed=1, scale=5)["records"]["products"] == 5
+    base = rb.add_account(scale=0)  # scale 0: groups, units, customers... but no products
+    assert base.summary()["records"]["customers"] == 8
+    assert base.summary()["records"]["products"] == 0
