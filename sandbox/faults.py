@@ -90,6 +90,10 @@ class FaultRule(BaseModel):
     replaces."""
     times: int | None = Field(None, ge=0)
     """At most this many requests get a fault from this rule (``None``: no cap)."""
+    tenant: str | None = None
+    """Only requests of this tenant: a Rackbeat account id (the bearer token's account), a
+    PowerOffice Go client key (the access token's client, or the token request's). ``None``:
+    every request, whosever it is."""
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this rule applies to ``method`` ``path``."""
@@ -137,22 +141,46 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         self._rules = [_RuleState(rule) for rule in rules]
+        self._scoped = any(state.rule.tenant is not None for state in self._rules)
 
     def set_rules(self, rules: Iterable[FaultRule]) -> None:
         """Replace every rule (their counters start afresh)."""
         states = [_RuleState(rule) for rule in rules]
         with self._lock:
             self._rules = states
+            self._scoped = any(state.rule.tenant is not None for state in states)
+
+    def set_tenant_rules(self, tenant: str, rules: Iterable[FaultRule]) -> None:
+        """Replace the rules of ``tenant`` only (each given rule is scoped to it); the other
+        rules and their counters stay."""
+        states = [_RuleState(rule.model_copy(update={"tenant": tenant})) for rule in rules]
+        with self._lock:
+            kept = [state for state in self._rules if state.rule.tenant != tenant]
+            self._rules = kept + states
+            self._scoped = any(state.rule.tenant is not None for state in self._rules)
+
+    def clear_tenant(self, tenant: str) -> None:
+        """Remove the rules scoped to ``tenant``."""
+        with self._lock:
+            self._rules = [state for state in self._rules if state.rule.tenant != tenant]
+            self._scoped = any(state.rule.tenant is not None for state in self._rules)
+
+    @property
+    def scoped(self) -> bool:
+        """Whether some rule applies to one tenant only (the request's tenant is then needed)."""
+        return self._scoped
 
     def add_rule(self, rule: FaultRule) -> None:
         """Add one rule after the existing ones."""
         with self._lock:
             self._rules.append(_RuleState(rule))
+            self._scoped = self._scoped or rule.tenant is not None
 
     def clear(self) -> None:
         """Remove every rule."""
         with self._lock:
             self._rules = []
+            self._scoped = False
 
     def reseed(self, seed: int) -> None:
         """Restart the random sequence (for reproducible runs)."""
@@ -164,16 +192,19 @@ class FaultInjector:
         with self._lock:
             return [state.rule for state in self._rules]
 
-    def snapshot(self) -> list[dict[str, Any]]:
-        """The rules with how many faults each has injected so far."""
+    def snapshot(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """The rules (with ``tenant``: that tenant's only) with how many faults each has
+        injected so far."""
         with self._lock:
             return [
                 {**state.rule.model_dump(), "injected": state.hits, "burst_left": state.burst_left}
                 for state in self._rules
+                if tenant is None or state.rule.tenant == tenant
             ]
 
-    def decide(self, method: str, path: str) -> FaultDecision:
-        """Draw the faults for one request. Every matching, non-exhausted rule contributes."""
+    def decide(self, method: str, path: str, tenant: str | None = None) -> FaultDecision:
+        """Draw the faults for one request of ``tenant`` (``None``: no known tenant). Every
+        matching, non-exhausted rule contributes."""
         method = method.upper()
         with self._lock:
             if not self._rules:
@@ -188,6 +219,8 @@ class FaultInjector:
             for state in self._rules:
                 rule = state.rule
                 if state.exhausted() or not rule.matches(method, path):
+                    continue
+                if rule.tenant is not None and rule.tenant != tenant:
                     continue
                 hit = False
                 if rule.latency_ms:
@@ -264,9 +297,12 @@ class FaultMiddleware:
         too_many_requests: Callable[[], Response],
         error_response: Callable[[int], Response] = default_error_response,
         normalise_path: Callable[[str], str] | None = None,
+        tenant_of: Callable[[Scope], str | None] | None = None,
     ) -> None:
         self.app = app
         self.injector = injector
+        # Which tenant a request belongs to; asked only while some rule is scoped to one.
+        self.tenant_of = tenant_of
         self.too_many_requests = too_many_requests
         self.error_response = error_response
         # Rules match the canonical path (PowerOffice Go: ``/Demo/v2/X`` is ``/v2/X``).
@@ -279,7 +315,10 @@ class FaultMiddleware:
         path = scope["path"]
         if self.normalise_path is not None:
             path = self.normalise_path(path)
-        decision = self.injector.decide(scope["method"], path)
+        tenant = None
+        if self.tenant_of is not None and self.injector.scoped:
+            tenant = self.tenant_of(scope)
+        decision = self.injector.decide(scope["method"], path, tenant)
         if decision.is_clean:
             await self.app(scope, receive, send)
             return

@@ -70,6 +70,11 @@ class RateLimiter:
         with self._lock:
             self._windows.clear()
 
+    def forget(self, key: str) -> None:
+        """Forget the requests of one key (a removed or reloaded tenant's)."""
+        with self._lock:
+            self._windows.pop(key, None)
+
     def hit(self, key: str) -> float | None:
         """Record one request for ``key``: ``None`` if allowed, else the seconds to wait.
 

@@ -29,6 +29,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -36,11 +37,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from sandbox.admin import admin_mount
-from sandbox.counters import RequestCounterMiddleware
+from sandbox.admin import UNKNOWN_TENANT_HANDLERS, admin_mount, tenant_query
+from sandbox.counters import Counters, RequestCounterMiddleware
 from sandbox.faults import FaultMiddleware
-from sandbox.poweroffice import reference
 from sandbox.poweroffice.backend import PowerOfficeBackend
+from sandbox.poweroffice.clients import ClientRequest, ClientUpdate, PowerOfficeClient
 from sandbox.poweroffice.config import PowerOfficeConfig
 from sandbox.poweroffice.dtos import DTOS
 from sandbox.poweroffice.listing import list_records
@@ -54,6 +55,7 @@ from sandbox.poweroffice.wire import (
     gateway_error,
     invalid_client,
     invalid_token,
+    missing_privilege,
     problem,
     rate_limited,
     unsupported_grant_type,
@@ -69,7 +71,10 @@ SUBSCRIPTION_HEADER = "ocp-apim-subscription-key"
 SUBSCRIPTION_QUERY = "subscription-key"
 JSON_PATCH = "application/json-patch+json"
 
-Handler = Callable[[Request, dict[str, str]], Awaitable[Response]]
+CLIENT_SCOPE_KEY = "rbsync.poweroffice_client"
+"""Where a request's client company (or ``None``) is kept in its ASGI scope once looked up."""
+
+Handler = Callable[[Request, dict[str, str], PowerOfficeClient], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,8 @@ class _Route:
     pattern: re.Pattern[str]
     handler: Handler
     authenticated: bool = True
+    resource: str | None = None
+    """The v2 resource, whose privilege (module) the client needs."""
 
 
 def canonical_path(path: str) -> str:
@@ -109,7 +116,8 @@ class PowerOfficeApi:
 
     # --- routing -----------------------------------------------------------------------------
     def _add(self, method: str, template: str, handler: Handler, *, auth: bool = True) -> None:
-        self.routes.append(_Route(method, template, _compile(template), handler, auth))
+        resource = template.split("/")[2] if template.startswith("/v2/") else None
+        self.routes.append(_Route(method, template, _compile(template), handler, auth, resource))
 
     def _build_routes(self) -> None:
         self._add("POST", "/OAuth/Token", self._token, auth=False)
@@ -144,6 +152,25 @@ class PowerOfficeApi:
                 return route, found.groupdict()
         return None
 
+    def client_of_scope(self, scope: Scope) -> PowerOfficeClient | None:
+        """The client company a request speaks for, looked up once per request: its access
+        token's client, or on the token endpoint the client key of its Basic credentials."""
+        if CLIENT_SCOPE_KEY in scope:
+            found: PowerOfficeClient | None = scope[CLIENT_SCOPE_KEY]
+            return found
+        client: PowerOfficeClient | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, credential = value.decode("latin-1").partition(" ")
+                scheme = scheme.lower()
+                if scheme == "bearer":
+                    client = self.backend.client_for_token(credential.strip())
+                elif scheme == "basic":
+                    client = self.backend.clients.get(_basic_credentials(credential)[1])
+                break
+        scope[CLIENT_SCOPE_KEY] = client
+        return client
+
     def template_of(self, scope: Scope) -> str | None:
         """``/v2/Products/{id}`` for the counters (``None`` when no route matches)."""
         matched = self.match(scope["method"], scope["path"])
@@ -169,8 +196,10 @@ class PowerOfficeApi:
         if key != config.subscription_key:
             return gateway_error(401, INVALID_SUBSCRIPTION_KEY)
         wait = self.backend.limiter.hit(key)
+        client = self.client_of_scope(request.scope)
         if wait is not None:
-            self.backend.counters.count_event("rate_limited")
+            # The budget is the subscription's; the refusal is counted for the client asking.
+            (client.counters if client else self.backend.counters).count_event("rate_limited")
             return rate_limited(
                 RateLimiter.whole_seconds(wait), retry_after_header=config.retry_after_header
             )
@@ -180,10 +209,13 @@ class PowerOfficeApi:
             reason = self.backend.token_problem(
                 token.strip() if scheme.lower() == "bearer" else None
             )
-            if reason is not None:
-                return invalid_token(reason)
+            if reason is not None or client is None:
+                return invalid_token(reason or "The access token is invalid")
+            lacking = client.lacks(route.resource) if route.resource else None
+            if lacking is not None:
+                return missing_privilege(lacking, instance=request.url.path)
         try:
-            return await route.handler(request, params)
+            return await route.handler(request, params, client or self.backend.default)
         except ApiError as exc:
             return exc.response(instance=request.url.path)
         except Exception:
@@ -194,53 +226,49 @@ class PowerOfficeApi:
             return problem(500, "Internal Server Error", "The emulator failed; see its log.")
 
     # --- token -------------------------------------------------------------------------------
-    async def _token(self, request: Request, params: dict[str, str]) -> Response:
-        del params
+    async def _token(
+        self, request: Request, params: dict[str, str], client: PowerOfficeClient
+    ) -> Response:
+        del params, client  # the client is the Basic credentials' own, checked here
         body = (await request.body()).decode("utf-8", errors="replace")
         form = dict(parse_qsl(body))
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-        try:
-            decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            decoded = ""
-        application_key, _, client_key = decoded.partition(":")
+        application_key, client_key = _basic_credentials(encoded)
         config = self.backend.config
+        found = self.backend.clients.get(client_key)
         if (
             scheme.lower() != "basic"
             or application_key != config.application_key
-            or client_key != config.client_key
+            or found is None
+            or found.refused
         ):
             return invalid_client()
         if form.get("grant_type") != "client_credentials":
             return unsupported_grant_type()
-        token, lifetime = self.backend.issue_token()
+        token, lifetime = self.backend.issue_token(found)
         return _json_response(
             {"access_token": token, "token_type": "bearer", "expires_in": lifetime}
         )
 
-    async def _client_information(self, request: Request, params: dict[str, str]) -> Response:
+    async def _client_information(
+        self, request: Request, params: dict[str, str], client: PowerOfficeClient
+    ) -> Response:
         del request, params
-        return _json_response(
-            {
-                "ClientId": reference.CLIENT_ID,
-                "ClientName": reference.CLIENT_NAME,
-                "ValidPrivileges": list(reference.PRIVILEGES),
-                "InvalidPrivileges": [],
-                "ActiveClientSubscriptions": ["GoApiV2"],
-            }
-        )
+        return _json_response(client.integration_information())
 
     # --- resources ---------------------------------------------------------------------------
     def _lister(self, resource: str) -> Handler:
         project = _sales_order_header if resource == "SalesOrders" else None
 
-        async def handler(request: Request, params: dict[str, str]) -> Response:
+        async def handler(
+            request: Request, params: dict[str, str], client: PowerOfficeClient
+        ) -> Response:
             del params
             query = {k.lower(): v for k, v in request.query_params.items()}
             with self.backend.lock:
                 page = list_records(
                     resource,
-                    self.backend.state.tables[resource],
+                    client.state.tables[resource],
                     query,
                     ignored=self.backend.config.ignored_filters,
                     project=project,
@@ -252,11 +280,13 @@ class PowerOfficeApi:
         return handler
 
     def _getter(self, resource: str, *, header_only: bool = False) -> Handler:
-        async def handler(request: Request, params: dict[str, str]) -> Response:
+        async def handler(
+            request: Request, params: dict[str, str], client: PowerOfficeClient
+        ) -> Response:
             del request
             record_id = _record_id(resource, params["id"])
             with self.backend.lock:
-                record = self.backend.state.get(resource, record_id)
+                record = client.state.get(resource, record_id)
             return _json_response(_sales_order_header(record) if header_only else record)
 
         return handler
@@ -264,34 +294,50 @@ class PowerOfficeApi:
     def _creator(self, resource: str) -> Handler:
         status = RESOURCES[resource].create_status
 
-        async def handler(request: Request, params: dict[str, str]) -> Response:
+        async def handler(
+            request: Request, params: dict[str, str], client: PowerOfficeClient
+        ) -> Response:
             del params
             body = await _json_body(request, ("application/json", "text/json", "+json"))
             with self.backend.lock:
-                record = self.backend.state.create(resource, body)
+                record = client.state.create(resource, body)
             return _json_response(record, status)
 
         return handler
 
     def _patcher(self, resource: str) -> Handler:
-        async def handler(request: Request, params: dict[str, str]) -> Response:
+        async def handler(
+            request: Request, params: dict[str, str], client: PowerOfficeClient
+        ) -> Response:
             record_id = _record_id(resource, params["id"])
             operations = await _json_body(request, (JSON_PATCH,))
             with self.backend.lock:
-                record = self.backend.state.patch(resource, record_id, operations)
+                record = client.state.patch(resource, record_id, operations)
             return _json_response(record)
 
         return handler
 
     def _deleter(self, resource: str) -> Handler:
-        async def handler(request: Request, params: dict[str, str]) -> Response:
+        async def handler(
+            request: Request, params: dict[str, str], client: PowerOfficeClient
+        ) -> Response:
             del request
             record_id = _record_id(resource, params["id"])
             with self.backend.lock:
-                self.backend.state.delete(resource, record_id)
+                client.state.delete(resource, record_id)
             return Response(status_code=200)
 
         return handler
+
+
+def _basic_credentials(encoded: str) -> tuple[str, str]:
+    """``(application key, client key)`` of a Basic credential (blank when unreadable)."""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    application_key, _, client_key = decoded.partition(":")
+    return application_key, client_key
 
 
 def _record_id(resource: str, raw: str) -> Any:
@@ -320,6 +366,67 @@ async def _json_body(request: Request, media_types: tuple[str, ...]) -> Any:
         raise ApiError(400, VALIDATION_TITLE, "The request body is not valid JSON.") from None
 
 
+def _client_routes(backend: PowerOfficeBackend) -> list[Route]:
+    """``/_sandbox/clients``: add, list, show, change and remove client companies."""
+
+    def missing(key: str) -> Response:
+        return JSONResponse({"error": f"no client {key!r}"}, status_code=404)
+
+    async def body_of(request: Request) -> Any:
+        raw = await request.body()
+        return json.loads(raw) if raw.strip() else {}
+
+    async def add(request: Request) -> Response:
+        try:
+            client = backend.add_client(ClientRequest.model_validate(await body_of(request)))
+        except (ValueError, ValidationError) as exc:
+            return JSONResponse({"error": f"client: {exc}"}, status_code=400)
+        return JSONResponse(client.summary(default=False), status_code=201)
+
+    async def listing(request: Request) -> Response:
+        del request
+        with backend.lock:
+            clients = list(backend.clients.values())
+            return JSONResponse([c.summary(default=c is backend.default) for c in clients])
+
+    async def show(request: Request) -> Response:
+        key = request.path_params["key"]
+        with backend.lock:
+            client = backend.clients.get(key)
+            if client is None:
+                return missing(key)
+            return JSONResponse(client.summary(default=client is backend.default))
+
+    async def change(request: Request) -> Response:
+        key = request.path_params["key"]
+        try:
+            update = ClientUpdate.model_validate(await body_of(request))
+            client = backend.update_client(key, update)
+        except KeyError:
+            return missing(key)
+        except (ValueError, ValidationError) as exc:
+            return JSONResponse({"error": f"client: {exc}"}, status_code=400)
+        return JSONResponse(client.summary(default=client is backend.default))
+
+    async def remove(request: Request) -> Response:
+        key = request.path_params["key"]
+        try:
+            backend.remove_client(key)
+        except KeyError:
+            return missing(key)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return Response(status_code=204)
+
+    return [
+        Route("/clients", add, methods=["POST"]),
+        Route("/clients", listing, methods=["GET"]),
+        Route("/clients/{key}", show, methods=["GET"]),
+        Route("/clients/{key}", change, methods=["PATCH"]),
+        Route("/clients/{key}", remove, methods=["DELETE"]),
+    ]
+
+
 def create_app(config: PowerOfficeConfig | None = None) -> Starlette:
     """The emulator app; ``app.state.sandbox`` is its :class:`PowerOfficeBackend`."""
     backend = PowerOfficeBackend(config)
@@ -336,10 +443,12 @@ def create_app(config: PowerOfficeConfig | None = None) -> Starlette:
 
     async def duplicate(request: Request) -> Response:
         resource = request.path_params["resource"]
+        name = tenant_query(request, backend)
+        client = backend.default if name is None else backend.client(name)
         try:
             record_id = int(request.path_params["id"])
             with backend.lock:
-                record = backend.state.duplicate(resource, record_id)
+                record = client.state.duplicate(resource, record_id)
         except ValueError:
             return JSONResponse({"error": "the id is not a number"}, status_code=400)
         except ApiError as exc:
@@ -352,6 +461,14 @@ def create_app(config: PowerOfficeConfig | None = None) -> Starlette:
     def injected_error(status: int) -> Response:
         return gateway_error(status, HTTPStatus(status).phrase)
 
+    def client_counters(scope: Scope) -> Counters | None:
+        client = api.client_of_scope(scope)
+        return client.counters if client is not None else None
+
+    def client_key(scope: Scope) -> str | None:
+        client = api.client_of_scope(scope)
+        return client.client_key if client is not None else None
+
     app = Starlette(
         routes=[
             admin_mount(
@@ -359,13 +476,18 @@ def create_app(config: PowerOfficeConfig | None = None) -> Starlette:
                 [
                     Route("/clock/advance", advance_clock, methods=["POST"]),
                     Route("/duplicate/{resource}/{id}", duplicate, methods=["POST"]),
+                    *_client_routes(backend),
                 ],
+                tenants=backend,
             ),
             Mount("", app=api),
         ],
         middleware=[
             Middleware(
-                RequestCounterMiddleware, counters=backend.counters, template_of=api.template_of
+                RequestCounterMiddleware,
+                counters=backend.counters,
+                template_of=api.template_of,
+                tenant_of=client_counters,
             ),
             Middleware(
                 FaultMiddleware,
@@ -373,8 +495,10 @@ def create_app(config: PowerOfficeConfig | None = None) -> Starlette:
                 too_many_requests=too_many_requests,
                 error_response=injected_error,
                 normalise_path=canonical_path,
+                tenant_of=client_key,
             ),
         ],
+        exception_handlers=dict(UNKNOWN_TENANT_HANDLERS),
     )
     app.state.sandbox = backend
     return app

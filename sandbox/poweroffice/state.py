@@ -151,9 +151,13 @@ class PowerOfficeState:
         now: Callable[[], datetime],
         monotonic: Callable[[], float],
         lag: Callable[[], float],
+        id_base: int = 0,
     ) -> None:
         self.counters = counters
         self._now = now
+        # Ids are unique across PowerOffice Go, not per client: each client company of the
+        # emulator numbers its records from its own base (the default company from 0).
+        self._id_base = id_base
         self.tables: dict[str, Table] = {
             name: Table(name, indexed=res.indexed, now=monotonic, lag=lag)
             for name, res in RESOURCES.items()
@@ -174,10 +178,10 @@ class PowerOfficeState:
         for table in self.tables.values():
             table.clear()
         self._last_stamp = ""
-        self._ids = itertools.count(100_001)
-        self._contact_ids = itertools.count(1_000_001)
+        self._ids = itertools.count(self._id_base + 100_001)
+        self._contact_ids = itertools.count(self._id_base + 1_000_001)
         self._order_numbers = itertools.count(1)
-        self._address_ids = itertools.count(7_000_001)
+        self._address_ids = itertools.count(self._id_base + 7_000_001)
         created = self.stamp()
         self.client_created = created
         for record in reference.vat_code_records():
@@ -249,7 +253,9 @@ class PowerOfficeState:
         record = builder(values, None, by_integration)
         at = float("-inf") if self._historic else None
         self.tables[resource].put(record["Id"], record, at=at)
-        self.counters.count_write(resource, "created")
+        if not self._historic:
+            # Generated history is no write of anyone's: not counted.
+            self.counters.count_write(resource, "created")
         return record
 
     def patch(self, resource: str, record_id: Any, operations: Any) -> Record:

@@ -11,6 +11,9 @@ Facts marked inferred in docs/api-facts.md ("PowerOffice Go") are decided here a
 - An expired or unknown bearer token gets 401 with an empty body and
   ``WWW-Authenticate: Bearer error="invalid_token"`` (ASP.NET JwtBearer).
 - Unknown routes get the gateway's 404 ``{"statusCode": 404, "message": "Resource not found"}``.
+- A client company that lacks the module (privilege) a resource needs gets 403 as
+  ProblemDetails, title "Forbidden", the detail naming the privilege (the spec gives the status
+  only: "the integration lacks a privilege").
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "gateway_error",
     "invalid_client",
     "invalid_token",
+    "missing_privilege",
     "problem",
     "rate_limited",
     "unsupported_grant_type",
@@ -33,6 +37,7 @@ __all__ = [
 
 PROBLEM_TYPES = {
     400: "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+    403: "https://tools.ietf.org/html/rfc9110#section-15.5.4",
     404: "https://tools.ietf.org/html/rfc9110#section-15.5.5",
     409: "https://tools.ietf.org/html/rfc9110#section-15.5.10",
     415: "https://tools.ietf.org/html/rfc9110#section-15.5.16",
@@ -118,6 +123,16 @@ def invalid_token(description: str) -> Response:
         headers={
             "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'
         },
+    )
+
+
+def missing_privilege(privilege: str, *, instance: str | None = None) -> Response:
+    """403 for a client company that lacks the module (privilege) the resource needs."""
+    return problem(
+        403,
+        "Forbidden",
+        f"The client integration lacks the privilege '{privilege}' needed for this resource.",
+        instance=instance,
     )
 
 

@@ -30,7 +30,8 @@ __all__ = ["ACCOUNT_ID", "Delivery", "WebhookHub", "event_for"]
 log = logging.getLogger(__name__)
 
 ACCOUNT_ID = "4711"
-"""The emulated account's id (``GET self``'s ``user_account.id``)."""
+"""The default emulated account's id (``GET self``'s ``user_account.id``); every other account
+sends its own id (``WebhookHub(account_id=...)``)."""
 CONNECT_TIMEOUT_SECONDS = 3.0
 LOG_LIMIT = 200
 """Log entries kept per subscription (the newest)."""
@@ -109,7 +110,10 @@ class WebhookHub:
         knobs: Callable[[], HubKnobs],
         now_text: Callable[[], str],
         count: Callable[[str], None],
+        *,
+        account_id: str = ACCOUNT_ID,
     ) -> None:
+        self.account_id = account_id
         self._knobs = knobs
         self._now_text = now_text
         self._count = count
@@ -200,7 +204,9 @@ class WebhookHub:
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="rackbeat-webhooks", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name=f"rackbeat-webhooks-{self.account_id}", daemon=True
+            )
             self._thread.start()
 
     def _next(self) -> tuple[Delivery, _Subscription, int] | None:
@@ -240,7 +246,7 @@ class WebhookHub:
         headers = {
             "Rackbeat-Webhook-Token": sub.token,
             "Rackbeat-Webhook-Event": delivery.event,
-            "Rackbeat-Account-Id": ACCOUNT_ID,
+            "Rackbeat-Account-Id": self.account_id,
             "User-Agent": "Rackbeat Webhook",
         }
         body = {"key_name": "number", "key": delivery.key}
