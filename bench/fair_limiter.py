@@ -19,13 +19,14 @@ comparison. Targets: grants/s >= 9.5 (of the 10 req/s budget; the limiter is con
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import random
 import statistics
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -34,7 +35,16 @@ from clients.ratelimit import RateLimiter, RedisRateLimiter, SlotUnavailableErro
 from wiring.clients import RATE_HEADROOM
 
 BUDGET_PER_SECOND = 10.0
-START_DELAY_SECONDS = 4.0
+START_DELAY_SECONDS = 1.0
+"""After every process reported ready."""
+
+
+class Sync(NamedTuple):
+    """The common start: each process reports ready, then waits for ``go`` and reads ``start``."""
+
+    ready: Any
+    go: Any
+    start: Any
 
 
 def _claim_redis_db(server: str) -> tuple[str, redis.Redis, str, int]:
@@ -56,16 +66,25 @@ def _limiter(options: dict[str, Any], flow: str) -> RateLimiter:
     return budget.flow(flow)
 
 
-def _heavy(options: dict[str, Any], out: Any) -> None:
+def _start(options: dict[str, Any], sync: Sync) -> tuple[float, float]:
+    """Report ready (limiters built, modules imported), then wait for the common start."""
+    sync.ready.put(1)
+    sync.go.wait()
+    start: float = sync.start.value
+    return start, start + options["seconds"]
+
+
+def _heavy(options: dict[str, Any], sync: Sync, out: Any) -> None:
     limiter = _limiter(options, "heavy")
+    start_at, stop_at = _start(options, sync)
     grants: list[float] = []
     errors = 0
     lock = threading.Lock()
 
     def work() -> None:
         nonlocal errors
-        time.sleep(max(0.0, options["start_at"] - time.time()))
-        while time.time() < options["stop_at"]:
+        time.sleep(max(0.0, start_at - time.time()))
+        while time.time() < stop_at:
             try:
                 limiter.acquire()
             except SlotUnavailableError:
@@ -83,7 +102,9 @@ def _heavy(options: dict[str, Any], out: Any) -> None:
     out.put({"kind": "heavy", "grants": grants, "errors": errors})
 
 
-def _light(options: dict[str, Any], out: Any) -> None:
+def _light(options: dict[str, Any], sync: Sync, out: Any) -> None:
+    limiters = [_limiter(options, f"light-{i:02d}") for i in range(options["light_flows"])]
+    start_at, stop_at = _start(options, sync)
     grants: list[float] = []
     waits: list[float] = []
     errors = 0
@@ -91,11 +112,11 @@ def _light(options: dict[str, Any], out: Any) -> None:
 
     def work(index: int) -> None:
         nonlocal errors
-        limiter = _limiter(options, f"light-{index:02d}")
+        limiter = limiters[index]
         rng = random.Random(index)
         every = options["light_every"]
-        time.sleep(max(0.0, options["start_at"] - time.time()) + rng.uniform(0, every))
-        while time.time() < options["stop_at"]:
+        time.sleep(max(0.0, start_at - time.time()) + rng.uniform(0, every))
+        while time.time() < stop_at:
             asked = time.monotonic()
             try:
                 limiter.acquire()
@@ -137,7 +158,6 @@ def main() -> None:
     redis_url, lock, lock_token, db = _claim_redis_db(args.redis.rstrip("/"))
     shared = redis.Redis.from_url(redis_url)
     shared.flushdb()
-    start_at = time.time() + START_DELAY_SECONDS
     options = {
         "redis_url": redis_url,
         "plain": args.plain,
@@ -145,19 +165,24 @@ def main() -> None:
         "heavy_threads": args.heavy_threads,
         "light_flows": args.light_flows,
         "light_every": args.light_every,
-        "start_at": start_at,
-        "stop_at": start_at + args.seconds,
+        "seconds": args.seconds,
     }
     try:
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
+        sync = Sync(context.Queue(), context.Event(), context.Value("d", 0.0))
         processes = [
-            context.Process(target=_heavy, args=(options, queue))
+            context.Process(target=_heavy, args=(options, sync, queue))
             for _ in range(args.heavy_processes)
         ]
-        processes.append(context.Process(target=_light, args=(options, queue)))
+        processes.append(context.Process(target=_light, args=(options, sync, queue)))
         for process in processes:
             process.start()
+        for _ in processes:  # spawning and importing take seconds on a loaded machine
+            sync.ready.get(timeout=120)
+        start_at = time.time() + START_DELAY_SECONDS
+        sync.start.value = start_at
+        sync.go.set()
         results = [queue.get(timeout=args.seconds + 120) for _ in processes]
         for process in processes:
             process.join(timeout=30)
@@ -168,9 +193,12 @@ def main() -> None:
             lock.delete(f"rbsync:test:db:{db}")
         lock.close()
 
-    heavy = sorted(t for r in results if r["kind"] == "heavy" for t in r["grants"])
+    def within(times: list[float]) -> list[float]:
+        return sorted(t for t in times if start_at <= t <= start_at + args.seconds)
+
+    heavy = within([t for r in results if r["kind"] == "heavy" for t in r["grants"]])
     light_result = next(r for r in results if r["kind"] == "light")
-    light = sorted(light_result["grants"])
+    light = within(light_result["grants"])
     waits = light_result["waits"]
     errors = sum(r["errors"] for r in results)
     every = sorted(heavy + light)
@@ -203,6 +231,16 @@ def main() -> None:
         f"{max(waits) / interval:.2f} slot intervals)"
     )
     print(f"shortest 11 grants:        {min(spans):.3f} s (as the callers saw them)")
+    # Where the throughput went: the time beyond one interval before each grant, by the kind
+    # of flow that got it (a late waiter of a light flow idles the slot kept for it).
+    light_times = set(light)
+    lost = {"heavy": 0.0, "light": 0.0}
+    for earlier, later in itertools.pairwise(every):
+        lost["light" if later in light_times else "heavy"] += max(0.0, later - earlier - interval)
+    print(
+        f"slot time lost before:     heavy grants {lost['heavy']:.2f} s, "
+        f"light grants {lost['light']:.2f} s (of {args.seconds:.0f} s)"
+    )
     print(f"gave up (max wait):        {errors}")
 
 
