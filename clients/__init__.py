@@ -23,6 +23,7 @@ from clients.errors import (
     TokenUnavailableError,
     UnexpectedStatusError,
 )
+from clients.fairshare import FairShareLimiter, InProcessFairShareLimiter, RedisFairShareLimiter
 from clients.http import build_http_client
 from clients.observer import NO_OBSERVER, ApiObserver, NullObserver
 from clients.poweroffice import PowerOfficeAuth, PowerOfficeClient
@@ -43,6 +44,8 @@ __all__ = [
     "ApiObserver",
     "AuthenticationError",
     "ClientError",
+    "FairShareLimiter",
+    "InProcessFairShareLimiter",
     "InProcessProbeStore",
     "InProcessRateLimiter",
     "InProcessTokenCache",
@@ -60,6 +63,7 @@ __all__ = [
     "RateLimitWaitError",
     "RateLimitedError",
     "RateLimiter",
+    "RedisFairShareLimiter",
     "RedisProbeStore",
     "RedisRateLimiter",
     "RedisTokenCache",
