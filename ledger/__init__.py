@@ -80,6 +80,7 @@ from ledger.remote_links import (
     remote_ids,
 )
 from ledger.reports import (
+    PollProgress,
     attempts_of,
     counts_by_kind_and_status,
     failures,
@@ -87,6 +88,7 @@ from ledger.reports import (
     links_attempted_since,
     links_of,
     oldest_active_by_kind,
+    poll_progress,
     reset_for_retry,
     rows_for_retry,
     search_links,
@@ -137,6 +139,7 @@ __all__ = [
     "LedgerProbeStore",
     "Overdue",
     "PollCycle",
+    "PollProgress",
     "ProbeAnswer",
     "ReconcileRow",
     "ReconcileRun",
@@ -197,6 +200,7 @@ __all__ = [
     "oldest_active_by_kind",
     "one_line",
     "overdue_work",
+    "poll_progress",
     "previous_attempt_end",
     "put_probe_answer",
     "put_remote_id",
