@@ -82,6 +82,7 @@ from ledger.remote_links import (
 from ledger.reports import (
     PollProgress,
     attempts_of,
+    counts_by_connection_and_status,
     counts_by_kind_and_status,
     failures,
     last_done_polls,
@@ -116,7 +117,15 @@ from ledger.snapshots import (
     store_snapshots,
     store_snapshots_isolated,
 )
-from ledger.sweep import Overdue, mark_due, mark_sent, overdue_work, unsent_work, unswept_count
+from ledger.sweep import (
+    Overdue,
+    mark_due,
+    mark_sent,
+    overdue_work,
+    unsent_work,
+    unswept_count,
+    unswept_counts_by_connection,
+)
 from ledger.types import utcnow
 
 __all__ = [
@@ -158,6 +167,7 @@ __all__ = [
     "clean_snapshot",
     "connection_of",
     "content_hash",
+    "counts_by_connection_and_status",
     "counts_by_kind_and_status",
     "current_revision",
     "describe_error",
@@ -228,6 +238,7 @@ __all__ = [
     "unsent_work",
     "unsettled",
     "unswept_count",
+    "unswept_counts_by_connection",
     "upgrade",
     "utcnow",
     "without_sql",

@@ -24,6 +24,7 @@ from ledger.types import utcnow
 __all__ = [
     "PollProgress",
     "attempts_of",
+    "counts_by_connection_and_status",
     "counts_by_kind_and_status",
     "failures",
     "last_done_polls",
@@ -50,6 +51,20 @@ def counts_by_kind_and_status(session: Session) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for kind, status, count in rows:
         counts.setdefault(kind, {})[status] = count
+    return counts
+
+
+def counts_by_connection_and_status(session: Session) -> dict[str, dict[str, int]]:
+    """``{connection: {status: count}}`` over every entity link the session sees (all
+    connections' with an unscoped session: one GROUP BY for ``status``'s summary)."""
+    rows = session.execute(
+        sa.select(EntityLink.connection, EntityLink.status, sa.func.count()).group_by(
+            EntityLink.connection, EntityLink.status
+        )
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for connection, status, count in rows:
+        counts.setdefault(str(connection), {})[str(status)] = int(count)
     return counts
 
 
