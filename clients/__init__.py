@@ -23,7 +23,12 @@ from clients.errors import (
     TokenUnavailableError,
     UnexpectedStatusError,
 )
-from clients.fairshare import FairShareLimiter, InProcessFairShareLimiter, RedisFairShareLimiter
+from clients.fairshare import (
+    FairShareLimiter,
+    FlowLimiter,
+    InProcessFairShareLimiter,
+    RedisFairShareLimiter,
+)
 from clients.http import build_http_client
 from clients.observer import NO_OBSERVER, ApiObserver, NullObserver
 from clients.poweroffice import PowerOfficeAuth, PowerOfficeClient
@@ -45,6 +50,7 @@ __all__ = [
     "AuthenticationError",
     "ClientError",
     "FairShareLimiter",
+    "FlowLimiter",
     "InProcessFairShareLimiter",
     "InProcessProbeStore",
     "InProcessRateLimiter",

@@ -80,13 +80,16 @@ from ledger.remote_links import (
     remote_ids,
 )
 from ledger.reports import (
+    PollProgress,
     attempts_of,
+    counts_by_connection_and_status,
     counts_by_kind_and_status,
     failures,
     last_done_polls,
     links_attempted_since,
     links_of,
     oldest_active_by_kind,
+    poll_progress,
     reset_for_retry,
     rows_for_retry,
     search_links,
@@ -114,7 +117,15 @@ from ledger.snapshots import (
     store_snapshots,
     store_snapshots_isolated,
 )
-from ledger.sweep import Overdue, mark_due, mark_sent, overdue_work, unsent_work, unswept_count
+from ledger.sweep import (
+    Overdue,
+    mark_due,
+    mark_sent,
+    overdue_work,
+    unsent_work,
+    unswept_count,
+    unswept_counts_by_connection,
+)
 from ledger.types import utcnow
 
 __all__ = [
@@ -137,6 +148,7 @@ __all__ = [
     "LedgerProbeStore",
     "Overdue",
     "PollCycle",
+    "PollProgress",
     "ProbeAnswer",
     "ReconcileRow",
     "ReconcileRun",
@@ -155,6 +167,7 @@ __all__ = [
     "clean_snapshot",
     "connection_of",
     "content_hash",
+    "counts_by_connection_and_status",
     "counts_by_kind_and_status",
     "current_revision",
     "describe_error",
@@ -197,6 +210,7 @@ __all__ = [
     "oldest_active_by_kind",
     "one_line",
     "overdue_work",
+    "poll_progress",
     "previous_attempt_end",
     "put_probe_answer",
     "put_remote_id",
@@ -224,6 +238,7 @@ __all__ = [
     "unsent_work",
     "unsettled",
     "unswept_count",
+    "unswept_counts_by_connection",
     "upgrade",
     "utcnow",
     "without_sql",

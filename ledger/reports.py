@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -9,16 +10,27 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ledger.models import ACTIVE_STATUSES, REDRIVE_STATUSES, Attempt, EntityLink, PollCycle, Status
+from ledger.models import (
+    ACTIVE_STATUSES,
+    REDRIVE_STATUSES,
+    Attempt,
+    Cursor,
+    EntityLink,
+    PollCycle,
+    Status,
+)
 from ledger.types import utcnow
 
 __all__ = [
+    "PollProgress",
     "attempts_of",
+    "counts_by_connection_and_status",
     "counts_by_kind_and_status",
     "failures",
     "last_done_polls",
     "links_of",
     "oldest_active_by_kind",
+    "poll_progress",
     "reset_for_retry",
     "rows_for_retry",
     "search_links",
@@ -39,6 +51,20 @@ def counts_by_kind_and_status(session: Session) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for kind, status, count in rows:
         counts.setdefault(kind, {})[status] = count
+    return counts
+
+
+def counts_by_connection_and_status(session: Session) -> dict[str, dict[str, int]]:
+    """``{connection: {status: count}}`` over every entity link the session sees (all
+    connections' with an unscoped session: one GROUP BY for ``status``'s summary)."""
+    rows = session.execute(
+        sa.select(EntityLink.connection, EntityLink.status, sa.func.count()).group_by(
+            EntityLink.connection, EntityLink.status
+        )
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for connection, status, count in rows:
+        counts.setdefault(str(connection), {})[str(status)] = int(count)
     return counts
 
 
@@ -221,3 +247,32 @@ def links_attempted_since(session: Session, since: datetime) -> list[EntityLink]
             .order_by(EntityLink.kind, EntityLink.key)
         )
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class PollProgress:
+    """How far one connection has read one kind: its cursor, and its latest completed poll."""
+
+    connection: str
+    kind: str
+    position: datetime | None
+    last_done_start: datetime | None
+    last_done_end: datetime | None
+
+
+def poll_progress(session: Session) -> list[PollProgress]:
+    """Per connection and kind with a cursor: the cursor and the latest completed poll's start
+    and end (the fleet-wide metrics take the worst connection per kind).
+
+    One row per cursor; each poll is found down the ``(connection, kind, started_at)`` index."""
+    done = sa.and_(
+        PollCycle.connection == Cursor.connection,
+        PollCycle.kind == Cursor.kind,
+        PollCycle.status == "done",
+    )
+    started = sa.select(sa.func.max(PollCycle.started_at)).where(done).scalar_subquery()
+    finished = sa.select(sa.func.max(PollCycle.finished_at)).where(done).scalar_subquery()
+    rows = session.execute(
+        sa.select(Cursor.connection, Cursor.kind, Cursor.position, started, finished)
+    ).all()
+    return [PollProgress(row[0], row[1], row[2], row[3], row[4]) for row in rows]

@@ -31,7 +31,15 @@ from ledger.models import EntityLink, Status
 from ledger.scope import DEFAULT_CONNECTION, connection_of
 from ledger.types import UTCDateTime, utcnow
 
-__all__ = ["Overdue", "mark_due", "mark_sent", "overdue_work", "unsent_work", "unswept_count"]
+__all__ = [
+    "Overdue",
+    "mark_due",
+    "mark_sent",
+    "overdue_work",
+    "unsent_work",
+    "unswept_count",
+    "unswept_counts_by_connection",
+]
 
 _WAITING = (Status.PENDING.value, Status.UNKNOWN.value)
 
@@ -110,6 +118,22 @@ def unswept_count(session: Session, *, before: datetime) -> int:
         )
     ).scalar_one()
     return int(count)
+
+
+def unswept_counts_by_connection(session: Session, *, before: datetime) -> dict[str, int]:
+    """:func:`unswept_count` per connection (those with none are absent): ``status``'s summary
+    of every connection, from an unscoped session."""
+    c = EntityLink
+    rows = session.execute(
+        sa.select(c.connection, sa.func.count())
+        .where(
+            c.status == Status.IN_FLIGHT.value,
+            sa.or_(c.lease_until < before, c.lease_until.is_(None)),
+            c.due_at.is_(None),
+        )
+        .group_by(c.connection)
+    )
+    return {str(connection): int(count) for connection, count in rows}
 
 
 def unsent_work(session: Session, kind: str, *, limit: int = 10_000) -> list[Overdue]:

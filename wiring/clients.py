@@ -19,6 +19,8 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from clients import (
+    FairShareLimiter,
+    InProcessFairShareLimiter,
     InProcessProbeStore,
     InProcessRateLimiter,
     InProcessTokenCache,
@@ -26,6 +28,7 @@ from clients import (
     ProbeStore,
     RackbeatClient,
     RateLimiter,
+    RedisFairShareLimiter,
     RedisProbeStore,
     RedisRateLimiter,
     RedisTokenCache,
@@ -34,7 +37,7 @@ from clients import (
     credential_bucket,
     token_cache_key,
 )
-from ledger import LedgerProbeStore
+from ledger import DEFAULT_CONNECTION, LedgerProbeStore
 from wiring.metrics import api_observer
 from wiring.settings import Settings
 
@@ -86,6 +89,31 @@ def _limiter(settings: Settings, api: str, credential: str, rate: float) -> Rate
     return InProcessRateLimiter(rate * RATE_HEADROOM)
 
 
+@functools.cache
+def _in_process_budget(bucket: str, rate: float) -> FairShareLimiter:  # noqa: ARG001 - cache key
+    """One budget per subscription key and process, shared by every connection's client."""
+    return InProcessFairShareLimiter(rate)
+
+
+def _poweroffice_limiter(settings: Settings, subscription_key: str, connection: str) -> RateLimiter:
+    """The subscription key's budget (10 req/s for every client key), shared fairly among the
+    connections that are waiting (``clients.fairshare``: a connection with a backlog takes
+    the spare capacity, one with a single change gets the next slot); with
+    ``RBSYNC_POWEROFFICE_FAIR_SHARE=false`` in arrival order, as before connections."""
+    rate = settings.poweroffice_requests_per_second * RATE_HEADROOM
+    if not settings.poweroffice_fair_share:
+        return _limiter(
+            settings, "poweroffice", subscription_key, settings.poweroffice_requests_per_second
+        )
+    bucket = credential_bucket("poweroffice", subscription_key)
+    budget: FairShareLimiter = (
+        RedisFairShareLimiter(_redis(settings.redis_url), bucket, rate)
+        if settings.redis_url
+        else _in_process_budget(bucket, rate)
+    )
+    return budget.flow(connection)
+
+
 def _probe_store(
     settings: Settings, token: str, sessions: sessionmaker[Session] | None
 ) -> ProbeStore:
@@ -123,9 +151,12 @@ def build_rackbeat_client(
     )
 
 
-def build_poweroffice_client(settings: Settings) -> PowerOfficeClient:
-    """The PowerOffice Go client for these settings (limit per subscription key; the token
-    cached per application + client key)."""
+def build_poweroffice_client(
+    settings: Settings, *, connection: str = DEFAULT_CONNECTION
+) -> PowerOfficeClient:
+    """The PowerOffice Go client of ``connection`` for these settings (the subscription key's
+    limit, shared fairly with the other connections; the token cached per application + client
+    key)."""
     application_key = _secret(
         settings, "poweroffice_application_key", "POWEROFFICE_APPLICATION_KEY"
     )
@@ -141,9 +172,7 @@ def build_poweroffice_client(settings: Settings) -> PowerOfficeClient:
     observer = api_observer("poweroffice")
     http = build_http_client(
         base_url=settings.poweroffice_base_url,
-        limiter=_limiter(
-            settings, "poweroffice", subscription_key, settings.poweroffice_requests_per_second
-        ),
+        limiter=_poweroffice_limiter(settings, subscription_key, connection),
         timeout_seconds=settings.http_timeout_seconds,
         observer=observer,
     )

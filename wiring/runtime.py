@@ -172,7 +172,7 @@ class Runtime:
                 from wiring.clients import build_poweroffice_client
 
                 self._poweroffice = self._stack.enter_context(
-                    build_poweroffice_client(self.settings)
+                    build_poweroffice_client(self.settings, connection=self.connection)
                 )
             return self._poweroffice
 

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     )
     poweroffice_requests_per_second: float = Field(10.0, gt=0)
     """PowerOffice Go allows 10 requests/s per subscription key, across all client keys."""
+    poweroffice_fair_share: bool = True
+    """Share that budget fairly among the connections waiting for it (start-time fair
+    queueing, ``clients.fairshare``); false: in arrival order (one limiter, as before
+    connections; its Redis keys differ, so set it alike on every worker)."""
 
     # --- infrastructure -------------------------------------------------------------------
     database_url: str | None = Field(

@@ -7,8 +7,9 @@ Read at scrape time (nothing is cached, so a scrape says what is true now):
 - from the ledger (:class:`LedgerCollector`): ``rbsync_entities{kind,status}`` (every kind and
   status, zeros included, so that an alert on a status sees it appear),
   ``rbsync_oldest_pending_age_seconds{kind}``, ``rbsync_cursor_lag_seconds{kind}``,
-  ``rbsync_last_successful_poll_timestamp_seconds{kind}``, ``rbsync_poll_interval_seconds{kind}``
-  and ``rbsync_ledger_up``;
+  ``rbsync_last_successful_poll_timestamp_seconds{kind}``, ``rbsync_poll_interval_seconds{kind}``,
+  ``rbsync_connections{state}`` and ``rbsync_ledger_up``; over every connection (counts summed,
+  the cursor lag and the last poll of the connection furthest behind);
 - from Redis and beat's tick (:class:`BrokerCollector`): ``rbsync_queue_depth{queue}`` (a Redis
   broker only), ``rbsync_beat_last_tick_timestamp_seconds`` and ``rbsync_redis_up``.
 
@@ -34,15 +35,17 @@ from prometheus_client.registry import Collector
 
 from kinds import registry as kinds
 from ledger import (
+    ALL,
     Status,
-    all_cursors,
     counts_by_kind_and_status,
-    last_done_polls,
+    make_session_factory,
     oldest_active_by_kind,
+    poll_progress,
     utcnow,
 )
 from ledger.webhooks import subscriptions
 from tasks.names import WEBHOOK_QUEUE
+from wiring.connections import connection_infos
 from wiring.metrics import metrics_dir
 from wiring.settings import Settings
 from worker.health import last_beat_tick
@@ -85,24 +88,35 @@ def cursor_lag_seconds(
     return max(0.0, (now - max(marks)).total_seconds())
 
 
+def connection_states(settings: Settings, sessions: Any) -> dict[str, int]:
+    """How many connections are in each state (``wiring.connections``; nothing decrypted)."""
+    states: dict[str, int] = {}
+    for info in connection_infos(settings, sessions):
+        states[info.state] = states.get(info.state, 0) + 1
+    return states
+
+
 class LedgerCollector(Collector):
     """Gauges read from the ledger at every scrape."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+        # Every connection's rows: the gauges are the deployment's (per kind, the worst
+        # connection where a total makes no sense).
+        self._sessions = make_session_factory(runtime.engine, ALL)
 
     def collect(self) -> Iterable[Metric]:
         runtime = self._runtime
         settings = runtime.settings
         up = GaugeMetricFamily("rbsync_ledger_up", "1 when the ledger answered this scrape.")
         try:
-            with runtime.sessions() as session:
+            with self._sessions() as session:
                 counts = counts_by_kind_and_status(session)
                 oldest = oldest_active_by_kind(session)
-                cursors = all_cursors(session)
-                names = list(dict.fromkeys([*kinds.names(), *counts, *cursors]))
-                polls = last_done_polls(session, names)
+                progress = poll_progress(session)
+                names = list(dict.fromkeys([*kinds.names(), *counts, *(p.kind for p in progress)]))
                 webhooks = bool(subscriptions(session))
+            states = connection_states(settings, self._sessions)
         except sqlalchemy.exc.SQLAlchemyError as exc:
             log.warning("metrics: the ledger did not answer: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -126,7 +140,8 @@ class LedgerCollector(Collector):
         lag = GaugeMetricFamily(
             "rbsync_cursor_lag_seconds",
             "Now minus the point up to which every Rackbeat change of the kind is read (the "
-            "cursor, or the start of the latest completed poll when later).",
+            "cursor, or the start of the latest completed poll when later); the connection "
+            "furthest behind.",
             labels=["kind"],
         )
         last_poll = GaugeMetricFamily(
@@ -134,15 +149,31 @@ class LedgerCollector(Collector):
             "Unix time the latest completed poll of the kind ended.",
             labels=["kind"],
         )
-        for kind in names:
-            started, finished = polls.get(kind, (None, None))
-            seconds = cursor_lag_seconds(cursors.get(kind), started, now)
+        worst_lag: dict[str, float] = {}
+        stalest: dict[str, datetime] = {}
+        for row in progress:  # one per connection and kind: the worst connection counts
+            seconds = cursor_lag_seconds(row.position, row.last_done_start, now)
             if seconds is not None:
-                lag.add_metric([kind], seconds)
-            if finished is not None:
-                last_poll.add_metric([kind], finished.timestamp())
+                worst_lag[row.kind] = max(seconds, worst_lag.get(row.kind, 0.0))
+            if row.last_done_end is not None:
+                known = stalest.get(row.kind)
+                stalest[row.kind] = min(row.last_done_end, known or row.last_done_end)
+        for kind in names:
+            if kind in worst_lag:
+                lag.add_metric([kind], worst_lag[kind])
+            if kind in stalest:
+                last_poll.add_metric([kind], stalest[kind].timestamp())
         yield lag
         yield last_poll
+        connections = GaugeMetricFamily(
+            "rbsync_connections",
+            "Connections by state: active, paused (by an operator), broken (credentials or a "
+            "PowerOffice Go module refused; its polls stopped).",
+            labels=["state"],
+        )
+        for state in ("active", "paused", "broken"):
+            connections.add_metric([state], states.get(state, 0))
+        yield connections
         interval = GaugeMetricFamily(
             "rbsync_poll_interval_seconds",
             "How often the kind is polled: RBSYNC_POLL_INTERVAL_SECONDS, or "

@@ -69,6 +69,16 @@ def _returned(status: str, error: str = "PowerOffice Go said 400") -> str:
             RetryRequest("rbsync.retry", {"kind": "product", "key": "P-1"}),
         ),
         (
+            # Every task names its connection: Retry re-drives within it.
+            FakeTask(
+                "rbsync.sync",
+                "FAILURE",
+                "('product', 'P-1')",
+                "{'waited': 1, 'connection': 'acme'}",
+            ),
+            RetryRequest("rbsync.retry", {"kind": "product", "key": "P-1", "connection": "acme"}),
+        ),
+        (
             # Celery cut a long error inside its quotes: the status still reads.
             FakeTask("rbsync.sync", "SUCCESS", "('bom', 'B')", "{}", _returned("failed", "x...")),
             RetryRequest("rbsync.retry", {"kind": "bom", "key": "B"}),
@@ -138,6 +148,14 @@ def test_a_failed_rbsync_task_is_re_driven_by_rbsync_retry(
         (
             FakeTask("rbsync.sync", "FAILURE", "('product',)", "{'sku': 'x'}"),
             "rbsync.sync has no parameter 'sku'",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product', 'P-1')", "{'connection': ['a']}"),
+            "the connection of this rbsync.sync task is not a string or number",
+        ),
+        (
+            FakeTask("rbsync.sync", "FAILURE", "('product', 'P-1')", "{'connection': 'acm...'}"),
+            "the connection of this rbsync.sync task looks truncated",
         ),
         (
             FakeTask("rbsync.sync", "FAILURE", "('product', ['P-1'])"),
@@ -267,6 +285,11 @@ def test_a_failed_batch_re_drives_exactly_the_keys_its_error_names() -> None:
     )
     assert retry_request_for(task) == RetryRequest(
         "rbsync.retry", {"kind": "product", "keys": keys}
+    )
+    # Within the batch's connection.
+    task.kwargs = "{'connection': 'acme'}"
+    assert retry_request_for(task) == RetryRequest(
+        "rbsync.retry", {"kind": "product", "keys": keys, "connection": "acme"}
     )
 
 

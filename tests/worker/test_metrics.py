@@ -161,3 +161,54 @@ def test_a_ledger_that_does_not_answer_is_reported_not_raised(
     assert _value(samples, "rbsync_ledger_up") == 0
     assert "rbsync_entities" not in samples
     assert _value(samples, "rbsync_redis_up") == 1
+
+
+def test_the_gauges_cover_every_connection(tmp_path: Path) -> None:
+    from ledger import make_session_factory
+    from ledger.connections import ConnectionCredentials, add_connection, set_connection_state
+    from ledger.secrets import SecretBox, generate_key
+
+    key = generate_key()
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=tmp_path / "data", rackbeat_api_token="t", secret_key=key
+    )
+    runtime = build_runtime(settings)
+    seen = datetime.now(UTC) - timedelta(minutes=10)
+    acme = make_session_factory(runtime.engine, "acme")
+    try:
+        with acme.begin() as session:
+            add_connection(
+                session,
+                "acme",
+                credentials=ConnectionCredentials(rackbeat_token="rb", client_key="ck"),
+                box=SecretBox.from_text(key),
+            )
+            set_connection_state(session, "acme", "broken", "PowerOffice Go refused the client")
+        for sessions, count, behind in ((runtime.sessions, 3, 1), (acme, 2, 5)):
+            with sessions.begin() as session:
+                store_snapshots(
+                    session,
+                    "product",
+                    [SnapshotRecord(f"P{n}", {"n": n}, seen) for n in range(count)],
+                    now=seen,
+                )
+                set_cursor(session, "product", seen - timedelta(hours=behind))
+        server = make_metrics_server(runtime, "127.0.0.1", 0)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            samples = _scrape(f"http://127.0.0.1:{server.server_port}/metrics")
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=10)
+    finally:
+        runtime.close()
+    # The same item numbers in two companies: five rows, not three.
+    assert _value(samples, "rbsync_entities", kind="product", status="pending") == 5
+    # The connection furthest behind sets the lag (acme: five hours, no completed poll).
+    lag = _value(samples, "rbsync_cursor_lag_seconds", kind="product")
+    assert 5 * 3600 + 600 <= lag < 5 * 3600 + 660  # (the snapshot was read 10 minutes ago)
+    assert _value(samples, "rbsync_connections", state="broken") == 1
+    assert _value(samples, "rbsync_connections", state="active") == 1
+    assert _value(samples, "rbsync_connections", state="paused") == 0

@@ -8,11 +8,11 @@ import pytest
 import redis
 
 from clients import (
+    FlowLimiter,
     InProcessProbeStore,
     InProcessRateLimiter,
     InProcessTokenCache,
     RedisProbeStore,
-    RedisRateLimiter,
     RedisTokenCache,
 )
 from clients.rackbeat import CUSTOMERS, PRODUCTS
@@ -51,7 +51,16 @@ def test_embedded_mode_builds_in_process_pieces(
         info = clients.poweroffice.client_integration_information()
         assert info.client_name == "Sandkasse Demo AS"
         limiter = clients.poweroffice._http._transport._limiter  # type: ignore[attr-defined]
-        assert isinstance(limiter, InProcessRateLimiter)
+        # The subscription key's budget, one per process, shared fairly by the connections.
+        assert isinstance(limiter, FlowLimiter)
+        other = build_poweroffice_client(settings, connection="another")
+        with other:
+            theirs = other._http._transport._limiter  # type: ignore[attr-defined]
+            assert theirs._backend is limiter._backend
+        plain = settings.model_copy(update={"poweroffice_fair_share": False})
+        with build_poweroffice_client(plain) as arrival_order:
+            limiter = arrival_order._http._transport._limiter  # type: ignore[attr-defined]
+            assert isinstance(limiter, InProcessRateLimiter)
         assert isinstance(clients.poweroffice._auth._tokens, InProcessTokenCache)
 
 
@@ -67,13 +76,13 @@ def test_with_redis_the_limiter_and_token_are_shared(
     with first, second:
         assert isinstance(first._auth._tokens, RedisTokenCache)
         limiter = first._http._transport._limiter  # type: ignore[attr-defined]
-        assert isinstance(limiter, RedisRateLimiter)
+        assert isinstance(limiter, FlowLimiter)  # the fair share of the key's Redis budget
         first.client_integration_information()
         second.client_integration_information()
         assert first.token_requests + second.token_requests == 1
     keys = {key.decode() for key in redis.Redis.from_url(redis_url).keys("rbsync:*")}
     assert any(key.startswith("rbsync:poweroffice:token:") for key in keys)
-    assert any(key.startswith("rbsync:ratelimit:poweroffice:") for key in keys)
+    assert any(key.startswith("rbsync:ratelimit:fair:{poweroffice:") for key in keys)
     for secret in (poweroffice_emulator.subscription_key, poweroffice_emulator.client_key):
         assert all(secret not in key for key in keys)
     with build_rackbeat_client(settings) as rackbeat:

@@ -12,12 +12,13 @@ such errors. Exit code :data:`EXIT_FAILED` (1) means "ran, but some work failed"
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -35,12 +36,15 @@ from worker.logs import configure_logging
 if TYPE_CHECKING:
     from celery import Celery
 
+    from wiring.connections import ConnectionConfig
     from wiring.runtime import Runtime
 
 __all__ = [
+    "ENVIRONMENT",
     "EXIT_ERROR",
     "EXIT_FAILED",
     "CliError",
+    "ConnectionOption",
     "cli_app",
     "cli_command",
     "describe_error",
@@ -52,6 +56,7 @@ __all__ = [
     "load_cli_settings",
     "log_level",
     "make_console",
+    "resolve_connection",
     "set_log_level",
     "stderr_is_terminal",
     "titled_table",
@@ -254,15 +259,74 @@ def ensure_broker(app: Celery, settings: Settings) -> None:
         raise CliError(f"cannot reach the broker at {where}: {_first_line(exc)}") from exc
 
 
-@contextmanager
-def ledger_runtime(settings: Settings) -> Iterator[Runtime]:
-    """The ledger (and clients, on first use) for these settings; closed afterwards.
+ConnectionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--connection",
+        metavar="NAME",
+        help="The connection to work on (`rbsync connections list`); default: the only one "
+        "there is (with several, say which).",
+        show_default=False,
+    ),
+]
+"""The ``--connection NAME`` option every command that works on entities takes."""
 
-    Embedded mode migrates its SQLite file on the way; production needs ``rbsync db upgrade``.
+
+class _Environment(enum.Enum):
+    DEFAULT = "default"
+
+
+ENVIRONMENT = _Environment.DEFAULT
+"""``ledger_runtime(settings)`` without a connection: the environment's settings as the
+``default`` connection, not looked up (commands about no connection's entities)."""
+
+
+def resolve_connection(settings: Settings, name: str | None) -> ConnectionConfig:
+    """The connection ``name`` (None: the only one), looked up in the ledger on a short-lived
+    engine of its own (the embedded ledger is migrated on the way).
+
+    Several connections and no name, or an unknown name: one line naming the known ones
+    (exit code 2). The log redactor learns the connection's credentials from here on.
     """
+    from ledger import ALL, make_session_factory
+    from wiring.connections import pick_connection
+    from wiring.runtime import build_runtime
+    from worker.logs import redact_also
+
+    probe = build_runtime(settings)
+    try:
+        config = pick_connection(settings, make_session_factory(probe.engine, ALL), name)
+    finally:
+        probe.close()
+    if config.stored:
+        redact_also(config.settings)
+    return config
+
+
+@contextmanager
+def ledger_runtime(
+    settings: Settings, connection: str | ConnectionConfig | _Environment | None = ENVIRONMENT
+) -> Iterator[Runtime]:
+    """The ledger (and clients, on first use) of one connection; closed afterwards.
+
+    ``connection``: a name or None (``--connection``; None: the only one there is, see
+    :func:`resolve_connection`), a connection already resolved, or :data:`ENVIRONMENT` (the
+    environment's settings as ``default``, unchecked: for what concerns no connection's
+    entities). Embedded mode migrates its SQLite file on the way; production needs
+    ``rbsync db upgrade``.
+    """
+    from wiring.connections import ConnectionConfig
     from wiring.runtime import build_runtime
 
-    runtime = build_runtime(settings)
+    if isinstance(connection, _Environment):
+        runtime = build_runtime(settings)
+    else:
+        config = (
+            connection
+            if isinstance(connection, ConnectionConfig)
+            else resolve_connection(settings, connection)
+        )
+        runtime = build_runtime(config.settings, config.name)
     try:
         yield runtime
     finally:

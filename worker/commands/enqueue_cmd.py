@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from worker.commands._common import (
     EXIT_FAILED,
+    ConnectionOption,
     cli_app,
     cli_command,
     ensure_broker,
@@ -129,6 +130,7 @@ def enqueue(
         bool, typer.Option("--now", help="Sync here and print the outcome; no worker needed.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    connection: ConnectionOption = None,
 ) -> None:
     """Push the given entities as Rackbeat has them now: for the workers, or (--now) here.
 
@@ -143,7 +145,7 @@ def enqueue(
     app = None if now else cli_app(settings)
     if app is not None:
         ensure_broker(app, settings)  # an unreachable broker fails before anything is fetched
-    with ledger_runtime(settings) as runtime:
+    with ledger_runtime(settings, connection) as runtime:
         fetch_current(runtime, wanted, wanted_keys)
         if app is not None:
             consumers = queue_consumers(app)

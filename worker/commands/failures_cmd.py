@@ -1,4 +1,6 @@
-"""``rbsync failures``: the rows that need a look, with their reasons, filterable."""
+"""``rbsync failures``: the rows that need a look, with their reasons, filterable; of one
+connection, or with several connections and no ``--connection`` of every one (a connection
+column says whose)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from worker.commands._common import (
+    ENVIRONMENT,
+    ConnectionOption,
     cli_command,
     fail,
     ledger_runtime,
     load_cli_settings,
     make_console,
+    resolve_connection,
     titled_table,
     validate_kind,
 )
@@ -88,9 +93,13 @@ def skip_advice(reason: str | None) -> str:
     return GENERIC_SKIP_ADVICE
 
 
-def next_step(kind: str, key: str, status: str, reason: str | None) -> str:
-    """What the operator can do about one row, by its status."""
-    retry = f"`rbsync retry {kind} {shlex.quote(key)}`"
+def next_step(
+    kind: str, key: str, status: str, reason: str | None, *, connection: str | None = None
+) -> str:
+    """What the operator can do about one row, by its status (``connection``: name it in the
+    commands suggested, for a deployment of several)."""
+    which = f" --connection {shlex.quote(connection)}" if connection is not None else ""
+    retry = f"`rbsync retry {kind} {shlex.quote(key)}{which}`"
     steps = {
         # A retry fetches the record as Rackbeat has it now, so it serves a fix in Rackbeat as
         # well as one elsewhere (a fixed record is also new content: the next poll syncs it).
@@ -115,19 +124,22 @@ def _shown(error: str | None) -> str | None:
     return None if error is None else without_sql(error)
 
 
-def link_json(link: EntityLink) -> dict[str, Any]:
+def link_json(link: EntityLink, *, name_connection: bool = False) -> dict[str, Any]:
     """One ledger row as the JSON ``failures --json`` prints (no snapshot, no payload).
 
     ``warnings`` lists what the ledger cleaned out of the snapshot to store it (a NUL in a
-    name), then the last mapping's warnings.
+    name), then the last mapping's warnings. ``name_connection``: the next step names the
+    row's connection (a deployment of several).
     """
     reason = _shown(link.last_error)
+    which = link.connection if name_connection else None
     return {
+        "connection": link.connection,
         "kind": link.kind,
         "key": link.key,
         "status": link.status,
         "reason": reason,
-        "next_step": next_step(link.kind, link.key, link.status, reason),
+        "next_step": next_step(link.kind, link.key, link.status, reason, connection=which),
         "attempts": link.attempts,
         "remote_id": link.remote_id,
         "intent": link.intent,
@@ -144,7 +156,7 @@ def _warning_text(warning: Any) -> str:
 
 
 @cli_command
-def failures(
+def failures(  # noqa: PLR0917 - Typer arguments and options
     kind: Annotated[
         str | None, typer.Option("--kind", "-k", help="Only this kind (product, bom, ...).")
     ] = None,
@@ -162,6 +174,7 @@ def failures(
         bool, typer.Option("--history", help="Also show each row's last attempts.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    connection: ConnectionOption = None,
 ) -> None:
     """List failed, dead and unknown entities with the reason each one stopped, newest first.
 
@@ -170,10 +183,12 @@ def failures(
     dead: retriable errors outlasted the retry budget (check `rbsync check`, then retry).
     unknown: a create ended ambiguously; the next attempt looks it up before creating.
     skipped (--status skipped): left alone on purpose, e.g. a supplier without a VAT number;
-    `rbsync retry` does not take it, and the output says what would change it.
+    `rbsync retry` does not take it, and the output says what would change it. With several
+    connections and no --connection: every connection's rows, with a connection column.
     """
-    from ledger import attempts_of
+    from ledger import ALL, attempts_of, make_session_factory
     from ledger import failures as ledger_failures
+    from wiring.connections import AmbiguousConnectionError
 
     wanted_kind = validate_kind(kind) if kind is not None else None
     statuses = [s.strip().lower() for s in status or DEFAULT_STATUSES]
@@ -181,11 +196,23 @@ def failures(
         if value not in SHOWABLE_STATUSES:
             fail(f"unknown status {value!r}; expected one of {', '.join(SHOWABLE_STATUSES)}")
     settings = load_cli_settings()
-    with ledger_runtime(settings) as runtime, runtime.sessions() as session:
-        rows = ledger_failures(session, kind=wanted_kind, statuses=statuses, limit=limit)
-        entries = [link_json(row) for row in rows]
+    try:
+        config = resolve_connection(settings, connection)
+    except AmbiguousConnectionError:
+        config = None  # several connections, none named: every connection's rows
+    every = config is None
+    with ledger_runtime(settings, ENVIRONMENT if config is None else config) as runtime:
+        sessions = make_session_factory(runtime.engine, ALL) if every else runtime.sessions
+        with sessions() as session:
+            rows = ledger_failures(session, kind=wanted_kind, statuses=statuses, limit=limit)
+            entries = [
+                link_json(row, name_connection=every or connection is not None) for row in rows
+            ]
         if history:
             for entry in entries:
+                scoped = make_session_factory(runtime.engine, entry["connection"])
+                with scoped() as session:
+                    attempts = attempts_of(session, entry["kind"], entry["key"], limit=5)
                 entry["attempts_history"] = [
                     {
                         "task_id": a.task_id,
@@ -194,7 +221,7 @@ def failures(
                         "http_status": a.http_status,
                         "error": _shown(a.error),
                     }
-                    for a in attempts_of(session, entry["kind"], entry["key"], limit=5)
+                    for a in attempts
                 ]
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
@@ -202,10 +229,16 @@ def failures(
     console = make_console()
     what = "/".join(statuses)
     if not entries:
-        console.print(f"No {what} rows" + (f" of kind {wanted_kind}." if wanted_kind else "."))
+        console.print(
+            f"No {what} rows"
+            + (f" of kind {wanted_kind}" if wanted_kind else "")
+            + (" in any connection." if every else ".")
+        )
         return
-    table = titled_table(f"{what} rows (newest first, at most {limit})")
-    for column in ("kind", "key", "status", "tries", "updated", "reason"):
+    whose = "every connection's " if every else ""
+    table = titled_table(f"{whose}{what} rows (newest first, at most {limit})")
+    columns = ("kind", "key", "status", "tries", "updated", "reason")
+    for column in ("connection", *columns) if every else columns:
         table.add_column(column, justify="right" if column == "tries" else "left")
     for entry in entries:
         reason = entry["reason"] or ""
@@ -217,7 +250,7 @@ def failures(
                 f"{' ' + str(attempt['http_status']) if attempt['http_status'] else ''}"
                 f"{': ' + attempt['error'] if attempt['error'] else ''}"
             )
-        table.add_row(
+        cells = (
             entry["kind"],
             entry["key"],
             entry["status"],
@@ -225,15 +258,17 @@ def failures(
             (entry["updated_at"] or "")[:19].replace("T", " "),
             reason,
         )
+        table.add_row(*((entry["connection"], *cells) if every else cells))
     console.print(table)
-    _print_next_steps(console, entries)
+    _print_next_steps(console, entries, every=every)
 
 
-def _print_next_steps(console: Console, entries: list[dict[str, Any]]) -> None:
+def _print_next_steps(console: Console, entries: list[dict[str, Any]], *, every: bool) -> None:
     """``rbsync retry`` for the rows it re-drives; for skipped rows, what would change them."""
     if any(entry["status"] in REDRIVE_STATUSES for entry in entries):
+        which = " --connection NAME" if every else ""
         console.print(
-            "Re-drive the failed, dead and unknown rows with `rbsync retry` "
+            f"Re-drive the failed, dead and unknown rows with `rbsync retry{which}` "
             "(see `rbsync retry --help`).",
             markup=False,
         )

@@ -24,7 +24,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from worker.commands._common import EXIT_FAILED, cli_command, fail, load_cli_settings
+from worker.commands._common import (
+    EXIT_FAILED,
+    ConnectionOption,
+    cli_command,
+    fail,
+    ledger_runtime,
+    load_cli_settings,
+)
 
 if TYPE_CHECKING:
     from tasks.initial import InitialSyncReport
@@ -105,6 +112,7 @@ def initial_sync(
             "--dry-run", help="Read both systems, print what would be done, write nothing."
         ),
     ] = False,
+    connection: ConnectionOption = None,
 ) -> None:
     """Copy PowerOffice Go's units, products, suppliers and customers into Rackbeat (optional).
 
@@ -119,21 +127,20 @@ def initial_sync(
         parse_kinds,
         run_initial_sync,
     )
-    from wiring.runtime import build_runtime
 
     try:
         selected = parse_kinds(kinds)
     except ValueError as exc:
         fail(str(exc))
     settings = load_cli_settings()
-    runtime = build_runtime(settings)
     try:
-        with ProgressBars(Console(stderr=True)) as bars:
+        with (
+            ledger_runtime(settings, connection) as runtime,
+            ProgressBars(Console(stderr=True)) as bars,
+        ):
             report = run_initial_sync(runtime, kinds=selected, dry_run=dry_run, progress=bars)
     except InitialSyncBusyError as exc:
         fail(str(exc))
-    finally:
-        runtime.close()
     render_report(report, Console())
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)

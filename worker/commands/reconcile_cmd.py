@@ -15,6 +15,7 @@ import typer
 
 from worker.commands._common import (
     EXIT_FAILED,
+    ConnectionOption,
     cli_app,
     cli_command,
     ensure_broker,
@@ -64,6 +65,7 @@ def reconcile(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (every entry).")] = False,
+    connection: ConnectionOption = None,
 ) -> None:
     """Check PowerOffice Go and Rackbeat against the ledger and report what differs, per kind.
 
@@ -84,7 +86,7 @@ def reconcile(
         ensure_broker(app, settings)  # an unreachable broker fails before anything is read
     from tasks.reconcile import reconcile as run_reconcile
 
-    with ledger_runtime(settings) as runtime:
+    with ledger_runtime(settings, connection) as runtime:
         rows: list[tuple[str, str]] = []
         remote = False
         if app is not None:

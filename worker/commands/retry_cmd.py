@@ -16,6 +16,7 @@ import typer
 
 from worker.commands._common import (
     EXIT_FAILED,
+    ConnectionOption,
     cli_app,
     cli_command,
     ensure_broker,
@@ -139,8 +140,10 @@ def retry(  # noqa: PLR0917 - Typer arguments and options
         bool, typer.Option("--dry-run", help="Only list the rows a retry would take.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    connection: ConnectionOption = None,
 ) -> None:
-    """Retry one key (KIND KEY), a whole kind (KIND) or every failure (--all).
+    """Retry one key (KIND KEY), a whole kind (KIND) or every failure (--all) of one
+    connection.
 
     Takes the failed, dead and unknown rows from the ledger, resets them to pending with a
     fresh retry budget and enqueues one sync each for the running workers (or, with --now,
@@ -157,7 +160,7 @@ def retry(  # noqa: PLR0917 - Typer arguments and options
     wanted_kind = validate_kind(kind) if kind is not None else None
     wanted_key = validate_keys(wanted_kind, [key])[0] if key is not None and wanted_kind else None
     settings = load_cli_settings()
-    with ledger_runtime(settings) as runtime:
+    with ledger_runtime(settings, connection) as runtime:
         if dry_run:
             with runtime.sessions() as session:
                 rows = rows_for_retry(session, kind=wanted_kind, key=wanted_key)

@@ -1,25 +1,38 @@
 """``rbsync status``: the ledger at a glance -- counts by kind and status, cursors, last polls,
-the last reconciliation."""
+the last reconciliation -- of one connection; with several connections and no
+``--connection``, a summary of each instead."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from worker.commands._common import (
+    ConnectionOption,
     cli_command,
     kind_names,
     ledger_location,
     ledger_runtime,
     load_cli_settings,
     make_console,
+    resolve_connection,
     titled_table,
 )
 
-__all__ = ["STATUS_COLUMNS", "gather_status", "print_connection", "register", "status"]
+if TYPE_CHECKING:
+    from wiring.settings import Settings
+
+__all__ = [
+    "STATUS_COLUMNS",
+    "gather_connections",
+    "gather_status",
+    "print_connection",
+    "register",
+    "status",
+]
 
 STATUS_COLUMNS = ("pending", "in_flight", "synced", "skipped", "unknown", "failed", "dead")
 """The ledger statuses, in the order ``status`` shows them."""
@@ -39,6 +52,50 @@ UNSWEPT_AFTER_SWEEPS = 3
 sweep sent again is reported as waiting for a sweep that does not come."""
 
 
+def _patience(sweep_interval_seconds: float) -> float:
+    return max(60.0, UNSWEPT_AFTER_SWEEPS * sweep_interval_seconds)
+
+
+def gather_connections(settings: Settings) -> list[dict[str, Any]]:
+    """Every connection with its state and its rows per status (one GROUP BY over every
+    connection's rows); a connection removed but whose ledger rows were kept is listed as
+    ``removed``."""
+    from ledger import (
+        ALL,
+        counts_by_connection_and_status,
+        make_session_factory,
+        unswept_counts_by_connection,
+        utcnow,
+    )
+    from wiring.connections import connection_infos
+    from wiring.runtime import build_runtime
+
+    before = utcnow() - timedelta(seconds=_patience(settings.sweep_interval_seconds))
+    probe = build_runtime(settings)
+    try:
+        sessions = make_session_factory(probe.engine, ALL)
+        infos = connection_infos(settings, sessions)
+        with sessions() as session:
+            counts = counts_by_connection_and_status(session)
+            unswept = unswept_counts_by_connection(session, before=before)
+    finally:
+        probe.close()
+    described = {info.name: (info.state, info.state_reason) for info in infos}
+    for name in sorted(set(counts) - set(described)):
+        described[name] = ("removed", "its ledger rows were kept (`rbsync connections remove`)")
+    return [
+        {
+            "name": name,
+            "state": state,
+            "reason": reason,
+            "counts": {s: counts.get(name, {}).get(s, 0) for s in STATUS_COLUMNS},
+            "total": sum(counts.get(name, {}).values()),
+            "unswept": unswept.get(name, 0),
+        }
+        for name, (state, reason) in sorted(described.items())
+    ]
+
+
 def gather_status(sessions: Any, *, sweep_interval_seconds: float) -> dict[str, Any]:
     """The status as plain JSON-ready values (what ``--json`` prints)."""
     from ledger import (
@@ -51,7 +108,7 @@ def gather_status(sessions: Any, *, sweep_interval_seconds: float) -> dict[str, 
         utcnow,
     )
 
-    patience = max(60.0, UNSWEPT_AFTER_SWEEPS * sweep_interval_seconds)
+    patience = _patience(sweep_interval_seconds)
     with sessions() as session:
         counts = counts_by_kind_and_status(session)
         cursors = all_cursors(session)
@@ -144,6 +201,7 @@ def _short(moment: str | None) -> str:
 @cli_command
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    connection: ConnectionOption = None,
 ) -> None:
     """Show the ledger: entities per kind and status, each kind's cursor and last poll, and the
     last reconciliation (`rbsync reconcile`).
@@ -153,13 +211,26 @@ def status(
     up first); failed and dead need a look (`rbsync failures`) and then `rbsync retry`;
     skipped rows were left alone on purpose (the reason is in `rbsync failures --status
     skipped`). Also: registered webhooks, their deliveries, and a Rackbeat connection marked
-    disconnected by plugin.uninstalled (polls stopped).
+    disconnected by plugin.uninstalled (polls stopped). With several connections and no
+    --connection: each connection's state and rows per status.
     """
     settings = load_cli_settings()
-    with ledger_runtime(settings) as runtime:
+    if connection is None:
+        overview = gather_connections(settings)
+        if sum(1 for row in overview if row["state"] != "removed") > 1:
+            _print_overview(settings, overview, as_json=as_json)
+            return
+    config = resolve_connection(settings, connection)
+    with ledger_runtime(settings, config) as runtime:
         data = gather_status(
             runtime.sessions, sweep_interval_seconds=settings.sweep_interval_seconds
         )
+    data["connection"] = {
+        "name": config.name,
+        "state": config.state,
+        "reason": config.state_reason,
+        "stored": config.stored,
+    }
     data["ledger"] = ledger_location(settings)
     data["mode"] = "embedded" if settings.embedded else "production"
     if as_json:
@@ -167,6 +238,10 @@ def status(
         return
     console = make_console()
     console.print(f"Ledger: {data['ledger']} ({data['mode']} mode)")
+    if config.stored or connection is not None:
+        console.print(
+            f"Connection: {config.name} ({_state_text(config.state, config.state_reason)})"
+        )
     print_connection(data)
     if not data["kinds"]:
         console.print("The ledger is empty: no poll has run yet (try `rbsync sync --once`).")
@@ -214,6 +289,60 @@ def status(
         )
     console.print(polls)
     console.print(_reconcile_line(data["last_reconcile"]))
+
+
+def _state_text(state: str, reason: str | None) -> str:
+    return f"{state}: {reason}" if reason else state
+
+
+STATE_STYLES = {"active": "", "paused": "yellow", "broken": "bold red", "removed": "dim"}
+
+
+def _print_overview(settings: Settings, overview: list[dict[str, Any]], *, as_json: bool) -> None:
+    """Each connection's state and rows per status (``status`` without ``--connection``)."""
+    location = ledger_location(settings)
+    mode = "embedded" if settings.embedded else "production"
+    if as_json:
+        typer.echo(
+            json.dumps({"ledger": location, "mode": mode, "connections": overview}, indent=2)
+        )
+        return
+    console = make_console()
+    console.print(f"Ledger: {location} ({mode} mode)")
+    table = titled_table("Connections: entities by status")
+    for column in ("connection", "state", "reason"):
+        table.add_column(column)
+    for column in STATUS_COLUMNS:
+        table.add_column(column, justify="right")
+    table.add_column("total", justify="right")
+    for row in overview:
+        style = STATE_STYLES.get(row["state"], "")
+        state = f"[{style}]{row['state']}[/]" if style else row["state"]
+        table.add_row(
+            row["name"],
+            state,
+            row["reason"] or "",
+            *(str(row["counts"][c]) for c in STATUS_COLUMNS),
+            str(row["total"]),
+        )
+    console.print(table)
+    for row in overview:
+        if row["unswept"]:
+            console.print(
+                f"[bold red]{row['name']}: {row['unswept']} in_flight rows are not in "
+                "progress[/]: their worker died and no sweep has sent them again; check that "
+                "beat and a worker run."
+            )
+    needing = [r["name"] for r in overview if r["counts"]["failed"] or r["counts"]["dead"]]
+    if needing:
+        console.print(
+            f"Failed or dead rows in {', '.join(needing)}: `rbsync failures` lists them.",
+            markup=False,
+        )
+    console.print(
+        "One connection's kinds, cursors, polls and reconcile: `rbsync status --connection NAME`.",
+        markup=False,
+    )
 
 
 def _reconcile_line(run: dict[str, Any] | None) -> str:

@@ -20,15 +20,18 @@ import typer
 from worker.commands._common import (
     EXIT_ERROR,
     EXIT_FAILED,
+    ConnectionOption,
     cli_command,
     fail,
     load_cli_settings,
     make_console,
+    resolve_connection,
     stderr_is_terminal,
 )
 from worker.commands._progress import sync_progress
 
 if TYPE_CHECKING:
+    from wiring.connections import ConnectionConfig
     from worker.inprocess import OnceReport
 
 __all__ = ["print_report", "register", "sync"]
@@ -53,13 +56,15 @@ def sync(
     concurrency: Annotated[
         int | None, typer.Option(help="Worker threads (default: RBSYNC_SYNC_ONCE_CONCURRENCY).")
     ] = None,
+    connection: ConnectionOption = None,
 ) -> None:
     """Sync Rackbeat -> PowerOffice Go once, in this process, and print a summary.
 
     Checks both APIs first (refused credentials or an unreachable API: one line, exit 2), polls
     every kind, then drives every row that needs work (earlier runs' leftovers included) to a
     final state. Exits 0 only when every row is synced or skipped; else 1, with the count and
-    the reasons per status.
+    the reasons per status. One connection per run; a paused or broken one is refused (exit 2:
+    `rbsync connections resume` it first).
     """
     if not once:
         typer.echo(
@@ -72,20 +77,42 @@ def sync(
     from worker.inprocess import run_once
 
     settings = load_cli_settings()
+    config = resolve_connection(settings, connection)
+    if config.stored and config.state != "active":
+        why = f" ({config.state_reason})" if config.state_reason else ""
+        fail(
+            f"connection {config.name} is {config.state}{why}: nothing was synced; "
+            f"`rbsync connections resume {config.name}` makes it active again"
+        )
     with _quiet("clients"):  # the answer below says it all; no retry chatter before it
-        answers = [check(settings) for check in (check_rackbeat, check_poweroffice)]
+        answers = [check(config.settings) for check in (check_rackbeat, check_poweroffice)]
     for answer in answers:
         if not answer.ok:
-            fail(f"{answer.name}: {answer.detail}; nothing was synced")
+            fail(
+                f"{answer.name}: {_in_connection_terms(answer.detail, config)}; nothing was synced"
+            )
     try:
         with sync_progress(make_console(stderr=True), "syncing", enabled=stderr_is_terminal()):
             report = run_once(
-                settings, kinds=kind or None, timeout=timeout, concurrency=concurrency
+                settings,
+                kinds=kind or None,
+                timeout=timeout,
+                concurrency=concurrency,
+                connection=config.name,
             )
     except ValueError as exc:
         fail(str(exc))
     print_report(report, timeout=timeout)
     raise typer.Exit(0 if report.ok else EXIT_FAILED)
+
+
+def _in_connection_terms(detail: str, config: ConnectionConfig) -> str:
+    """A stored connection's check names its credentials, not the environment's variables."""
+    if not config.stored:
+        return detail
+    return detail.replace(
+        "RACKBEAT_API_TOKEN", f"connection {config.name}'s Rackbeat API token"
+    ).replace("POWEROFFICE_CLIENT_KEY", f"connection {config.name}'s PowerOffice Go client key")
 
 
 @contextmanager

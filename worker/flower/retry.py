@@ -2,8 +2,9 @@
 
 Flower keeps only ``saferepr`` strings of a task's arguments (capped at 1024 characters by
 Celery), so re-sending them is unsafe (mher/flower#737). rbsync never needs to: a sync task's
-arguments are just the entity's identity, ``(kind, key)``, and ``rbsync.retry(kind, key)``
-re-drives that entity from the ledger's own stored snapshot. This module turns Flower's strings
+arguments are just the entity's identity, ``(kind, key)`` and its ``connection``, and
+``rbsync.retry(kind, key, connection=...)`` re-drives that entity, within its connection, from
+the ledger's own stored snapshot. This module turns Flower's strings
 back into that identity, refusing anything it cannot read exactly.
 """
 
@@ -36,6 +37,16 @@ TASK_PARAMETERS: dict[str, tuple[str, ...]] = {
     RETRY_TASK: ("kind", "key"),
 }
 """The signatures of rbsync's tasks, to bind Flower's positional and keyword copies to names."""
+
+CONNECTION = "connection"
+"""Every rbsync task names its connection by this keyword: part of the identity, so that Retry
+re-drives within the failed task's connection."""
+
+OTHER_KEYWORDS: dict[str, frozenset[str]] = {
+    POLL_TASK: frozenset({"scheduled"}),
+    SYNC_TASK: frozenset({"waited"}),
+}
+"""Keywords a task may carry that are not part of an entity's identity (left out, unchecked)."""
 
 RE_DRIVEN_TASKS = frozenset({SYNC_TASK, SYNC_BATCH_TASK, RETRY_TASK})
 """Tasks whose entities the Retry button re-drives. A failed poll needs no button: its cursor
@@ -114,13 +125,16 @@ def bind_arguments(
         raise NotRetriableError(f"this {task_name} task has more arguments than {parameters}")
     bound: dict[str, object] = dict(zip(parameters, args, strict=False))
     for name, value in kwargs.items():
-        if name not in parameters:
+        if name in OTHER_KEYWORDS.get(task_name, ()):
+            continue
+        if name not in parameters and name != CONNECTION:
             raise NotRetriableError(f"{task_name} has no parameter {name!r}")
         if name in bound:
             raise NotRetriableError(f"{task_name} got {name!r} twice")
         bound[name] = value
     identity: dict[str, Identity] = {}
-    for name in parameters:
+    named = (*parameters, CONNECTION) if CONNECTION in bound else parameters
+    for name in named:
         value = bound.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
             raise NotRetriableError(
@@ -191,12 +205,21 @@ def _batch_retry(task: TaskView) -> RetryRequest:
         failed = result.get(BATCH_FAILED_KEY) if isinstance(result, dict) else None
     if not isinstance(kind, str) or not isinstance(failed, list) or not failed:
         raise NotRetriableError(f"this {SYNC_BATCH_TASK} task lists no failed entity")
+    keywords = _literal(task.kwargs or "{}", "keyword arguments")
+    connection = keywords.get(CONNECTION) if isinstance(keywords, dict) else None
     # A cut list ends in an Ellipsis or a cut string: refuse rather than re-drive a part.
     if kind.endswith(TRUNCATION_MARK) or not all(
         isinstance(key, str) and not key.endswith(TRUNCATION_MARK) for key in failed
     ):
         raise NotRetriableError(f"the failed keys of this {SYNC_BATCH_TASK} task look truncated")
-    return RetryRequest(RETRY_TASK, {"kind": kind, "keys": list(failed)})
+    if connection is not None and (
+        not isinstance(connection, str) or connection.endswith(TRUNCATION_MARK)
+    ):
+        raise NotRetriableError(f"the connection of this {SYNC_BATCH_TASK} task is not readable")
+    request: dict[str, Identity | list[str]] = {"kind": kind, "keys": list(failed)}
+    if connection is not None:
+        request[CONNECTION] = connection
+    return RetryRequest(RETRY_TASK, request)
 
 
 def entity_failed(task: TaskView) -> bool:
