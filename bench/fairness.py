@@ -326,6 +326,8 @@ class Watcher:
         self.stop = threading.Event()
         self.reads = 0
         self.errors = 0
+        self.ended = 0.0
+        """When watching stopped (an undelivered change waited at least until then)."""
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def add(self, change: Change) -> None:
@@ -508,6 +510,7 @@ def run_fair(args: argparse.Namespace) -> bool:
             until("the last changes", lambda: watcher.pending() == 0, args.drain, 0.5)
         watcher.stop.set()
         watcher.thread.join(30)
+        watcher.ended = time.time()
         po = dep.window(dep.poweroffice_root, t0, t1)
         rb = dep.window(dep.rackbeat_root, t0, t1)
         window = FairWindow(
@@ -588,6 +591,12 @@ def report_fair(
         f"{never} never delivered (within {args.drain:g} s after the window); "
         f"{watcher.reads} state reads, {watcher.errors} errors"
     )
+    if never:
+        waited = [watcher.ended - c.touched_at for c in changes if c.delivered_at is None]
+        log(
+            f"  the undelivered changes had waited {min(waited):.0f} to {max(waited):.0f} s "
+            "when watching stopped"
+        )
     by_connection = w.polls["by_connection"]
     small_polls = sum(n for name, n in by_connection.items() if name != "big")
     expected = len(small_names) * 5 * span / poll
