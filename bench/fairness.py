@@ -42,7 +42,7 @@ Two parts (the first argument):
 Usage (from the checkout; PostgreSQL on 127.0.0.1:5432 as in DEVELOPERS.md, ``redis-server``
 on the PATH)::
 
-    .venv/bin/python bench/fairness.py                 # part 1, ~8 min
+    .venv/bin/python bench/fairness.py                 # part 1, ~9 min
     .venv/bin/python bench/fairness.py idle            # part 2, ~6 min
     .venv/bin/python bench/fairness.py fair --env SOME_RBSYNC_SETTING=value
 
