@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from worker.commands._common import (
+    ConnectionOption,
     cli_app,
     cli_command,
     ledger_runtime,
@@ -81,8 +82,10 @@ def register_cmd(
             help="The receiver's public https URL, ending in /webhooks/rackbeat.",
         ),
     ],
+    connection: ConnectionOption = None,
 ) -> None:
-    """Register every event rbsync handles with Rackbeat for URL; idempotent.
+    """Register every event rbsync handles with Rackbeat for URL, for one connection's
+    Rackbeat account (--connection; one receiver serves them all); idempotent.
 
     Tokens Rackbeat returns are kept in the ledger as SHA-256 digests (never printed). Running
     it again updates the same webhooks (an event whose token the ledger lacks is deleted and
@@ -95,7 +98,7 @@ def register_cmd(
     if not url.startswith(("https://", "http://")):
         fail(f"--url must be an http(s) URL, not {url!r}")
     settings = load_cli_settings()
-    with ledger_runtime(settings) as runtime:
+    with ledger_runtime(settings, connection) as runtime:
         done = register_receiver(runtime, url)
     table = titled_table(f"Webhooks for {url}")
     for column in ("event", "source", "Rackbeat id", "outcome"):
@@ -112,6 +115,7 @@ def register_cmd(
 @cli_command
 def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    connection: ConnectionOption = None,
 ) -> None:
     """List the webhooks Rackbeat has (with failures_since_last_success), whether the ledger
     holds each one's token, and the deletions Rackbeat reported (nothing is deleted in
@@ -123,7 +127,7 @@ def list_cmd(
     from worker.commands._common import make_console, titled_table
 
     settings = load_cli_settings()
-    with ledger_runtime(settings) as runtime:
+    with ledger_runtime(settings, connection) as runtime:
         remote = list(runtime.rackbeat.iter_webhooks())
         with runtime.sessions() as session:
             held = {s.rackbeat_id for s in subscriptions(session)}
@@ -180,12 +184,13 @@ def _source(event: object) -> str:
 @cli_command
 def unregister_cmd(
     url: Annotated[str | None, typer.Option("--url", help="Only the webhooks of this URL.")] = None,
+    connection: ConnectionOption = None,
 ) -> None:
     """Delete the webhooks rbsync registered from Rackbeat and forget their tokens; polling
     alone keeps PowerOffice Go in step afterwards."""
     from worker.webhooks.registration import unregister_receiver
 
     settings = load_cli_settings()
-    with ledger_runtime(settings) as runtime:
+    with ledger_runtime(settings, connection) as runtime:
         removed = unregister_receiver(runtime, url)
     typer.echo(f"Deleted {removed} webhook(s) from Rackbeat.")
