@@ -188,6 +188,14 @@ class Deployment:
         self.workers.append(proc)
         return proc
 
+    def start_poller(self, concurrency: int) -> Proc:
+        """The Procfile's ``poller``: polls, the tick and webhooks only."""
+        command = f"exec {procfile()['poller']} --hostname=fairness-poller@%h"
+        env = {**self.env, "RBSYNC_POLLER_CONCURRENCY": str(concurrency)}
+        proc = self.processes.start("poller", ["sh", "-c", command], env, self.workdir)
+        self.workers.append(proc)
+        return proc
+
     def start_beat(self) -> Proc:
         self.beat = self.processes.start(
             "beat", ["sh", "-c", procfile()["beat"]], self.env, self.workdir
@@ -449,6 +457,8 @@ def run_fair(args: argparse.Namespace) -> bool:
         dep.store(small)
         for _ in range(args.workers):
             dep.start_worker(args.concurrency)
+        if args.poller:
+            dep.start_poller(args.poller)
         dep.start_beat()
         log("  the small connections' first sync ...")
         took = settle_small(dep, small, numbers, args.settle_timeout)
@@ -678,6 +688,8 @@ def run_idle(args: argparse.Namespace) -> bool:
         log(f"  {count} accounts, clients and stored connections in {time.monotonic() - t:.1f} s")
         for _ in range(args.workers):
             dep.start_worker(args.concurrency)
+        if args.poller:
+            dep.start_poller(args.poller)
         beat = dep.start_beat()
         log(f"  warm-up: one poll interval ({interval:g} s)")
         time.sleep(interval)
@@ -744,6 +756,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("part", nargs="?", default="fair", choices=["fair", "idle"])
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--poller",
+        type=int,
+        default=2,
+        help="concurrency of the Procfile's poller (polls, tick, webhooks); 0: none",
+    )
     parser.add_argument(
         "--concurrency", type=int, default=4, help="each worker's --concurrency (default 4)"
     )

@@ -8,9 +8,12 @@ is due at the tick whose window holds its phase: its polls (one ``rbsync.poll`` 
 ``scheduled``) go out then. So 1,000 connections are polled evenly across the period rather
 than all at once, each once per period.
 
-A tick that never ran (beat down, the poll queue stuck) leaves the connections of its window
-for the next period; a tick that runs twice over one window sends their polls twice, and the
-second skips (a scheduled poll of a kind polled less than half a period ago does nothing).
+Each tick covers the time since the previous tick ran, not a fixed slice: the end of the last
+window is kept in the ledger (``probe_answers``, key ``rbsync:dispatch:until``), and one tick
+runs at a time (a lock). So a tick that runs late (its message waited behind others) or after
+beat was down covers what was missed (at most one whole period: every connection once), and two
+ticks never cover the same time; a poll sent twice all the same skips (a scheduled poll of a
+kind polled less than half a period ago does nothing).
 """
 
 from __future__ import annotations
@@ -18,13 +21,13 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery, shared_task
 
 from kinds import registry
-from ledger import utcnow
+from ledger import get_probe_answer, put_probe_answer, utcnow
 from tasks.base import PipelineTask
 from tasks.names import DISPATCH_TASK, POLL_TASK
 from wiring.connections import connection_infos
@@ -36,6 +39,9 @@ log = logging.getLogger(__name__)
 
 ACTIVE = "active"
 
+WINDOW_KEY = "rbsync:dispatch:until"
+"""Where the end of the last tick's window is kept (ledger ``probe_answers``)."""
+
 
 def phase(name: str, period: float) -> float:
     """Where in the poll period connection ``name`` is polled (seconds from the period's
@@ -43,17 +49,19 @@ def phase(name: str, period: float) -> float:
     return zlib.crc32(name.encode()) / 2**32 * period
 
 
-def due_connections(names: list[str], *, period: float, tick: float, now: datetime) -> list[str]:
-    """The connections whose phase lies in the window ``(now - tick, now]`` of the period
-    (all of them when the tick is as long as the period)."""
-    if tick >= period:
+def due_connections(
+    names: list[str], *, period: float, start: datetime, end: datetime
+) -> list[str]:
+    """The connections whose phase lies in the window ``(start, end]`` of the period (all of
+    them when the window is a whole period or longer)."""
+    if (end - start).total_seconds() >= period:
         return list(names)
-    end = now.timestamp() % period
-    start = end - tick
+    stop = end.timestamp() % period
+    begin = stop - (end - start).total_seconds()
     due = []
     for name in names:
         at = phase(name, period)
-        if start < at <= end or (start < 0 and at > start + period):
+        if begin < at <= stop or (begin < 0 and at > begin + period):
             due.append(name)
     return due
 
@@ -88,15 +96,28 @@ def dispatch(self: PipelineTask) -> dict[str, Any]:
     """Send the polls of the active connections that are due in this tick."""
     fleet = fleet_for(self.app)
     settings = fleet.settings
-    infos = connection_infos(settings, fleet.sessions)
-    active = [info.name for info in infos if info.state == ACTIVE]
-    due = due_connections(
-        active,
-        period=settings.poll_interval_seconds,
-        tick=dispatch_interval(settings.poll_interval_seconds, settings.dispatch_interval_seconds),
-        now=utcnow(),
-    )
-    send_polls(self.app, due)
+    period = settings.poll_interval_seconds
+    tick = dispatch_interval(period, settings.dispatch_interval_seconds)
+    lock = fleet.locks("dispatch", max(tick, 30.0))
+    if not lock.acquire():
+        return {"skipped": "another tick is running"}
+    try:
+        now = utcnow()
+        with fleet.sessions() as session:
+            known = get_probe_answer(session, WINDOW_KEY, now=now)
+        start = now - timedelta(seconds=tick)
+        if known is not None:
+            start = max(datetime.fromisoformat(known), now - timedelta(seconds=period))
+        infos = connection_infos(settings, fleet.sessions)
+        active = [info.name for info in infos if info.state == ACTIVE]
+        due = due_connections(active, period=period, start=start, end=now)
+        send_polls(self.app, due)
+        with fleet.sessions.begin() as session:
+            put_probe_answer(
+                session, WINDOW_KEY, now.isoformat(), expires_at=now + timedelta(days=365)
+            )
+    finally:
+        lock.release()
     if len(infos) > len(active):
         log.debug(
             "dispatch: %d connections paused or broken: %s",

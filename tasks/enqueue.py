@@ -10,7 +10,14 @@ from celery import Celery
 
 from tasks.names import SYNC_BATCH_TASK, SYNC_TASK
 
-__all__ = ["enqueue_sync", "send_sync"]
+__all__ = ["BULK_PRIORITY", "enqueue_sync", "send_sync"]
+
+BULK_PRIORITY = 9
+"""The priority of a backlog's syncs (a first push, a large poll): the lowest of the Redis
+transport's steps (0 first, 9 last; a message without one counts as 0). Workers take every
+other sync message first, so one company's 20,000 products never queue ahead of another's one
+changed invoice, and take the backlog whenever nothing else waits. The embedded broker ignores
+priorities."""
 
 
 def send_sync(
@@ -26,18 +33,26 @@ def send_sync(
 
 
 def enqueue_sync(
-    app: Celery, kind: str, keys: Iterable[str], *, connection: str, batch_size: int = 1
+    app: Celery,
+    kind: str,
+    keys: Iterable[str],
+    *,
+    connection: str,
+    batch_size: int = 1,
+    bulk: bool = False,
 ) -> int:
-    """Send the keys' syncs (of ``connection``); return how many keys were sent.
+    """Send the keys' syncs (of ``connection``); return how many keys were sent. ``bulk``: as
+    part of a backlog, behind every other sync message (:data:`BULK_PRIORITY`).
 
     With ``batch_size`` 1 (or a single key) one ``rbsync.sync(kind, key)`` per key; else one
     ``rbsync.sync_batch(kind, keys)`` per ``batch_size`` keys.
     """
     wanted = [str(key) for key in keys]
+    priority: dict[str, Any] = {"priority": BULK_PRIORITY} if bulk else {}
     with app.producer_or_acquire() as producer:
         if batch_size <= 1 or len(wanted) == 1:
             for key in wanted:
-                send_sync(app, kind, key, connection=connection, producer=producer)
+                send_sync(app, kind, key, connection=connection, producer=producer, **priority)
         else:
             for start in range(0, len(wanted), batch_size):
                 chunk = wanted[start : start + batch_size]
@@ -46,5 +61,6 @@ def enqueue_sync(
                     args=[kind, chunk],
                     kwargs={"connection": connection},
                     producer=producer,
+                    **priority,
                 )
     return len(wanted)

@@ -344,9 +344,20 @@ def poll(
         log.info("poll of %s skipped: %s", kind, covered)
         return PollReport(kind, skipped=True).to_json()
 
+    sent = 0
+
     def enqueue(kind_: str, keys: list[str]) -> int:
+        # A poll that sends more than the bulk threshold is a backlog (a first push): its
+        # syncs go behind every other connection's (tasks.enqueue.BULK_PRIORITY).
+        nonlocal sent
+        sent += len(keys)
         return enqueue_sync(
-            app, kind_, keys, connection=connection, batch_size=settings.sync_batch_size
+            app,
+            kind_,
+            keys,
+            connection=connection,
+            batch_size=settings.sync_batch_size,
+            bulk=sent > settings.bulk_threshold,
         )
 
     try:

@@ -149,7 +149,12 @@ def sweep(self: PipelineTask) -> dict[str, Any]:
 
     def send(connection: str, kind: str, keys: list[str]) -> int:
         return enqueue_sync(
-            app, kind, keys, connection=connection, batch_size=settings.sync_batch_size
+            app,
+            kind,
+            keys,
+            connection=connection,
+            batch_size=settings.sync_batch_size,
+            bulk=len(keys) > settings.bulk_threshold,
         )
 
     from tasks.webhooks import send_unsent_webhook_events

@@ -20,7 +20,7 @@ def test_over_one_period_every_connection_is_due_exactly_once() -> None:
     seen: Counter[str] = Counter()
     per_tick = []
     for now in _ticks(period, tick, start):
-        due = due_connections(names, period=period, tick=tick, now=now)
+        due = due_connections(names, period=period, start=now - timedelta(seconds=tick), end=now)
         seen.update(due)
         per_tick.append(len(due))
     assert set(seen) == set(names)
@@ -33,7 +33,22 @@ def test_over_one_period_every_connection_is_due_exactly_once() -> None:
 def test_a_tick_as_long_as_the_period_makes_everyone_due() -> None:
     names = ["a", "b", "default"]
     now = datetime(2026, 12, 5, tzinfo=UTC)
-    assert due_connections(names, period=2.0, tick=2.0, now=now) == names
+    assert due_connections(names, period=2.0, start=now - timedelta(seconds=2), end=now) == names
+
+
+def test_a_late_tick_covers_the_time_it_missed_and_no_connection_twice() -> None:
+    names = [f"company-{i}" for i in range(300)]
+    period = 60.0
+    start = datetime(2026, 12, 5, 12, 0, 3, tzinfo=UTC)
+    # Ticks ran at irregular times (late, bunched): each covers (previous end, its own time].
+    ends = [start + timedelta(seconds=s) for s in (5, 6, 7, 31, 32, 45, 59, 60)]
+    seen: Counter[str] = Counter()
+    previous = start
+    for end in ends:
+        seen.update(due_connections(names, period=period, start=previous, end=end))
+        previous = end
+    assert set(seen) == set(names)
+    assert set(seen.values()) == {1}
 
 
 def test_the_phase_is_stable_and_within_the_period() -> None:
