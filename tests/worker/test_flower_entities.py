@@ -24,13 +24,17 @@ import pytest
 import redis
 from celery import Celery
 
-from ledger import Attempt, EntityLink, Status, get_link, make_engine, make_session_factory
+from ledger import ALL, Attempt, EntityLink, Status, get_link, make_engine, make_session_factory
+from ledger.connections import ConnectionCredentials, add_connection
+from ledger.secrets import SecretBox, generate_key
 from sandbox.testing import RackbeatEmulatorHandle
+from sandbox.testing_rackbeat import RackbeatAccountHandle
 from worker.app import DEFAULT_QUEUE
 from worker.flower.entities import (
     RESYNC_PATH,
     SEARCH_LIMIT,
     TASK_ENTITIES_SHOWN,
+    EntityRef,
     entity_url,
     parse_search,
     task_entities,
@@ -80,8 +84,25 @@ def test_a_failed_sync_links_its_entity_a_failed_batch_each_failed_key() -> None
         "('product', [...])",
         exception="BatchFailedError('product', ['AB/100', 'P 2'], 'AB/100: failed: 400')",
     )
-    assert task_entities(sync) == [("customer", "5004")]
-    assert task_entities(batch) == [("product", "AB/100"), ("product", "P 2")]
+    assert task_entities(sync) == [("customer", "5004", "default")]
+    assert task_entities(batch) == [("product", "AB/100", "default"), ("product", "P 2", "default")]
+
+
+def test_a_failed_tasks_entity_links_carry_its_connection() -> None:
+    sync = FakeTask("rbsync.sync", "FAILURE", "('customer', 5004)", "{'connection': 'acme'}")
+    batch = FakeTask(
+        "rbsync.sync_batch",
+        "FAILURE",
+        "('product', [...])",
+        "{'connection': 'acme'}",
+        exception="BatchFailedError('product', ['AB/100'], 'AB/100: failed: 400')",
+    )
+    assert task_entities(sync) == [EntityRef("customer", "5004", "acme")]
+    assert task_entities(batch) == [EntityRef("product", "AB/100", "acme")]
+    (ref,) = task_entities(sync)
+    assert entity_url("", ref.kind, ref.key, connection=ref.connection) == (
+        "/rbsync/entities/customer/5004?connection=acme"
+    )
 
 
 @pytest.mark.parametrize(
@@ -102,6 +123,9 @@ def test_no_entity_link_for_other_tasks(task: FakeTask | None) -> None:
 def test_the_search_form_is_checked() -> None:
     assert parse_search(" Customer ", " 5004 ", "") == parse_search("customer", "5004", None)
     assert parse_search("", "", "").empty
+    assert parse_search("", "", "", " ").empty
+    only_acme = parse_search("", "", "", " acme ")
+    assert (only_acme.connection, only_acme.empty) == ("acme", False)
     for kind, key, status, problem in [  # SearchError is a ValueError
         ("invoices", "", "", "unknown kind 'invoices'; expected one of "),
         ("", "", "broken", "unknown status 'broken'; expected one of pending, in_flight, synced"),
@@ -114,6 +138,19 @@ def test_entity_urls_encode_kind_and_key_one_segment_each() -> None:
     assert entity_url("", "product", "AB/100 x") == "/rbsync/entities/product/AB%2F100%20x"
     assert entity_url("/flower/", "customer", "5004") == "/flower/rbsync/entities/customer/5004"
     assert entity_url(None, "product", "a?b#c%") == "/rbsync/entities/product/a%3Fb%23c%25"
+
+
+def test_entity_urls_name_their_connection_unless_default() -> None:
+    assert entity_url("", "customer", "5004", connection="default") == (
+        "/rbsync/entities/customer/5004"
+    )
+    assert entity_url("/flower", "product", "AB/1", connection="a b&c") == (
+        "/flower/rbsync/entities/product/AB%2F1?connection=a+b%26c"
+    )
+    assert entity_url("", "customer", "5004", connection="acme", base=RESYNC_PATH, sent="x") == (
+        "/rbsync/resync/customer/5004?connection=acme&sent=x"
+    )
+    assert entity_url("", "customer", "5004", sent="x") == "/rbsync/entities/customer/5004?sent=x"
 
 
 # --- a real Flower on a real ledger ------------------------------------------------------------
@@ -240,8 +277,8 @@ def _xsrf_field(page: str) -> str:
     return match.group(1)
 
 
-def _queued(redis_url: str) -> list[tuple[str, str, list[Any]]]:
-    """(task name, id, args) of the messages waiting in the sync queue."""
+def _messages(redis_url: str) -> list[tuple[str, str, list[Any], dict[str, Any]]]:
+    """(task name, id, args, kwargs) of the messages waiting in the sync queue."""
     client = redis.Redis.from_url(redis_url)
     try:
         raw = client.lrange(DEFAULT_QUEUE, 0, -1)
@@ -250,9 +287,14 @@ def _queued(redis_url: str) -> list[tuple[str, str, list[Any]]]:
     found = []
     for item in raw:
         envelope = json.loads(item)
-        args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
-        found.append((envelope["headers"]["task"], envelope["headers"]["id"], args))
+        args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        found.append((envelope["headers"]["task"], envelope["headers"]["id"], args, kwargs))
     return found
+
+
+def _queued(redis_url: str) -> list[tuple[str, str, list[Any]]]:
+    """(task name, id, args) of the messages waiting in the sync queue."""
+    return [(name, task_id, args) for name, task_id, args, _kwargs in _messages(redis_url)]
 
 
 def _row(database_url: str, kind: str, key: str) -> EntityLink | None:
@@ -374,8 +416,10 @@ def test_resync_fetches_rackbeats_record_then_sends_one_sync(setup: Setup, redis
         assert response.status_code == 303
         location = response.headers["Location"]
         after = client.get(location)
-    queued = _queued(redis_url)
-    assert [(name, args) for name, _id, args in queued] == [("rbsync.sync", ["customer", customer])]
+    queued = _messages(redis_url)
+    assert [(name, args, kwargs) for name, _id, args, kwargs in queued] == [
+        ("rbsync.sync", ["customer", customer], {"connection": "default"})
+    ]
     sent_id = queued[0][1]
     assert location == f"/rbsync/entities/customer/{customer}?rbsync_resync_sent={sent_id}"
     assert 'id="rbsync-resync-sent"' in after.text
@@ -392,8 +436,8 @@ def test_resync_fetches_rackbeats_record_then_sends_one_sync(setup: Setup, redis
     assert row.snapshot is not None
     assert (row.status, row.snapshot["name"]) == ("pending", "Renamed in Rackbeat AS")
     assert (
-        f"Flower resync: customer {customer} fetched from Rackbeat and sent as task {sent_id}"
-        in (setup.flower.log())
+        f"Flower resync: customer {customer} of connection default fetched from Rackbeat and sent "
+        f"as task {sent_id}" in (setup.flower.log())
     )
 
 
@@ -412,9 +456,11 @@ def test_resync_of_a_key_rackbeat_lacks_sends_nothing_and_stores_nothing(
             entity_url("", "product", "50% off/x", base=RESYNC_PATH), data={"_xsrf": token}
         )
     assert missing.status_code == 409
-    assert missing.text == "not in Rackbeat: customer 999999; nothing was sent"
+    assert missing.text == "not in Rackbeat: customer 999999 (connection default); nothing was sent"
     assert odd_product.status_code == 409
-    assert odd_product.text == "not in Rackbeat: product 50% off/x; nothing was sent"
+    assert odd_product.text == (
+        "not in Rackbeat: product 50% off/x (connection default); nothing was sent"
+    )
     assert [not_a_number.status_code, unknown_kind.status_code] == [404, 404]
     assert _queued(redis_url) == []
     assert _row(setup.database_url, "customer", "999999") is None
@@ -490,7 +536,15 @@ def test_a_failed_tasks_page_links_each_failed_entity(setup: Setup, redis_url: s
                 capp,
                 name="rbsync.sync_batch",
                 args="('product', [...])",
+                kwargs="{'connection': 'east'}",
                 exception=f"BatchFailedError('product', {many_keys!r}, 'BULK-00: failed: 400')",
+            )
+            east = _published(
+                client,
+                capp,
+                name="rbsync.sync",
+                args=f"('customer', '{customer}')",
+                kwargs="{'connection': 'east'}",
             )
             synced = _published(
                 client,
@@ -500,7 +554,9 @@ def test_a_failed_tasks_page_links_each_failed_entity(setup: Setup, redis_url: s
                 state="SUCCESS",
                 result="{'kind': 'product', 'key': 'AB/100', 'status': 'synced'}",
             )
-            pages = {task: client.get(f"/task/{task}").text for task in (sync, batch, many, synced)}
+            pages = {
+                task: client.get(f"/task/{task}").text for task in (sync, batch, many, synced, east)
+            }
     finally:
         capp.close()
     assert f'href="/rbsync/entities/customer/{customer}"' in pages[sync]
@@ -510,10 +566,17 @@ def test_a_failed_tasks_page_links_each_failed_entity(setup: Setup, redis_url: s
     assert pages[batch].count('rbsync-entity-link"') == 2
     assert "rbsync-entity-link" not in pages[synced]
     assert pages[many].count('rbsync-entity-link"') == TASK_ENTITIES_SHOWN
-    assert 'href="/rbsync/entities/product/BULK-19"' in pages[many]
-    assert 'href="/rbsync/entities/product/BULK-20"' not in pages[many]
-    assert 'href="/rbsync/entities?kind=product&amp;status=failed"' in pages[many]
-    assert "and 2 more: search the failed product entities" in pages[many]
+    assert 'href="/rbsync/entities/product/BULK-19?connection=east"' in pages[many]
+    assert 'href="/rbsync/entities/product/BULK-20?connection=east"' not in pages[many]
+    assert (
+        'href="/rbsync/entities?kind=product&amp;status=failed&amp;connection=east"'
+        in (pages[many])
+    )
+    assert "and 2 more: search the failed product entities of connection east" in pages[many]
+    # A task of another connection links to that connection's entity.
+    assert f'href="/rbsync/entities/customer/{customer}?connection=east"' in pages[east]
+    assert f">Entity customer {customer} of east</a>" in pages[east]
+    assert f'href="/rbsync/entities/customer/{customer}"' not in pages[east]
 
 
 @pytest.mark.redis
@@ -632,3 +695,283 @@ def test_a_ledger_flower_cannot_read_is_a_503_saying_why(
     expected = "the ledger database is not at the newest schema revision; run `rbsync db upgrade`"
     assert [search.status_code, page.status_code, tasks.status_code] == [503, 503, 200]
     assert search.text == page.text == expected
+
+
+# --- two connections: the same kind and key in each -------------------------------------------
+
+EAST_TOKEN = "rb-east-token-secret-51c7"
+EAST_CLIENT_KEY = "po-east-client-secret-a30d"
+SECRET_KEY = generate_key()
+DEFAULT_ACCOUNT = 4711
+
+
+@dataclass(frozen=True)
+class TwoSetup:
+    flower: FlowerProcess
+    database_url: str
+    rackbeat: RackbeatEmulatorHandle
+    east: RackbeatAccountHandle
+    """Connection ``east``'s Rackbeat account: the same records as the default account."""
+    customer: str
+    """A customer number both accounts have, in the ledger of both connections."""
+
+
+def _seed_two(database_url: str, customer: str) -> None:
+    """``default``'s customer failed; ``east``'s (the same number) synced, with an attempt and,
+    as a bug's leak, east's token in its last error and payload (shown redacted)."""
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine, ALL).begin() as session:
+            add_connection(
+                session,
+                "east",
+                credentials=ConnectionCredentials(
+                    rackbeat_token=EAST_TOKEN, client_key=EAST_CLIENT_KEY
+                ),
+                box=SecretBox.from_text(SECRET_KEY),
+            )
+        with make_session_factory(engine, "default").begin() as session:
+            session.add(
+                EntityLink(
+                    kind="customer",
+                    key=customer,
+                    status=Status.FAILED,
+                    last_error="default's refusal: Name is required",
+                    snapshot={"number": int(customer), "name": "Default's old name"},
+                    updated_at=T0,
+                )
+            )
+        with make_session_factory(engine, "east").begin() as session:
+            east = EntityLink(
+                kind="customer",
+                key=customer,
+                status=Status.SYNCED,
+                remote_id="9001",
+                last_error=f"east's old trouble with {EAST_TOKEN}",
+                snapshot={"number": int(customer), "name": "East's old name"},
+                written={"Name": f"East AS {EAST_TOKEN}"},
+                synced_at=T0,
+                updated_at=T0 - timedelta(minutes=1),
+            )
+            session.add(east)
+            session.flush()
+            session.add(
+                Attempt(
+                    link_id=east.id,
+                    task_id="7e57ea57-0000-4000-8000-00000000ea57",
+                    started_at=T0 - timedelta(minutes=2),
+                    finished_at=T0 - timedelta(minutes=2) + timedelta(seconds=1),
+                    outcome="created",
+                    http_status=201,
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def two(
+    tmp_path: Path, postgres_url: str, redis_url: str, rackbeat_emulator: RackbeatEmulatorHandle
+) -> Iterator[TwoSetup]:
+    from ledger.migrate import upgrade
+
+    rackbeat_emulator.configure(token=RACKBEAT_TOKEN)
+    east = rackbeat_emulator.add_account(token=EAST_TOKEN, company_name="East AS")
+    customer = str(rackbeat_emulator.state()["customers"][0]["number"])
+    assert customer in {str(c["number"]) for c in east.state()["customers"]}
+    upgrade(postgres_url)
+    _seed_two(postgres_url, customer)
+    port = free_port()
+    env = {
+        "RBSYNC_DATABASE_URL": postgres_url,
+        "RBSYNC_BROKER_URL": redis_url,
+        "RBSYNC_FLOWER_BASIC_AUTH": f"{FLOWER_USER}:{FLOWER_PASSWORD}",
+        "RBSYNC_DATA_DIR": str(tmp_path / "data"),
+        "RBSYNC_SECRET_KEY": SECRET_KEY,
+        "RACKBEAT_BASE_URL": rackbeat_emulator.base_url,
+        **SECRETS,  # the environment's connection, `default`
+    }
+    with flower_process(
+        [RBSYNC, "flower", "--port", str(port)],
+        port=port,
+        env=env,
+        log_path=tmp_path / "flower.log",
+        cwd=tmp_path,
+    ) as flower:
+        rackbeat_emulator.account(DEFAULT_ACCOUNT).reset_counters()
+        east.reset_counters()
+        yield TwoSetup(flower, postgres_url, rackbeat_emulator, east, customer)
+
+
+def _rows(text: str) -> list[tuple[str, str]]:
+    """(connection, entity link) of each search result row."""
+    return re.findall(
+        r'<td class="rbsync-entity-connection">([^<]*)</td>\s*<td>[^<]*</td>\s*'
+        r'<td><a href="([^"]*)" class="rbsync-entity-link">',
+        text,
+    )
+
+
+def _gets(account: RackbeatAccountHandle) -> dict[str, int]:
+    requests: dict[str, int] = account.counters()["requests"]
+    return {route: n for route, n in requests.items() if route.startswith("GET ")}
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_the_search_shows_each_connections_row_and_filters_by_connection(two: TwoSetup) -> None:
+    customer = two.customer
+    with _client(two.flower) as client:
+        both = client.get("/rbsync/entities", params={"kind": "customer", "key": customer})
+        east = client.get("/rbsync/entities", params={"key": customer, "connection": "east"})
+        default_failed = client.get(
+            "/rbsync/entities", params={"status": "failed", "connection": "default"}
+        )
+        east_failed = client.get(
+            "/rbsync/entities", params={"status": "failed", "connection": "east"}
+        )
+        all_of_east = client.get("/rbsync/entities", params={"connection": "east"})
+        unknown = client.get("/rbsync/entities", params={"key": customer, "connection": "west"})
+        form = client.get("/rbsync/entities")
+    assert [r.status_code for r in (both, east, default_failed, east_failed, all_of_east)] == [
+        200
+    ] * 5
+    assert _rows(both.text) == [
+        ("default", f"/rbsync/entities/customer/{customer}"),
+        ("east", f"/rbsync/entities/customer/{customer}?connection=east"),
+    ]
+    assert "default&#x27;s refusal: Name is required" in both.text
+    assert _rows(east.text) == [("east", f"/rbsync/entities/customer/{customer}?connection=east")]
+    assert _rows(default_failed.text) == [("default", f"/rbsync/entities/customer/{customer}")]
+    assert _rows(east_failed.text) == []
+    assert "No row in the ledger matches." in east_failed.text
+    assert _rows(all_of_east.text) == _rows(east.text)
+    # east's token leaked into its row by a bug: the search shows it redacted.
+    assert EAST_TOKEN not in both.text
+    assert "east&#x27;s old trouble with **********" in both.text
+    assert unknown.status_code == 400
+    assert "unknown connection &#x27;west&#x27;; expected one of default, east" in unknown.text
+    assert 'class="rbsync-entity-row"' not in unknown.text
+    for page in (form, both):
+        assert '<option value="default">default</option>' in page.text
+        assert '<option value="east">east</option>' in page.text
+    assert '<option value="east" selected>east</option>' in east.text
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_each_connections_entity_page_shows_its_own_row(two: TwoSetup) -> None:
+    customer = two.customer
+    with _client(two.flower) as client:
+        default = client.get(f"/rbsync/entities/customer/{customer}")
+        named_default = client.get(
+            f"/rbsync/entities/customer/{customer}", params={"connection": "default"}
+        )
+        east = client.get(f"/rbsync/entities/customer/{customer}", params={"connection": "east"})
+        east_missing = client.get("/rbsync/entities/customer/424242", params={"connection": "east"})
+        unknown = client.get(f"/rbsync/entities/customer/{customer}", params={"connection": "west"})
+        token = _xsrf_field(default.text)
+        unknown_resync = client.post(
+            f"/rbsync/resync/customer/{customer}",
+            params={"connection": "west"},
+            data={"_xsrf": token},
+        )
+    assert [default.status_code, named_default.status_code, east.status_code] == [200] * 3
+    assert 'id="rbsync-entity-connection">default<' in default.text
+    assert 'id="rbsync-entity-status" class="badge text-bg-danger">failed<' in default.text
+    assert "default&#x27;s refusal: Name is required" in default.text
+    assert "9001" not in default.text
+    assert 'class="rbsync-attempt"' not in default.text
+    assert f'action="/rbsync/resync/customer/{customer}"' in default.text
+    assert 'id="rbsync-entity-status" class="badge text-bg-danger">failed<' in named_default.text
+
+    assert 'id="rbsync-entity-connection">east<' in east.text
+    assert 'id="rbsync-entity-status" class="badge text-bg-success">synced<' in east.text
+    assert 'id="rbsync-entity-remote-id">9001<' in east.text
+    assert east.text.count('class="rbsync-attempt"') == 1
+    assert 'href="/task/7e57ea57-0000-4000-8000-00000000ea57"' in east.text
+    assert "default&#x27;s refusal" not in east.text
+    assert f'action="/rbsync/resync/customer/{customer}?connection=east"' in east.text
+    assert "rbsync enqueue customer KEY --connection east" in east.text
+    assert (
+        f'href="/rbsync/entities?kind=customer&amp;key={customer}&amp;connection=east"' in east.text
+    )
+    # east's token is redacted with east's own credentials.
+    assert EAST_TOKEN not in east.text
+    assert "East AS **********" in east.text
+
+    assert east_missing.status_code == 404
+    assert 'id="rbsync-entity-missing"' in east_missing.text
+    assert "in connection east" in east_missing.text
+    assert 'action="/rbsync/resync/customer/424242?connection=east"' in east_missing.text
+    assert unknown.status_code == 404
+    assert (
+        "Unknown connection: no connection named &#x27;west&#x27;; known connections: "
+        "default, east" in unknown.text
+    )
+    assert unknown_resync.status_code == 404  # Flower's 404 page, with the message
+    assert "no connection named &#x27;west&#x27;; known connections: default, east" in (
+        unknown_resync.text
+    )
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_resync_reads_that_connections_rackbeat_and_sends_a_sync_of_that_connection(
+    two: TwoSetup, redis_url: str
+) -> None:
+    customer = two.customer
+    default_account = two.rackbeat.account(DEFAULT_ACCOUNT)
+    default_account.touch("customers", customer, name="Renamed in the default account")
+    two.east.touch("customers", customer, name="Renamed in east's account")
+    default_account.reset_counters()
+    two.east.reset_counters()
+    with _client(two.flower) as client:
+        page = client.get(f"/rbsync/entities/customer/{customer}", params={"connection": "east"})
+        response = client.post(
+            f"/rbsync/resync/customer/{customer}?connection=east",
+            data={"_xsrf": _xsrf_field(page.text)},
+        )
+        assert response.status_code == 303
+        location = response.headers["Location"]
+        after = client.get(location)
+    ((name, sent_id, args, kwargs),) = _messages(redis_url)
+    assert (name, args, kwargs) == ("rbsync.sync", ["customer", customer], {"connection": "east"})
+    assert location == (
+        f"/rbsync/entities/customer/{customer}?connection=east&rbsync_resync_sent={sent_id}"
+    )
+    assert 'id="rbsync-resync-sent"' in after.text
+    assert 'id="rbsync-entity-connection">east<' in after.text
+    # Read with east's token from east's account; the default account was not asked.
+    assert _gets(two.east) == {
+        "GET /api/customers/{number}": 1,
+        "GET /api/customers/{number}/contacts": 1,
+    }
+    assert _gets(default_account) == {}
+    # Stored in east's row only: default's row keeps its snapshot and status.
+    engine = make_engine(two.database_url)
+    try:
+        rows = {}
+        for connection in ("default", "east"):
+            with make_session_factory(engine, connection)() as session:
+                link = get_link(session, "customer", customer)
+                assert link is not None
+                assert link.snapshot is not None
+                rows[connection] = (link.status, link.snapshot["name"])
+    finally:
+        engine.dispose()
+    assert rows == {
+        "default": ("failed", "Default's old name"),
+        "east": ("pending", "Renamed in east's account"),
+    }
+    log = two.flower.log()
+    assert (
+        f"Flower resync: customer {customer} of connection east fetched from Rackbeat and sent "
+        f"as task {sent_id}" in log
+    )
+    for secret in [EAST_TOKEN, EAST_CLIENT_KEY, SECRET_KEY, *SECRETS.values()]:
+        assert secret not in log
+        assert secret not in after.text

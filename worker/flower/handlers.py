@@ -16,6 +16,9 @@ re-drives the entity from the ledger, never from Flower's truncated copy of the 
 
 The entity pages read the ledger of the Flower process (``RBSYNC_DATABASE_URL``, as every rbsync
 process), off tornado's I/O loop; a ledger that cannot be read is a 503 with one line saying why.
+The search reads every connection's rows; an entity page and its Resync work within the
+connection their ``?connection=`` names (``default`` without it), and an unknown connection is a
+404 naming the known ones.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 import tornado.web
@@ -34,11 +37,14 @@ from flower.views import BaseHandler
 from flower.views.monitor import Metrics
 
 from worker.flower.entities import (
+    CONNECTION_ARGUMENT,
+    DEFAULT_CONNECTION,
     SEARCH_LIMIT,
     EntitySearch,
     EntityView,
     RowView,
     SearchError,
+    connection_names,
     entity_url,
     entity_view,
     kind_names,
@@ -48,6 +54,9 @@ from worker.flower.entities import (
     status_names,
 )
 from worker.flower.retry import RETRY_ALL_FAILED, NotRetriableError, RetryRequest, retry_request_for
+
+if TYPE_CHECKING:
+    from wiring.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +189,8 @@ def known_kind(kind: str) -> str:
 
 
 class EntitySearchHandler(BaseHandler):  # type: ignore[misc]
-    """``GET /rbsync/entities?kind=&key=&status=``: ledger rows by kind and key, or status."""
+    """``GET /rbsync/entities?kind=&key=&status=&connection=``: ledger rows of every connection
+    (or the one named) by kind and key, or status."""
 
     @tornado.web.authenticated
     async def get(self) -> None:
@@ -190,57 +200,110 @@ class EntitySearchHandler(BaseHandler):  # type: ignore[misc]
                 self.get_query_argument("kind", ""),
                 self.get_query_argument("key", ""),
                 self.get_query_argument("status", ""),
+                self.get_query_argument(CONNECTION_ARGUMENT, ""),
             )
         except SearchError as exc:
             problem, wanted = str(exc), EntitySearch()
+        capp = self.application.capp
+        found = await off_loop(self, _search, capp, wanted)
+        if found.problem is not None:
+            problem, wanted = found.problem, EntitySearch()
+        if problem is not None:
             self.set_status(400)
-        rows: list[RowView] = []
-        more = False
-        if not wanted.empty:
-            capp = self.application.capp
-            rows, more = await off_loop(self, _search, capp, wanted)
         self.render(
             "rbsync/entities.html",
             wanted=wanted,
-            rows=rows,
-            more=more,
+            rows=found.rows,
+            more=found.more,
             problem=problem,
             kinds=kind_names(),
             statuses=status_names(),
+            connections=found.connections,
             limit=SEARCH_LIMIT,
         )
 
 
-def _search(capp: Any, wanted: EntitySearch) -> tuple[list[RowView], bool]:
+class _Found(NamedTuple):
+    connections: list[str]
+    rows: list[RowView]
+    more: bool
+    problem: str | None
+
+
+def _search(capp: Any, wanted: EntitySearch) -> _Found:
+    from wiring.runtime import fleet_for
+
+    fleet = fleet_for(capp)
+    connections = connection_names(fleet)  # the form's filter
+    if wanted.empty:
+        return _Found(connections, [], False, None)
+    try:
+        rows, more = search(fleet, wanted)
+    except SearchError as exc:
+        return _Found(connections, [], False, str(exc))
+    return _Found(connections, rows, more, None)
+
+
+class UnknownConnectionPageError(LookupError):
+    """The URL names a connection this deployment does not serve (the message lists those)."""
+
+
+def _runtime(capp: Any, connection: str) -> Runtime:
+    from wiring.connections import UnknownConnectionError
     from wiring.runtime import runtime_for
 
-    return search(runtime_for(capp), wanted)
+    try:
+        return runtime_for(capp, connection)
+    except UnknownConnectionError as exc:
+        raise UnknownConnectionPageError(str(exc)) from exc
+    except LookupError as exc:  # a fleet that knows only `default` (wiring.runtime.Fleet)
+        raise UnknownConnectionPageError(f"no connection named {connection!r}") from exc
 
 
-def _entity(capp: Any, kind: str, key: str) -> EntityView | None:
-    from wiring.runtime import runtime_for
-
-    return entity_view(runtime_for(capp), kind, key)
+def _entity(capp: Any, connection: str, kind: str, key: str) -> EntityView | None:
+    return entity_view(_runtime(capp, connection), kind, key)
 
 
-def _resync(capp: Any, kind: str, key: str) -> str:
-    from wiring.runtime import runtime_for
+def _resync(capp: Any, connection: str, kind: str, key: str) -> str:
+    return resync(_runtime(capp, connection), capp, kind, key)
 
-    return resync(runtime_for(capp), capp, kind, key)
+
+def entity_connection(handler: tornado.web.RequestHandler) -> str:
+    """The connection an entity URL names (``?connection=``; ``default`` without it)."""
+    return handler.get_query_argument(CONNECTION_ARGUMENT, "").strip() or DEFAULT_CONNECTION
+
+
+def unknown_connection(exc: UnknownConnectionPageError) -> tornado.web.HTTPError:
+    """The 404 of an entity URL naming a connection that does not exist."""
+    return tornado.web.HTTPError(404, f"Unknown connection: {exc}")
 
 
 class EntityHandler(BaseHandler):  # type: ignore[misc]
-    """``GET /rbsync/entities/<kind>/<key>``: the row, its attempts, the payload last sent,
-    and the Resync button (also for a key the ledger has not seen: Resync fetches it)."""
+    """``GET /rbsync/entities/<kind>/<key>[?connection=NAME]``: the row of that connection, its
+    attempts, the payload last sent, and the Resync button (also for a key the ledger has not
+    seen: Resync fetches it)."""
 
     @tornado.web.authenticated
     async def get(self, kind: str, key: str) -> None:
         known_kind(kind)
-        view = await off_loop(self, _entity, self.application.capp, kind, key)
+        connection = entity_connection(self)
+        try:
+            view = await off_loop(
+                self,
+                _entity,
+                self.application.capp,
+                connection,
+                kind,
+                key,
+                passthrough=(UnknownConnectionPageError,),
+            )
+        except UnknownConnectionPageError as exc:
+            raise unknown_connection(exc) from exc
         if view is None:
             self.set_status(404)
         self.render(
             "rbsync/entity.html",
+            connection=connection,
             kind=kind,
             key=key,
             view=view,
@@ -249,13 +312,15 @@ class EntityHandler(BaseHandler):  # type: ignore[misc]
 
 
 class EntityResyncHandler(_RetryHandler):
-    """``POST /rbsync/resync/<kind>/<key>``: what ``rbsync enqueue KIND KEY`` does.
+    """``POST /rbsync/resync/<kind>/<key>[?connection=NAME]``: what ``rbsync enqueue KIND KEY
+    --connection NAME`` does.
 
-    Rackbeat's current record is fetched and stored (a GET, and a customer's contacts or a BOM's
-    lines when the record does not carry them), then one ``rbsync.sync`` is sent
-    for the workers; the browser goes back to the entity page, where the worker's attempt shows
-    once it ran. A key Rackbeat does not have is a 409, a Rackbeat that cannot be read a 502:
-    nothing is sent then.
+    Rackbeat's current record is fetched with that connection's Rackbeat client and stored (a
+    GET, and a customer's contacts or a BOM's lines when the record does not carry them), then
+    one ``rbsync.sync(..., connection=NAME)`` is sent for the workers; the browser goes back to
+    the entity page, where the worker's attempt shows once it ran. A key Rackbeat does not have
+    is a 409, a Rackbeat that cannot be read a 502, an unknown connection a 404: nothing is sent
+    then.
     """
 
     @tornado.web.authenticated
@@ -269,26 +334,44 @@ class EntityResyncHandler(_RetryHandler):
             raise tornado.web.HTTPError(
                 404, f"{kind} keys are Rackbeat numbers; {key!r} is not one"
             )
+        connection = entity_connection(self)
         try:
             task_id = await off_loop(
                 self,
                 _resync,
                 self.application.capp,
+                connection,
                 kind,
                 key,
-                passthrough=(NotInRackbeatKeysError, ClientError),
+                passthrough=(NotInRackbeatKeysError, ClientError, UnknownConnectionPageError),
             )
+        except UnknownConnectionPageError as exc:
+            raise unknown_connection(exc) from exc
         except NotInRackbeatKeysError as exc:
-            raise tornado.web.HTTPError(409, f"{exc}; nothing was sent") from exc
+            raise tornado.web.HTTPError(
+                409, f"{exc} (connection {connection}); nothing was sent"
+            ) from exc
         except ClientError as exc:
             raise tornado.web.HTTPError(
-                502, f"cannot read {kind} {key} from Rackbeat: {exc}; nothing was sent"
+                502,
+                f"cannot read {kind} {key} from connection {connection}'s Rackbeat account: "
+                f"{exc}; nothing was sent",
             ) from exc
         logger.info(
-            "Flower resync: %s %s fetched from Rackbeat and sent as task %s", kind, key, task_id
+            "Flower resync: %s %s of connection %s fetched from Rackbeat and sent as task %s",
+            kind,
+            key,
+            connection,
+            task_id,
         )
-        url = entity_url(self.application.options.url_prefix, kind, key)
-        self.redirect(f"{url}?{urlencode({RESYNC_SENT_ARGUMENT: task_id})}", status=303)
+        url = entity_url(
+            self.application.options.url_prefix,
+            kind,
+            key,
+            connection=connection,
+            **{RESYNC_SENT_ARGUMENT: task_id},
+        )
+        self.redirect(url, status=303)
 
 
 class AuthenticatedMetricsHandler(Metrics):  # type: ignore[misc]
