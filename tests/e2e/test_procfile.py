@@ -28,9 +28,14 @@ def _procfile() -> dict[str, str]:
     return processes
 
 
-def test_the_procfile_has_worker_beat_web_flower_metrics_and_the_sandbox() -> None:
+def test_the_procfile_has_worker_poller_beat_web_flower_metrics_and_the_sandbox() -> None:
     processes = _procfile()
-    assert list(processes) == ["worker", "beat", "web", "flower", "metrics", "sandbox"]
+    assert list(processes) == ["worker", "poller", "beat", "web", "flower", "metrics", "sandbox"]
+    # The poller consumes exactly the poll and webhook queues, so a first push's syncs on the
+    # default queue never hold up polls, beat's tick or webhook deliveries.
+    assert processes["poller"].startswith("celery -A worker.app worker ")
+    assert "--queues=rbsync.poll,rbsync.webhook " in processes["poller"]
+    assert "--task-events" in processes["poller"]
     assert processes["web"] == "rbsync webhooks serve --host=0.0.0.0 --port=${PORT:-8000}"
     assert processes["worker"].startswith("celery -A worker.app worker ")
     assert "--task-events" in processes["worker"]
