@@ -123,6 +123,7 @@ def test_services_and_the_sandbox_profile() -> None:
         "postgres",
         "migrate",
         "worker",
+        "poller",
         "beat",
         "webhooks",
         "flower",
@@ -136,10 +137,19 @@ def test_services_and_the_sandbox_profile() -> None:
 def test_long_running_services_have_healthchecks_and_restart() -> None:
     services = _compose()["services"]
     checked = {name for name, service in services.items() if "healthcheck" in service}
-    assert checked == {"redis", "postgres", "worker", "beat", "webhooks", "flower"}
+    assert checked == {"redis", "postgres", "worker", "poller", "beat", "webhooks", "flower"}
     # rbsync's own processes are checked by `rbsync health` (tests/e2e/test_health_e2e.py).
     assert services["worker"]["healthcheck"]["test"] == ["CMD", "rbsync", "health", "worker"]
     assert services["beat"]["healthcheck"]["test"] == ["CMD", "rbsync", "health", "beat"]
+    # The poller is asked by its own name for its own two queues.
+    assert services["poller"]["healthcheck"]["test"] == [
+        "CMD",
+        "rbsync",
+        "health",
+        "worker",
+        "--node=poller@%h",
+        "--queues=rbsync.poll,rbsync.webhook",
+    ]
     assert services["webhooks"]["healthcheck"]["test"][:4] == [
         "CMD",
         "rbsync",
@@ -147,7 +157,16 @@ def test_long_running_services_have_healthchecks_and_restart() -> None:
         "receiver",
     ]
     restarting = {name for name, s in services.items() if s.get("restart") == "unless-stopped"}
-    assert restarting == {"redis", "postgres", "worker", "beat", "webhooks", "flower", "sandbox"}
+    assert restarting == {
+        "redis",
+        "postgres",
+        "worker",
+        "poller",
+        "beat",
+        "webhooks",
+        "flower",
+        "sandbox",
+    }
     assert services["migrate"]["restart"] == "no"
 
 
@@ -159,6 +178,7 @@ def test_worker_and_beat_start_after_a_successful_migration() -> None:
         "migrate": {"condition": "service_completed_successfully"},
     }
     assert services["worker"]["depends_on"] == expected
+    assert services["poller"]["depends_on"] == expected
     assert services["beat"]["depends_on"] == expected
     assert services["webhooks"]["depends_on"] == expected
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
@@ -169,6 +189,11 @@ def test_the_processes_run_the_rbsync_app() -> None:
     assert commands["migrate"] == ["rbsync", "db", "upgrade"]
     assert commands["worker"][:4] == ["celery", "-A", "worker.app", "worker"]
     assert "--task-events" in commands["worker"]
+    # The poller: the Procfile's line, as compose runs it.
+    assert commands["poller"][:4] == ["celery", "-A", "worker.app", "worker"]
+    assert "--queues=rbsync.poll,rbsync.webhook" in commands["poller"]
+    assert "--hostname=poller@%h" in commands["poller"]
+    assert "--task-events" in commands["poller"]
     assert commands["beat"][:4] == ["celery", "-A", "worker.app", "beat"]
     assert commands["flower"] == ["rbsync", "flower", "--address", "0.0.0.0"]
     assert commands["webhooks"][:3] == ["rbsync", "webhooks", "serve"]
@@ -196,7 +221,7 @@ def test_flower_cannot_start_without_auth_or_with_an_insecure_flag() -> None:
 
 def test_settings_come_from_the_environment_and_secrets_are_never_written_in() -> None:
     services = _compose()["services"]
-    rbsync_services = ["migrate", "worker", "beat", "webhooks", "flower"]
+    rbsync_services = ["migrate", "worker", "poller", "beat", "webhooks", "flower"]
     for name in rbsync_services:
         environment = services[name]["environment"]
         assert environment["RBSYNC_BROKER_URL"] == "redis://redis:6379/0"

@@ -2,8 +2,9 @@
 probes).
 
 - **worker**: the node answers a broadcast over the broker and consumes every rbsync queue
-  (``rbsync``, ``rbsync.poll``, ``rbsync.webhook``). The answer comes from the worker's main
-  process, so it says the worker is connected and taking messages, not that a sync is quick.
+  (``rbsync``, ``rbsync.poll``, ``rbsync.webhook``), or the ones asked for (the poller's two).
+  The answer comes from the worker's main process, so it says the worker is connected and
+  taking messages, not that a sync is quick.
 - **beat**: beat's last tick is recent. Beat records the time of every message it sends
   (:func:`install_beat_ticks`, the sweep goes out every ``RBSYNC_SWEEP_INTERVAL_SECONDS``) in
   Redis (``rbsync:beat:tick``; production) or in ``<data_dir>/beat.tick`` (embedded), and
@@ -19,6 +20,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +40,10 @@ __all__ = [
     "check_receiver",
     "check_worker",
     "default_node",
+    "expand_node",
     "install_beat_ticks",
     "last_beat_tick",
+    "rbsync_queues",
     "record_beat_tick",
 ]
 
@@ -72,12 +76,26 @@ def default_node() -> str:
     return f"celery@{socket.gethostname()}"
 
 
-def check_worker(app: Celery, node: str, *, timeout: float) -> Check:
-    """Whether ``node`` (or, with ``*``, any worker) answers and consumes every rbsync queue."""
+def expand_node(node: str) -> str:
+    """A node name as a worker's ``--hostname`` gives it: ``%h`` is this host's name
+    (``poller@%h``, the Procfile's and compose's poller), ``%%`` a percent sign."""
+    return node.replace("%%", "\0").replace("%h", socket.gethostname()).replace("\0", "%")
+
+
+def rbsync_queues() -> tuple[str, ...]:
+    """Every queue of ``worker.app`` (what a worker without ``--queues`` consumes)."""
     from tasks.names import WEBHOOK_QUEUE
     from worker.app import DEFAULT_QUEUE, POLL_QUEUE
 
-    wanted = {DEFAULT_QUEUE, POLL_QUEUE, WEBHOOK_QUEUE}
+    return (DEFAULT_QUEUE, POLL_QUEUE, WEBHOOK_QUEUE)
+
+
+def check_worker(
+    app: Celery, node: str, *, timeout: float, queues: Collection[str] | None = None
+) -> Check:
+    """Whether ``node`` (or, with ``*``, any worker) answers and consumes ``queues`` (default:
+    every rbsync queue; the poller consumes ``rbsync.poll`` and ``rbsync.webhook`` only)."""
+    wanted = set(queues or rbsync_queues())
     destination = None if node == ANY_NODE else [node]
     try:
         answers = app.control.inspect(destination=destination, timeout=timeout).active_queues()
@@ -88,8 +106,8 @@ def check_worker(app: Celery, node: str, *, timeout: float) -> Check:
         who = "no worker" if node == ANY_NODE else node
         return Check("worker", False, f"{who} answered within {timeout:g} s")
     lacking: dict[str, list[str]] = {}
-    for name, queues in sorted(answers.items()):
-        consumed = {q.get("name") for q in queues or ()}
+    for name, active in sorted(answers.items()):
+        consumed = {q.get("name") for q in active or ()}
         missing = sorted(wanted - consumed)
         if not missing:
             return Check("worker", True, f"{name} consumes {', '.join(sorted(wanted))}")

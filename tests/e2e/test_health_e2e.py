@@ -82,6 +82,7 @@ def test_health_of_the_procfile_processes_and_their_json_logs(
         "start",
         "web",
         "worker",
+        "poller",
         "beat",
     ]  # fmt: skip  (honcho gives PORT to the first, +100 to each next)
     log_path = tmp_path / "honcho.log"
@@ -95,6 +96,11 @@ def test_health_of_the_procfile_processes_and_their_json_logs(
             time.sleep(1.0)
         synced = products_synced(rackbeat_emulator, poweroffice_emulator)
         up = _rbsync(env, tmp_path, "health", "worker", "beat", "receiver", "--url", url, "--json")
+        # The poller (compose's healthcheck): asked by name for its two queues, and refused
+        # when asked for every queue, which it does not consume.
+        poller_args = ("health", "worker", "--node=poller@%h", "--json")
+        poller_up = _rbsync(env, tmp_path, *poller_args, "--queues=rbsync.poll,rbsync.webhook")
+        poller_all = _rbsync(env, tmp_path, *poller_args)
         still_running = process.poll() is None
     log = log_path.read_text(encoding="utf-8", errors="replace")
     assert still_running, log[-3000:]
@@ -104,6 +110,13 @@ def test_health_of_the_procfile_processes_and_their_json_logs(
     assert all(check["ok"] for check in verdicts.values()), verdicts
     assert verdicts["worker"]["detail"].endswith("consumes rbsync, rbsync.poll, rbsync.webhook")
     assert verdicts["receiver"]["detail"] == f"{url} answered 200"
+    assert poller_up.returncode == 0, poller_up.stdout + poller_up.stderr
+    [poller] = json.loads(poller_up.stdout)
+    assert poller["detail"].startswith("poller@")
+    assert poller["detail"].endswith("consumes rbsync.poll, rbsync.webhook")
+    assert poller_all.returncode == 1, poller_all.stdout + poller_all.stderr
+    [refused] = json.loads(poller_all.stdout)
+    assert refused["detail"].endswith("does not consume rbsync"), refused
 
     # The processes are gone: each check fails, within its timeout.
     time.sleep(1.5)

@@ -152,3 +152,29 @@ def _epoch(stamp: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(stamp).timestamp()
+
+
+def test_a_node_name_expands_the_host_as_celery_does() -> None:
+    import socket
+
+    from worker.health import expand_node
+
+    host = socket.gethostname()
+    assert expand_node("poller@%h") == f"poller@{host}"
+    assert expand_node("celery@box1") == "celery@box1"
+    assert expand_node("odd%%h@%h") == f"odd%h@{host}"
+
+
+def test_health_refuses_a_queue_rbsync_does_not_have(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from worker.cli import build_app
+
+    result = CliRunner().invoke(
+        build_app(),
+        ["health", "worker", "--queues", "rbsync.poll,rbsync.pol"],
+        env={"RBSYNC_DATA_DIR": str(tmp_path)},
+    )
+    reset_logging()
+    assert result.exit_code == 2, result.output
+    assert "not an rbsync queue: rbsync.pol" in result.output

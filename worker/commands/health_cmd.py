@@ -44,8 +44,16 @@ def health(
         str | None,
         typer.Option(
             "--node",
-            help="The worker to ask (its --hostname, e.g. celery@host1); '*' for any worker. "
-            "Default: celery@<this host>.",
+            help="The worker to ask (its --hostname, e.g. celery@host1 or poller@%h, %h being "
+            "this host's name); '*' for any worker. Default: celery@<this host>.",
+        ),
+    ] = None,
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            "--queues",
+            help="Comma-separated queues the worker must consume (the poller: "
+            "rbsync.poll,rbsync.webhook). Default: every rbsync queue.",
         ),
     ] = None,
     max_age: Annotated[
@@ -71,7 +79,8 @@ def health(
 ) -> None:
     """Check that rbsync's processes are alive: exit 0 when every one checked is, 1 otherwise.
 
-    worker: the node answers over the broker and consumes every rbsync queue. beat: its last
+    worker: the node answers over the broker and consumes every rbsync queue (or --queues).
+    beat: its last
     tick (beat records one for every message it sends; the sweep goes out every
     RBSYNC_SWEEP_INTERVAL_SECONDS) is recent. receiver: GET /healthz answers 200 (it does while
     the ledger answers). Use it as a compose healthcheck or a Kubernetes liveness probe of each
@@ -84,15 +93,25 @@ def health(
         check_receiver,
         check_worker,
         default_node,
+        expand_node,
+        rbsync_queues,
     )
 
     settings = load_cli_settings()
+    consumed = [q.strip() for q in (queues or "").split(",") if q.strip()]
+    unknown = sorted(set(consumed) - set(rbsync_queues()))
+    if unknown:
+        raise typer.BadParameter(
+            f"not an rbsync queue: {', '.join(unknown)} (they are: {', '.join(rbsync_queues())})",
+            param_hint="--queues",
+        )
     wanted = list(dict.fromkeys(components or [Component.WORKER, Component.BEAT]))
     results: list[Check] = []
     for component in wanted:
         if component is Component.WORKER:
             app = cli_app(settings)
-            results.append(check_worker(app, node or default_node(), timeout=timeout))
+            asked = expand_node(node) if node else default_node()
+            results.append(check_worker(app, asked, timeout=timeout, queues=consumed or None))
         elif component is Component.BEAT:
             limit = max_age if max_age is not None else beat_max_age(settings)
             results.append(check_beat(settings, max_age=limit))
