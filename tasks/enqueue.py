@@ -8,16 +8,22 @@ from typing import Any
 
 from celery import Celery
 
-from tasks.names import SYNC_BATCH_TASK, SYNC_TASK
+from tasks.names import BULK_QUEUE, SYNC_BATCH_TASK, SYNC_TASK
 
-__all__ = ["BULK_PRIORITY", "enqueue_sync", "send_sync"]
+__all__ = ["bulk_route", "enqueue_sync", "send_sync"]
 
-BULK_PRIORITY = 9
-"""The priority of a backlog's syncs (a first push, a large poll): the lowest of the Redis
-transport's steps (0 first, 9 last; a message without one counts as 0). Workers take every
-other sync message first, so one company's 20,000 products never queue ahead of another's one
-changed invoice, and take the backlog whenever nothing else waits. The embedded broker ignores
-priorities."""
+
+def bulk_route(app: Celery) -> dict[str, Any]:
+    """Where a backlog's syncs go: the bulk lane (:data:`~tasks.names.BULK_QUEUE`) when ``app``
+    declares it (``worker.app``), else wherever ``app`` routes syncs (``rbsync sync --once``
+    keeps every message of its run on one private queue).
+
+    The lane, not a priority: a priority only orders the messages still waiting, while a
+    backlog's batches that workers already run hold their processes for as long as their share
+    of PowerOffice Go's 10 requests/s takes. The poller never takes the bulk lane, so a single
+    change always finds a process that no backlog holds."""
+    declared = {queue.name for queue in app.conf.task_queues or ()}
+    return {"queue": BULK_QUEUE} if BULK_QUEUE in declared else {}
 
 
 def send_sync(
@@ -42,17 +48,17 @@ def enqueue_sync(
     bulk: bool = False,
 ) -> int:
     """Send the keys' syncs (of ``connection``); return how many keys were sent. ``bulk``: as
-    part of a backlog, behind every other sync message (:data:`BULK_PRIORITY`).
+    part of a backlog, on the bulk lane (:func:`bulk_route`).
 
     With ``batch_size`` 1 (or a single key) one ``rbsync.sync(kind, key)`` per key; else one
     ``rbsync.sync_batch(kind, keys)`` per ``batch_size`` keys.
     """
     wanted = [str(key) for key in keys]
-    priority: dict[str, Any] = {"priority": BULK_PRIORITY} if bulk else {}
+    route = bulk_route(app) if bulk else {}
     with app.producer_or_acquire() as producer:
         if batch_size <= 1 or len(wanted) == 1:
             for key in wanted:
-                send_sync(app, kind, key, connection=connection, producer=producer, **priority)
+                send_sync(app, kind, key, connection=connection, producer=producer, **route)
         else:
             for start in range(0, len(wanted), batch_size):
                 chunk = wanted[start : start + batch_size]
@@ -61,6 +67,6 @@ def enqueue_sync(
                     args=[kind, chunk],
                     kwargs={"connection": connection},
                     producer=producer,
-                    **priority,
+                    **route,
                 )
     return len(wanted)

@@ -7,6 +7,7 @@ The one place they are spelled. This module imports nothing, so the Flower side
 from __future__ import annotations
 
 __all__ = [
+    "BULK_QUEUE",
     "DISPATCH_TASK",
     "INITIAL_SYNC_TASK",
     "POLL_TASK",
@@ -38,6 +39,10 @@ INITIAL_SYNC_TASK = "rbsync.initial_sync"
 WEBHOOK_TASK = "rbsync.webhook"
 """``rbsync.webhook(kind, keys)``: fetch Rackbeat's current records of keys a webhook named, store
 them, and sync (in the same task) those whose content changed."""
+BULK_QUEUE = "rbsync.bulk"
+"""The queue of a backlog's syncs (a first push, a large poll: ``tasks.enqueue``). The Procfile's
+``poller`` never consumes it, so one company's 20,000 creates never hold every worker process
+while another company's single change waits; the ``worker`` takes both lanes."""
 WEBHOOK_QUEUE = "rbsync.webhook"
 """The queue of ``rbsync.webhook``: a change pushed by Rackbeat never waits behind the thousands
 of sync messages of a first push or a long poll."""

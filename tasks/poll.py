@@ -348,7 +348,7 @@ def poll(
 
     def enqueue(kind_: str, keys: list[str]) -> int:
         # A poll that sends more than the bulk threshold is a backlog (a first push): its
-        # syncs go behind every other connection's (tasks.enqueue.BULK_PRIORITY).
+        # syncs go on the bulk lane, which the poller never takes (tasks.enqueue.bulk_route).
         nonlocal sent
         sent += len(keys)
         return enqueue_sync(

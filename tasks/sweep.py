@@ -28,7 +28,7 @@ from celery import Celery, shared_task
 
 from ledger import mark_sent, overdue_work, utcnow
 from tasks.base import PipelineTask
-from tasks.enqueue import enqueue_sync
+from tasks.enqueue import bulk_route, enqueue_sync
 from tasks.names import SWEEP_TASK
 from wiring.runtime import Wiring, fleet_for
 
@@ -55,7 +55,7 @@ class SweepReport:
 
 
 BrokerFacts = Callable[[], tuple[bool | None, datetime | None]]
-"""``() -> (sync queue empty?, broker start time)``; None where the broker cannot say."""
+"""``() -> (sync queues empty?, broker start time)``; None where the broker cannot say."""
 
 
 def sweep_once(
@@ -113,29 +113,33 @@ def sweep_once(
     return report
 
 
-def broker_facts(app: Celery, queue: str) -> tuple[bool | None, datetime | None]:
-    """Whether ``queue`` holds no message, and when the broker (Redis) last started.
+def broker_facts(app: Celery, *queues: str) -> tuple[bool | None, datetime | None]:
+    """Whether every one of ``queues`` holds no message, and when the broker (Redis) last
+    started.
 
     Either is None when the broker cannot say (the embedded broker keeps its messages in
     files, which survive its restarts: no start time).
     """
-    empty: bool | None = None
+    depths: list[int | None] = []
     started: datetime | None = None
     with app.connection_for_write() as conn:
         channel: Any = conn.default_channel  # kombu's virtual channel (Redis, filesystem)
-        try:
-            declared = channel.queue_declare(queue=queue, passive=True)
-            empty = int(declared.message_count) == 0
-        except ChannelError:
-            empty = True  # never declared: no worker consumed it yet, and nothing is in it
-        except Exception as exc:
-            log.info("sweep: the depth of %s is unknown (%s)", queue, type(exc).__name__)
+        for queue in queues:
+            try:
+                depths.append(int(channel.queue_declare(queue=queue, passive=True).message_count))
+            except ChannelError:
+                depths.append(0)  # never declared: no worker consumed it yet, nothing is in it
+            except Exception as exc:
+                log.info("sweep: the depth of %s is unknown (%s)", queue, type(exc).__name__)
+                depths.append(None)
         client = getattr(channel, "client", None)
         info = getattr(client, "info", None)
         if callable(info):
             uptime = info("server").get("uptime_in_seconds")
             if uptime is not None:
                 started = utcnow() - timedelta(seconds=int(uptime))
+    # One queue holding messages says "not empty" whatever the others could not tell.
+    empty = False if any(depths) else (None if None in depths else True)
     return empty, started
 
 
@@ -145,7 +149,10 @@ def sweep(self: PipelineTask) -> dict[str, Any]:
     app = self.app
     fleet = fleet_for(app)  # every connection's rows
     settings = fleet.settings
-    queue = str(app.conf.task_default_queue)
+    # The sync lanes: the default queue and, when declared, the bulk lane (a backlog waiting
+    # there is not lost, and must not be sent twice).
+    queues = [str(app.conf.task_default_queue)]
+    queues += [route["queue"] for route in [bulk_route(app)] if route]
 
     def send(connection: str, kind: str, keys: list[str]) -> int:
         return enqueue_sync(
@@ -160,4 +167,4 @@ def sweep(self: PipelineTask) -> dict[str, Any]:
     from tasks.webhooks import send_unsent_webhook_events
 
     send_unsent_webhook_events(fleet, app)  # stored deliveries whose message is not out
-    return sweep_once(fleet, send, lambda: broker_facts(app, queue)).to_json()
+    return sweep_once(fleet, send, lambda: broker_facts(app, *queues)).to_json()

@@ -148,7 +148,7 @@ def test_long_running_services_have_healthchecks_and_restart() -> None:
         "health",
         "worker",
         "--node=poller@%h",
-        "--queues=rbsync.poll,rbsync.webhook",
+        "--queues=rbsync,rbsync.poll,rbsync.webhook",
     ]
     assert services["webhooks"]["healthcheck"]["test"][:4] == [
         "CMD",
@@ -191,7 +191,7 @@ def test_the_processes_run_the_rbsync_app() -> None:
     assert "--task-events" in commands["worker"]
     # The poller: the Procfile's line, as compose runs it.
     assert commands["poller"][:4] == ["celery", "-A", "worker.app", "worker"]
-    assert "--queues=rbsync.poll,rbsync.webhook" in commands["poller"]
+    assert "--queues=rbsync,rbsync.poll,rbsync.webhook" in commands["poller"]
     assert "--hostname=poller@%h" in commands["poller"]
     assert "--task-events" in commands["poller"]
     assert commands["beat"][:4] == ["celery", "-A", "worker.app", "beat"]

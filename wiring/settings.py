@@ -159,8 +159,8 @@ class Settings(BaseSettings):
     goes on as its own ``rbsync.sync``."""
     bulk_threshold: int = Field(100, ge=0)
     """A poll (or a sweep, per connection and kind) that sends more keys than this sends them as
-    a backlog: behind every other sync message on a Redis broker, so that one company's first
-    push never delays another's changes; the backlog takes whatever capacity is left."""
+    a backlog, on the ``rbsync.bulk`` lane that the poller never takes, so that one company's
+    first push never delays another's changes; the worker takes both lanes."""
     sync_max_retries: int = Field(6, ge=0)
     """Celery retries of one sync task (tier two), after the client's own in-process retries.
     Attempts that only waited for a dependency to settle are not counted, up to as many again."""

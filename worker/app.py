@@ -36,6 +36,7 @@ from celery.signals import (
 from kombu import Queue
 
 from tasks.names import (
+    BULK_QUEUE,
     DISPATCH_TASK,
     POLL_TASK,
     RECONCILE_TASK,
@@ -62,8 +63,9 @@ __all__ = [
 DEFAULT_QUEUE = "rbsync"
 POLL_QUEUE = "rbsync.poll"
 """Polls, sweeps and reconciles have a queue of their own: they never wait behind the thousands
-of sync messages a first push enqueues. Webhook work has one too (``tasks.names.WEBHOOK_QUEUE``).
-Workers consume every queue (no ``-Q`` needed)."""
+of sync messages a first push enqueues. Webhook work has one too (``tasks.names.WEBHOOK_QUEUE``),
+and so has a backlog's syncs (``tasks.names.BULK_QUEUE``). A worker without ``-Q`` consumes
+every queue; the Procfile's poller all but the bulk lane."""
 TASK_MODULES = (
     "tasks.dispatch",
     "tasks.poll",
@@ -173,7 +175,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": settings.task_events,
         "task_send_sent_event": settings.task_events,
         "task_default_queue": DEFAULT_QUEUE,
-        "task_queues": (Queue(DEFAULT_QUEUE), Queue(POLL_QUEUE), Queue(WEBHOOK_QUEUE)),
+        "task_queues": (
+            Queue(DEFAULT_QUEUE),
+            Queue(POLL_QUEUE),
+            Queue(WEBHOOK_QUEUE),
+            Queue(BULK_QUEUE),
+        ),
         "task_routes": {
             POLL_TASK: {"queue": POLL_QUEUE},
             SWEEP_TASK: {"queue": POLL_QUEUE},

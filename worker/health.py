@@ -2,7 +2,8 @@
 probes).
 
 - **worker**: the node answers a broadcast over the broker and consumes every rbsync queue
-  (``rbsync``, ``rbsync.poll``, ``rbsync.webhook``), or the ones asked for (the poller's two).
+  (``rbsync``, ``rbsync.poll``, ``rbsync.webhook``, ``rbsync.bulk``), or the ones asked for
+  (the poller's: all but ``rbsync.bulk``).
   The answer comes from the worker's main process, so it says the worker is connected and
   taking messages, not that a sync is quick.
 - **beat**: beat's last tick is recent. Beat records the time of every message it sends
@@ -84,17 +85,17 @@ def expand_node(node: str) -> str:
 
 def rbsync_queues() -> tuple[str, ...]:
     """Every queue of ``worker.app`` (what a worker without ``--queues`` consumes)."""
-    from tasks.names import WEBHOOK_QUEUE
+    from tasks.names import BULK_QUEUE, WEBHOOK_QUEUE
     from worker.app import DEFAULT_QUEUE, POLL_QUEUE
 
-    return (DEFAULT_QUEUE, POLL_QUEUE, WEBHOOK_QUEUE)
+    return (DEFAULT_QUEUE, POLL_QUEUE, WEBHOOK_QUEUE, BULK_QUEUE)
 
 
 def check_worker(
     app: Celery, node: str, *, timeout: float, queues: Collection[str] | None = None
 ) -> Check:
     """Whether ``node`` (or, with ``*``, any worker) answers and consumes ``queues`` (default:
-    every rbsync queue; the poller consumes ``rbsync.poll`` and ``rbsync.webhook`` only)."""
+    every rbsync queue; the poller consumes all but ``rbsync.bulk``)."""
     wanted = set(queues or rbsync_queues())
     destination = None if node == ANY_NODE else [node]
     try:

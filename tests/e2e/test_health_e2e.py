@@ -96,10 +96,11 @@ def test_health_of_the_procfile_processes_and_their_json_logs(
             time.sleep(1.0)
         synced = products_synced(rackbeat_emulator, poweroffice_emulator)
         up = _rbsync(env, tmp_path, "health", "worker", "beat", "receiver", "--url", url, "--json")
-        # The poller (compose's healthcheck): asked by name for its two queues, and refused
-        # when asked for every queue, which it does not consume.
+        # The poller (compose's healthcheck): asked by name for its three queues, and refused
+        # when asked for every queue (it never takes the bulk lane).
         poller_args = ("health", "worker", "--node=poller@%h", "--json")
-        poller_up = _rbsync(env, tmp_path, *poller_args, "--queues=rbsync.poll,rbsync.webhook")
+        three = "--queues=rbsync,rbsync.poll,rbsync.webhook"
+        poller_up = _rbsync(env, tmp_path, *poller_args, three)
         poller_all = _rbsync(env, tmp_path, *poller_args)
         still_running = process.poll() is None
     log = log_path.read_text(encoding="utf-8", errors="replace")
@@ -108,15 +109,17 @@ def test_health_of_the_procfile_processes_and_their_json_logs(
     assert up.returncode == 0, up.stdout + up.stderr
     verdicts = {check["name"]: check for check in json.loads(up.stdout)}
     assert all(check["ok"] for check in verdicts.values()), verdicts
-    assert verdicts["worker"]["detail"].endswith("consumes rbsync, rbsync.poll, rbsync.webhook")
+    assert verdicts["worker"]["detail"].endswith(
+        "consumes rbsync, rbsync.bulk, rbsync.poll, rbsync.webhook"
+    )
     assert verdicts["receiver"]["detail"] == f"{url} answered 200"
     assert poller_up.returncode == 0, poller_up.stdout + poller_up.stderr
     [poller] = json.loads(poller_up.stdout)
     assert poller["detail"].startswith("poller@")
-    assert poller["detail"].endswith("consumes rbsync.poll, rbsync.webhook")
+    assert poller["detail"].endswith("consumes rbsync, rbsync.poll, rbsync.webhook")
     assert poller_all.returncode == 1, poller_all.stdout + poller_all.stderr
     [refused] = json.loads(poller_all.stdout)
-    assert refused["detail"].endswith("does not consume rbsync"), refused
+    assert refused["detail"].endswith("does not consume rbsync.bulk"), refused
 
     # The processes are gone: each check fails, within its timeout.
     time.sleep(1.5)

@@ -190,7 +190,7 @@ def _live_run(production: Deployment, url: str) -> None:
 
     # Redis: the three queues, drained; beat ticked within the last few seconds.
     depths = {labels["queue"]: value for labels, value in samples["rbsync_queue_depth"]}
-    assert set(depths) == {"rbsync", "rbsync.poll", "rbsync.webhook"}
+    assert set(depths) == {"rbsync", "rbsync.poll", "rbsync.webhook", "rbsync.bulk"}
     assert depths["rbsync"] == 0
     tick = total(samples, "rbsync_beat_last_tick_timestamp_seconds")
     assert scraped_at - 10 < tick <= scraped_at + 1

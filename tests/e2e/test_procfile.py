@@ -31,10 +31,10 @@ def _procfile() -> dict[str, str]:
 def test_the_procfile_has_worker_poller_beat_web_flower_metrics_and_the_sandbox() -> None:
     processes = _procfile()
     assert list(processes) == ["worker", "poller", "beat", "web", "flower", "metrics", "sandbox"]
-    # The poller consumes exactly the poll and webhook queues, so a first push's syncs on the
-    # default queue never hold up polls, beat's tick or webhook deliveries.
+    # The poller consumes every queue but the bulk lane, so a first push's syncs never hold up
+    # polls, beat's tick, webhook deliveries or another company's single change.
     assert processes["poller"].startswith("celery -A worker.app worker ")
-    assert "--queues=rbsync.poll,rbsync.webhook " in processes["poller"]
+    assert "--queues=rbsync,rbsync.poll,rbsync.webhook " in processes["poller"]
     assert "--task-events" in processes["poller"]
     assert processes["web"] == "rbsync webhooks serve --host=0.0.0.0 --port=${PORT:-8000}"
     assert processes["worker"].startswith("celery -A worker.app worker ")

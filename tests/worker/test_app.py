@@ -46,7 +46,12 @@ def test_production_config_is_json_late_ack_prefetch_one_with_ceilings(tmp_path:
     assert conf["worker_soft_shutdown_timeout"] == 30.0
     assert conf["worker_send_task_events"] is True
     assert conf["worker_cancel_long_running_tasks_on_connection_loss"] is True
-    assert [q.name for q in conf["task_queues"]] == ["rbsync", "rbsync.poll", "rbsync.webhook"]
+    assert [q.name for q in conf["task_queues"]] == [
+        "rbsync",
+        "rbsync.poll",
+        "rbsync.webhook",
+        "rbsync.bulk",
+    ]
     assert conf["task_routes"] == {
         "rbsync.poll": {"queue": "rbsync.poll"},
         "rbsync.sweep": {"queue": "rbsync.poll"},

@@ -112,11 +112,11 @@ def _where(cli: Cli, kind: str, key: str) -> dict[str, str]:
         engine.dispose()
 
 
-def _pause(cli: Cli, name: str, reason: str) -> None:
+def _pause(cli: Cli, name: str, reason: str, state: str = "paused") -> None:
     engine = _engine(cli)
     try:
         with make_session_factory(engine, ALL).begin() as session:
-            assert set_connection_state(session, name, "paused", reason)
+            assert set_connection_state(session, name, state, reason)
     finally:
         engine.dispose()
 
@@ -136,7 +136,11 @@ def two(cli: Cli) -> Cli:
 
 def test_status_without_connection_summarises_each_connection(two: Cli) -> None:
     data = two("status", "--json")
-    assert data.exit_code == 0, data.stderr
+    assert data.exit_code == 1, data.stderr  # failed and dead rows need an operator
+    assert data.json()["attention"] == [
+        "a: 1 failed or dead rows (`rbsync failures`)",
+        "b: 1 failed or dead rows (`rbsync failures`)",
+    ]
     rows = {row["name"]: row for row in data.json()["connections"]}
     assert sorted(rows) == ["a", "b"]
     assert rows["a"]["state"] == "active"
@@ -148,7 +152,7 @@ def test_status_without_connection_summarises_each_connection(two: Cli) -> None:
     assert rows["b"]["total"] == 2
 
     table = two("status")
-    assert table.exit_code == 0, table.stderr
+    assert table.exit_code == 1, table.stderr
     lines = table.stdout.splitlines()
     [line_a] = [line for line in lines if line.startswith("│ a ")]
     [line_b] = [line for line in lines if line.startswith("│ b ")]
@@ -159,19 +163,47 @@ def test_status_without_connection_summarises_each_connection(two: Cli) -> None:
     assert cells_b == ["b", "paused", "month-end freeze", "1", "0", "0", "0", "0", "0", "1", "2"]
     assert "Failed or dead rows in a, b: `rbsync failures` lists them." in table.stdout
     assert "`rbsync status --connection NAME`" in table.stdout
+    assert lines[-1].startswith("Needs attention (exit code 1): a: 1 failed or dead rows")
+
+
+def test_status_exits_0_when_all_is_settled_or_paused_and_1_for_a_broken_connection(
+    cli: Cli,
+) -> None:
+    _put(cli, "a", [("product", "A1", "synced"), ("customer", "10001", "pending")])
+    _put(cli, "b", [("product", "A1", "skipped")])
+    _pause(cli, "b", "month-end freeze")
+    calm = cli("status", "--json")
+    assert calm.exit_code == 0, calm.stdout  # pending is in progress, paused is on purpose
+    assert calm.json()["attention"] == []
+    assert cli("status", "--connection", "b").exit_code == 0
+
+    _pause(cli, "b", "PowerOffice Go refused the client key (401)", state="broken")
+    broken = cli("status")
+    assert broken.exit_code == 1, broken.stdout
+    assert broken.stdout.splitlines()[-1] == (
+        "Needs attention (exit code 1): connection b is broken: PowerOffice Go refused the "
+        "client key (401)."
+    )
+    one = cli("status", "--connection", "b", "--json")
+    assert one.exit_code == 1
+    assert one.json()["attention"] == [
+        "connection b is broken: PowerOffice Go refused the client key (401)"
+    ]
+    assert cli("status", "--connection", "a").exit_code == 0  # the other one is fine
 
 
 def test_status_with_connection_shows_only_its_rows(two: Cli) -> None:
     data = two("status", "--connection", "a", "--json")
-    assert data.exit_code == 0, data.stderr
+    assert data.exit_code == 1, data.stderr  # its failed row
     body = data.json()
+    assert body["attention"] == ["1 failed or dead rows (`rbsync failures`)"]
     assert body["connection"] == {"name": "a", "state": "active", "reason": None, "stored": True}
     assert list(body["kinds"]) == ["product"]
     counts = {s: n for s, n in body["kinds"]["product"]["counts"].items() if n}
     assert counts == {"synced": 2, "failed": 1}
 
     paused = two("status", "--connection", "b")
-    assert paused.exit_code == 0, paused.stderr  # a paused connection is still shown
+    assert paused.exit_code == 1, paused.stderr  # a paused connection is still shown (dead row)
     assert "Connection: b (paused: month-end freeze)" in paused.stdout
     assert "│ customer " in paused.stdout
     assert "│ all " in paused.stdout

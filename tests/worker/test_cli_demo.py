@@ -94,8 +94,12 @@ def test_demo_syncs_shows_and_sends_only_the_changes(tmp_path: Path) -> None:
     elsewhere.mkdir()
     for cwd in (tmp_path, elsewhere):
         status_run, failures_run = (run_as_printed(command, cwd) for command in commands)
-        assert status_run.returncode == 0, status_run.stderr
+        # The demo's bad records (on purpose) are failed rows: status says they need a look.
+        assert status_run.returncode == 1, status_run.stderr
         assert "synced" in status_run.stdout
+        assert status_run.stdout.splitlines()[-1] == (
+            "Needs attention (exit code 1): 2 failed or dead rows (`rbsync failures`)."
+        )
         assert failures_run.returncode == 0, failures_run.stderr
         assert "no VAT number" in failures_run.stdout
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from worker.commands._common import (
+    EXIT_FAILED,
     ConnectionOption,
     cli_command,
     kind_names,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STATUS_COLUMNS",
+    "attention",
     "gather_connections",
     "gather_status",
     "print_connection",
@@ -213,6 +215,11 @@ def status(
     skipped`). Also: registered webhooks, their deliveries, and a Rackbeat connection marked
     disconnected by plugin.uninstalled (polls stopped). With several connections and no
     --connection: each connection's state and rows per status.
+
+    Exit code 0 when nothing needs an operator, 1 when something does (failed or dead rows,
+    in_flight rows no sweep brings back, a kind whose last poll failed, a broken or
+    disconnected connection; named on the last line, under "attention" in --json), 2 when the
+    ledger cannot be read.
     """
     settings = load_cli_settings()
     if connection is None:
@@ -233,8 +240,10 @@ def status(
     }
     data["ledger"] = ledger_location(settings)
     data["mode"] = "embedded" if settings.embedded else "production"
+    data["attention"] = attention(data)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
+        _exit_for(data["attention"])
         return
     console = make_console()
     console.print(f"Ledger: {data['ledger']} ({data['mode']} mode)")
@@ -245,6 +254,7 @@ def status(
     print_connection(data)
     if not data["kinds"]:
         console.print("The ledger is empty: no poll has run yet (try `rbsync sync --once`).")
+        _print_attention(data["attention"])
         return
     table = titled_table("Entities by kind and status")
     table.add_column("kind")
@@ -289,6 +299,63 @@ def status(
         )
     console.print(polls)
     console.print(_reconcile_line(data["last_reconcile"]))
+    _print_attention(data["attention"])
+
+
+def attention(data: dict[str, Any]) -> list[str]:
+    """What needs an operator in one connection's status (``status`` exits 1 when anything
+    does): failed or dead rows, in_flight rows no sweep brings back, a kind whose last poll
+    failed (its changes are not being read), a broken connection, a Rackbeat disconnection.
+    Pending, in-flight and unknown rows are work in progress (unknown ones are looked up and
+    retried by the workers); skipped rows and a paused connection are on purpose."""
+    found: list[str] = []
+    link = data.get("connection") or {}
+    if link.get("state") == "broken":
+        found.append(f"connection {link['name']} is broken: {link.get('reason') or '-'}")
+    if data["webhooks"]["disconnected"] is not None:
+        found.append("the Rackbeat connection is disconnected (plugin.uninstalled)")
+    stuck = sum(info["counts"][s] for info in data["kinds"].values() for s in ("failed", "dead"))
+    if stuck:
+        found.append(f"{stuck} failed or dead rows (`rbsync failures`)")
+    if data["unswept"]:
+        found.append(f"{data['unswept']} in_flight rows no sweep has sent again")
+    failed_polls = [
+        kind
+        for kind, info in data["kinds"].items()
+        if (info["last_poll"] or {}).get("status") == "failed"
+    ]
+    if failed_polls:
+        found.append(f"the last poll of {', '.join(failed_polls)} failed")
+    return found
+
+
+def overview_attention(overview: list[dict[str, Any]]) -> list[str]:
+    """:func:`attention` over every connection's summary row."""
+    found: list[str] = []
+    for row in overview:
+        if row["state"] == "broken":
+            found.append(f"connection {row['name']} is broken: {row['reason'] or '-'}")
+        stuck = row["counts"]["failed"] + row["counts"]["dead"]
+        if stuck:
+            found.append(f"{row['name']}: {stuck} failed or dead rows (`rbsync failures`)")
+        if row["unswept"]:
+            found.append(f"{row['name']}: {row['unswept']} in_flight rows no sweep sent again")
+    return found
+
+
+def _print_attention(found: list[str]) -> None:
+    if found:
+        make_console().print(
+            "Needs attention (exit code 1): " + "; ".join(found) + ".",
+            markup=False,
+            soft_wrap=True,  # one line, however long: scripts read the last line
+        )
+    _exit_for(found)
+
+
+def _exit_for(found: list[str]) -> None:
+    if found:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _state_text(state: str, reason: str | None) -> str:
@@ -302,10 +369,11 @@ def _print_overview(settings: Settings, overview: list[dict[str, Any]], *, as_js
     """Each connection's state and rows per status (``status`` without ``--connection``)."""
     location = ledger_location(settings)
     mode = "embedded" if settings.embedded else "production"
+    found = overview_attention(overview)
     if as_json:
-        typer.echo(
-            json.dumps({"ledger": location, "mode": mode, "connections": overview}, indent=2)
-        )
+        payload = {"ledger": location, "mode": mode, "connections": overview, "attention": found}
+        typer.echo(json.dumps(payload, indent=2))
+        _exit_for(found)
         return
     console = make_console()
     console.print(f"Ledger: {location} ({mode} mode)")
@@ -343,6 +411,7 @@ def _print_overview(settings: Settings, overview: list[dict[str, Any]], *, as_js
         "One connection's kinds, cursors, polls and reconcile: `rbsync status --connection NAME`.",
         markup=False,
     )
+    _print_attention(found)
 
 
 def _reconcile_line(run: dict[str, Any] | None) -> str:
