@@ -8,9 +8,12 @@ from __future__ import annotations
 
 __all__ = [
     "BULK_QUEUE",
+    "DEFAULT_QUEUE",
     "DISPATCH_TASK",
     "INITIAL_SYNC_TASK",
+    "POLL_QUEUE",
     "POLL_TASK",
+    "QUEUES",
     "RECONCILE_TASK",
     "RETRY_TASK",
     "SWEEP_TASK",
@@ -39,6 +42,11 @@ INITIAL_SYNC_TASK = "rbsync.initial_sync"
 WEBHOOK_TASK = "rbsync.webhook"
 """``rbsync.webhook(kind, keys)``: fetch Rackbeat's current records of keys a webhook named, store
 them, and sync (in the same task) those whose content changed."""
+DEFAULT_QUEUE = "rbsync"
+"""Syncs and retries (the express lane)."""
+POLL_QUEUE = "rbsync.poll"
+"""Polls, sweeps, the tick and reconciles have a queue of their own: they never wait behind the
+thousands of sync messages a first push enqueues."""
 BULK_QUEUE = "rbsync.bulk"
 """The queue of a backlog's syncs (a first push, a large poll: ``tasks.enqueue``). The Procfile's
 ``poller`` never consumes it, so one company's 20,000 creates never hold every worker process
@@ -46,3 +54,7 @@ while another company's single change waits; the ``worker`` takes both lanes."""
 WEBHOOK_QUEUE = "rbsync.webhook"
 """The queue of ``rbsync.webhook``: a change pushed by Rackbeat never waits behind the thousands
 of sync messages of a first push or a long poll."""
+QUEUES = (DEFAULT_QUEUE, POLL_QUEUE, WEBHOOK_QUEUE, BULK_QUEUE)
+"""Every queue of ``worker.app``: what a worker without ``-Q`` consumes, what ``rbsync health
+worker`` asks for by default and what the metrics measure. The Procfile's poller consumes all
+but ``BULK_QUEUE``."""

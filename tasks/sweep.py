@@ -151,8 +151,7 @@ def sweep(self: PipelineTask) -> dict[str, Any]:
     settings = fleet.settings
     # The sync lanes: the default queue and, when declared, the bulk lane (a backlog waiting
     # there is not lost, and must not be sent twice).
-    queues = [str(app.conf.task_default_queue)]
-    queues += [route["queue"] for route in [bulk_route(app)] if route]
+    queues = [str(app.conf.task_default_queue), *bulk_route(app).values()]
 
     def send(connection: str, kind: str, keys: list[str]) -> int:
         return enqueue_sync(

@@ -36,9 +36,11 @@ from celery.signals import (
 from kombu import Queue
 
 from tasks.names import (
-    BULK_QUEUE,
+    DEFAULT_QUEUE,
     DISPATCH_TASK,
+    POLL_QUEUE,
     POLL_TASK,
+    QUEUES,
     RECONCILE_TASK,
     SWEEP_TASK,
     WEBHOOK_QUEUE,
@@ -60,12 +62,6 @@ __all__ = [
     "embedded_broker_dir",
 ]
 
-DEFAULT_QUEUE = "rbsync"
-POLL_QUEUE = "rbsync.poll"
-"""Polls, sweeps and reconciles have a queue of their own: they never wait behind the thousands
-of sync messages a first push enqueues. Webhook work has one too (``tasks.names.WEBHOOK_QUEUE``),
-and so has a backlog's syncs (``tasks.names.BULK_QUEUE``). A worker without ``-Q`` consumes
-every queue; the Procfile's poller all but the bulk lane."""
 TASK_MODULES = (
     "tasks.dispatch",
     "tasks.poll",
@@ -175,12 +171,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": settings.task_events,
         "task_send_sent_event": settings.task_events,
         "task_default_queue": DEFAULT_QUEUE,
-        "task_queues": (
-            Queue(DEFAULT_QUEUE),
-            Queue(POLL_QUEUE),
-            Queue(WEBHOOK_QUEUE),
-            Queue(BULK_QUEUE),
-        ),
+        # The queues (``tasks.names.QUEUES``): syncs, polls, webhooks and a backlog's syncs.
+        "task_queues": tuple(Queue(name) for name in QUEUES),
         "task_routes": {
             POLL_TASK: {"queue": POLL_QUEUE},
             SWEEP_TASK: {"queue": POLL_QUEUE},

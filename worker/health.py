@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from clients.liveness import get_liveness
+from tasks.names import QUEUES
 from wiring.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ __all__ = [
     "expand_node",
     "install_beat_ticks",
     "last_beat_tick",
-    "rbsync_queues",
     "record_beat_tick",
 ]
 
@@ -83,20 +83,12 @@ def expand_node(node: str) -> str:
     return node.replace("%%", "\0").replace("%h", socket.gethostname()).replace("\0", "%")
 
 
-def rbsync_queues() -> tuple[str, ...]:
-    """Every queue of ``worker.app`` (what a worker without ``--queues`` consumes)."""
-    from tasks.names import BULK_QUEUE, WEBHOOK_QUEUE
-    from worker.app import DEFAULT_QUEUE, POLL_QUEUE
-
-    return (DEFAULT_QUEUE, POLL_QUEUE, WEBHOOK_QUEUE, BULK_QUEUE)
-
-
 def check_worker(
     app: Celery, node: str, *, timeout: float, queues: Collection[str] | None = None
 ) -> Check:
     """Whether ``node`` (or, with ``*``, any worker) answers and consumes ``queues`` (default:
     every rbsync queue; the poller consumes all but ``rbsync.bulk``)."""
-    wanted = set(queues or rbsync_queues())
+    wanted = set(queues or QUEUES)
     destination = None if node == ANY_NODE else [node]
     try:
         answers = app.control.inspect(destination=destination, timeout=timeout).active_queues()

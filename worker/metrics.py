@@ -44,7 +44,7 @@ from ledger import (
     utcnow,
 )
 from ledger.webhooks import subscriptions
-from tasks.names import BULK_QUEUE, WEBHOOK_QUEUE
+from tasks.names import QUEUES
 from wiring.connections import connection_infos
 from wiring.metrics import metrics_dir
 from wiring.settings import Settings
@@ -64,8 +64,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("rbsync", "rbsync.poll", WEBHOOK_QUEUE, BULK_QUEUE)
-"""The queues whose depth is reported (``worker.app``'s four)."""
 KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (3, 6, 9)
 """Kombu's Redis transport keeps a message sent with a priority in ``<queue>\\x06\\x16<step>``;

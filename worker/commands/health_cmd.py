@@ -53,7 +53,7 @@ def health(
         typer.Option(
             "--queues",
             help="Comma-separated queues the worker must consume (the poller: "
-            "rbsync.poll,rbsync.webhook). Default: every rbsync queue.",
+            "rbsync,rbsync.poll,rbsync.webhook). Default: every rbsync queue.",
         ),
     ] = None,
     max_age: Annotated[
@@ -80,12 +80,12 @@ def health(
     """Check that rbsync's processes are alive: exit 0 when every one checked is, 1 otherwise.
 
     worker: the node answers over the broker and consumes every rbsync queue (or --queues).
-    beat: its last
-    tick (beat records one for every message it sends; the sweep goes out every
+    beat: its last tick (beat records one for every message it sends; the sweep goes out every
     RBSYNC_SWEEP_INTERVAL_SECONDS) is recent. receiver: GET /healthz answers 200 (it does while
     the ledger answers). Use it as a compose healthcheck or a Kubernetes liveness probe of each
     process; `rbsync status` says whether the work itself moves.
     """
+    from tasks.names import QUEUES
     from worker.health import (
         Check,
         beat_max_age,
@@ -94,15 +94,14 @@ def health(
         check_worker,
         default_node,
         expand_node,
-        rbsync_queues,
     )
 
     settings = load_cli_settings()
     consumed = [q.strip() for q in (queues or "").split(",") if q.strip()]
-    unknown = sorted(set(consumed) - set(rbsync_queues()))
+    unknown = sorted(set(consumed) - set(QUEUES))
     if unknown:
         raise typer.BadParameter(
-            f"not an rbsync queue: {', '.join(unknown)} (they are: {', '.join(rbsync_queues())})",
+            f"not an rbsync queue: {', '.join(unknown)} (they are: {', '.join(QUEUES)})",
             param_hint="--queues",
         )
     wanted = list(dict.fromkeys(components or [Component.WORKER, Component.BEAT]))

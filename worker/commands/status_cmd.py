@@ -308,17 +308,15 @@ def attention(data: dict[str, Any]) -> list[str]:
     failed (its changes are not being read), a broken connection, a Rackbeat disconnection.
     Pending, in-flight and unknown rows are work in progress (unknown ones are looked up and
     retried by the workers); skipped rows and a paused connection are on purpose."""
-    found: list[str] = []
     link = data.get("connection") or {}
-    if link.get("state") == "broken":
-        found.append(f"connection {link['name']} is broken: {link.get('reason') or '-'}")
+    counts = {
+        s: sum(info["counts"][s] for info in data["kinds"].values()) for s in ("failed", "dead")
+    }
+    found = _trouble(
+        link.get("name"), link.get("state"), link.get("reason"), counts, data["unswept"]
+    )
     if data["webhooks"]["disconnected"] is not None:
         found.append("the Rackbeat connection is disconnected (plugin.uninstalled)")
-    stuck = sum(info["counts"][s] for info in data["kinds"].values() for s in ("failed", "dead"))
-    if stuck:
-        found.append(f"{stuck} failed or dead rows (`rbsync failures`)")
-    if data["unswept"]:
-        found.append(f"{data['unswept']} in_flight rows no sweep has sent again")
     failed_polls = [
         kind
         for kind, info in data["kinds"].items()
@@ -330,16 +328,34 @@ def attention(data: dict[str, Any]) -> list[str]:
 
 
 def overview_attention(overview: list[dict[str, Any]]) -> list[str]:
-    """:func:`attention` over every connection's summary row."""
+    """:func:`attention` over every connection's summary row, each line naming it."""
     found: list[str] = []
     for row in overview:
-        if row["state"] == "broken":
-            found.append(f"connection {row['name']} is broken: {row['reason'] or '-'}")
-        stuck = row["counts"]["failed"] + row["counts"]["dead"]
-        if stuck:
-            found.append(f"{row['name']}: {stuck} failed or dead rows (`rbsync failures`)")
-        if row["unswept"]:
-            found.append(f"{row['name']}: {row['unswept']} in_flight rows no sweep sent again")
+        found += _trouble(
+            row["name"], row["state"], row["reason"], row["counts"], row["unswept"],
+            prefix=f"{row['name']}: ",
+        )  # fmt: skip
+    return found
+
+
+def _trouble(
+    name: str | None,
+    state: str | None,
+    reason: str | None,
+    counts: dict[str, int],
+    unswept: int,
+    *,
+    prefix: str = "",
+) -> list[str]:
+    """What a connection's state, failed and dead rows and unswept rows say needs a look."""
+    found: list[str] = []
+    if state == "broken":
+        found.append(f"connection {name} is broken: {reason or '-'}")
+    stuck = counts["failed"] + counts["dead"]
+    if stuck:
+        found.append(f"{prefix}{stuck} failed or dead rows (`rbsync failures`)")
+    if unswept:
+        found.append(f"{prefix}{unswept} in_flight rows no sweep has sent again")
     return found
 
 
