@@ -34,13 +34,15 @@ def mark_refused(runtime: Runtime, error: AuthenticationError, what: str) -> Non
     """Mark the runtime's connection broken because ``what`` met ``error``. Best effort: a
     ledger that cannot be reached leaves it to the next refusal."""
     reason = f"{what}: {error}"
+    logged = False  # mark_connection logs (WARNING) a connection it cannot record: the default
     try:
-        mark_connection(runtime.sessions, runtime.connection, BROKEN, reason[:500])
+        logged = not mark_connection(runtime.sessions, runtime.connection, BROKEN, reason[:500])
     except Exception as exc:
         log.warning(
             "connection %s: could not be marked broken (%s)", runtime.connection, type(exc).__name__
         )
-    log.error("connection %s is broken: %s", runtime.connection, reason)
+    if not logged:
+        log.error("connection %s is broken: %s", runtime.connection, reason)
 
 
 def stopped_state(runtime: Runtime) -> str | None:

@@ -293,9 +293,9 @@ def pick_connection(
 
 def mark_connection(
     sessions: sessionmaker[Session], name: str, state: str, reason: str | None
-) -> None:
+) -> bool:
     """Record a connection's state (the worker: ``broken`` with why; an operator: paused,
-    active), committed at once.
+    active), committed at once; whether it was recorded.
 
     The environment-defined ``default`` has no row and gets none: its state is its
     environment, which only a restart changes, and a stored ``broken`` would outlive the fix
@@ -314,6 +314,7 @@ def mark_connection(
             state,
             f": {reason}" if reason else "",
         )
+    return found
 
 
 def connection_infos(settings: Settings, sessions: sessionmaker[Session]) -> list[ConnectionInfo]:

@@ -175,3 +175,33 @@ def test_mark_connection(sessions: sessionmaker[Session], caplog: pytest.LogCapt
         assert get_connection(session, DEFAULT_CONNECTION) is None
     with pytest.raises(ValueError, match="unknown state"):
         mark_connection(sessions, "acme", "gone", None)
+
+
+def test_a_refusal_is_said_once_per_connection(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    from clients import AuthenticationError
+    from tasks.connection_state import mark_refused
+
+    _store(sessions, "acme")
+    refused = AuthenticationError("refused", method="POST", path="/OAuth/Token", status=400)
+    with caplog.at_level(logging.WARNING):
+        for name in ("acme", DEFAULT_CONNECTION):
+            runtime: Any = SimpleNamespace(sessions=sessions, connection=name)
+            mark_refused(runtime, refused, "product 10001")
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if " is broken: " in r.message]
+    # A stored connection: recorded, one ERROR. The environment's default: not recorded, one
+    # WARNING that says so (not the same refusal twice).
+    assert [(level, text.split(":")[0]) for level, text in lines] == [
+        ("ERROR", "connection acme is broken"),
+        ("WARNING", "connection default is broken"),
+    ]
+    assert lines[1][1].endswith("(not recorded: it has no stored row)")
+    with sessions() as session:
+        stored = get_connection(session, "acme")
+    assert stored is not None
+    assert stored.state == "broken"
+    assert stored.state_reason is not None
+    assert stored.state_reason.startswith("product 10001: ")
