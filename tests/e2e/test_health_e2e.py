@@ -133,7 +133,8 @@ def test_health_of_the_procfile_processes_and_their_json_logs(
     assert "receiver: FAILED" in gone.stdout
 
     # JSON logs: Celery's worker and beat logged through rbsync's handler, one object a line.
-    worker_lines = _lines_of(log, "worker.1")
+    # Syncs run on the worker or the poller (it takes the express lane too): both log them.
+    worker_lines = _lines_of(log, "worker.1") + _lines_of(log, "poller.1")
     beat_lines = _lines_of(log, "beat.1")
     assert not [line for line in worker_lines + beat_lines if CELERY_TEXT_LINE.match(line)]
     objects = [json.loads(line) for line in worker_lines + beat_lines if line.startswith("{")]
